@@ -1,0 +1,31 @@
+# eventlake: `make demo` runs the main job, `make test` passes the tests.
+# A fresh machine needs only python3, pip, cargo and make.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help setup demo test test-rust test-python bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+	  (echo "installing uv with pip..." && python3 -m pip install --user --quiet uv)
+
+setup: uv ## create .venv and build the Rust extension (release)
+	$(UV) sync --frozen
+
+demo: setup ## start the whole local stack, ingest sample data, keep serving until Ctrl-C
+	$(VENV)/bin/eventlake demo
+
+test: setup ## run every test: cargo test for the Rust core, then pytest
+	cd rust_ext && cargo test --release -p eventlake-core
+	$(VENV)/bin/pytest
+
+bench: setup ## benchmark the Rust processor against pure Python, polars, DuckDB, pyarrow
+	$(VENV)/bin/eventlake bench processor
+
+clean: ## delete local state and build output
+	rm -rf .eventlake rust_ext/target $(VENV)

@@ -1,0 +1,166 @@
+"""One settings object for every eventlake process.
+
+Every value comes from an ``EVENTLAKE_*`` environment variable (or a ``.env``
+file in the working directory). The defaults are embedded: nothing needs a
+running server. All local state lives under ``EVENTLAKE_HOME`` so deleting that
+directory resets everything.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Env = Literal["LOCAL", "PROD"]
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration, read from ``EVENTLAKE_*`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTLAKE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # -- where local state lives ------------------------------------------------
+    home: Path = Field(
+        default=Path(".eventlake"),
+        description="Directory holding all local state: catalog, warehouse, stream log, job DB, Dagster home, DuckDB file.",
+    )
+    env: Env = Field(
+        default="LOCAL",
+        description="LOCAL = embedded backends (SQLite, files, DuckDB); PROD = Kinesis, S3/Glue or Postgres catalog, Snowflake. Same names as the dbt targets.",
+    )
+
+    # -- API --------------------------------------------------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys accepted in the X-API-Key header.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the API binds to.")
+    api_port: int = Field(default=8000, description="Port the API listens on.")
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, description="Largest accepted request body; larger bodies get 413."
+    )
+    chunk_bytes: int = Field(
+        default=900 * 1024,
+        description="Largest stream record the API publishes (Kinesis allows 1 MiB per record).",
+    )
+
+    # -- job store --------------------------------------------------------------
+    job_db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the job store. Default: SQLite file under home. PROD: postgresql+psycopg://...",
+    )
+
+    # -- stream -----------------------------------------------------------------
+    stream: Literal["local", "kinesis"] = Field(
+        default="local", description="local = embedded durable log (SQLite); kinesis = AWS Kinesis via boto3."
+    )
+    stream_name: str = Field(default="eventlake-ingest", description="Stream (Kinesis stream) name.")
+    stream_shards: int = Field(default=2, description="Shards of the stream.")
+    kinesis_endpoint_url: str | None = Field(
+        default=None, description="Kinesis endpoint override, e.g. a moto server; unset = AWS."
+    )
+    aws_region: str = Field(default="us-east-1", description="AWS region for Kinesis, S3 and Glue.")
+
+    # -- consumer ---------------------------------------------------------------
+    consumer_batch_records: int = Field(
+        default=100, description="Stream records (chunks) the consumer reads per batch."
+    )
+    consumer_poll_seconds: float = Field(default=1.0, description="Sleep between empty polls.")
+    consumer_max_attempts: int = Field(
+        default=3, description="Attempts for a failing batch before its jobs are marked FAILED."
+    )
+
+    # -- Iceberg ----------------------------------------------------------------
+    catalog_name: str = Field(default="eventlake", description="Iceberg catalog name.")
+    catalog_type: Literal["sql", "glue"] = Field(default="sql", description="sql (SQLite/Postgres) or glue.")
+    catalog_uri: str | None = Field(
+        default=None, description="SQL catalog URL. Default: SQLite file under home."
+    )
+    warehouse: str | None = Field(
+        default=None, description="Warehouse location (file:// or s3://). Default: home/warehouse."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint override (moto).")
+    glue_endpoint_url: str | None = Field(default=None, description="Glue endpoint override (moto).")
+    target_file_bytes: int = Field(
+        default=128 * 1024 * 1024, description="Target size of the Parquet data files written."
+    )
+
+    # -- warehouse (dbt) ----------------------------------------------------------
+    duckdb_path: Path | None = Field(
+        default=None, description="DuckDB file the dbt models build into. Default: home/warehouse.duckdb."
+    )
+
+    # -- Dagster ----------------------------------------------------------------
+    dagster_url: str = Field(
+        default="http://127.0.0.1:3000", description="Dagster webserver, used by the API trigger and Airflow."
+    )
+    dagster_port: int = Field(default=3000, description="Port of the Dagster webserver the demo starts.")
+    dashboard_port: int = Field(default=8501, description="Port of the Streamlit dashboard the demo starts.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # -- derived locations --------------------------------------------------------
+    @property
+    def job_db(self) -> str:
+        return self.job_db_url or f"sqlite:///{self.home / 'jobs.db'}"
+
+    @property
+    def stream_path(self) -> Path:
+        return self.home / "stream.db"
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog_uri or f"sqlite:///{self.home / 'catalog.db'}"
+
+    @property
+    def warehouse_location(self) -> str:
+        return self.warehouse or (self.home / "warehouse").as_uri()
+
+    @property
+    def duckdb_file(self) -> Path:
+        return (self.duckdb_path or self.home / "warehouse.duckdb").expanduser().resolve()
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def catalog_properties(self) -> dict[str, str]:
+        """Properties for ``pyiceberg.catalog.load_catalog``."""
+        props: dict[str, str] = {"warehouse": self.warehouse_location}
+        if self.catalog_type == "sql":
+            props.update(type="sql", uri=self.catalog_url)
+        else:
+            props.update(type="glue", **{"glue.region": self.aws_region})
+            if self.glue_endpoint_url:
+                props["glue.endpoint"] = self.glue_endpoint_url
+        if self.s3_endpoint_url:
+            props["s3.endpoint"] = self.s3_endpoint_url
+        if self.warehouse_location.startswith("s3://"):
+            props["s3.region"] = self.aws_region
+        return props
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings (cached; tests build ``Settings(...)`` directly)."""
+    return Settings()

@@ -1,0 +1,16 @@
+//! PyO3 layer: converts types, maps errors, releases the GIL. No logic here.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod processing;
+mod writing;
+
+#[pymodule]
+fn data_processor_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", eventlake_core::VERSION)?;
+    errors::register(m)?;
+    processing::register(m)?;
+    writing::register(m)?;
+    Ok(())
+}
