@@ -1,0 +1,202 @@
+"""Airflow -> Dagster bridge: run eventlake's transform job when raw data changes.
+
+For teams that schedule in Airflow. Dagster remains the orchestrator of the
+asset graph; this DAG only decides *when* to run it:
+
+    wait_for_raw_snapshot  >>  run_transform_job  >>  remember_snapshots
+
+* ``wait_for_raw_snapshot`` pokes the Iceberg catalog (the one eventlake's
+  Settings name) until a raw table (raw.events, raw.users, raw.products) has a
+  current snapshot other than the one recorded at the last successful run.
+  The recorded ids live in the Airflow Variable ``eventlake_bridge_last_snapshots``.
+  No change within the sensor timeout -> the run ends SKIPPED, not FAILED.
+* ``run_transform_job`` launches the Dagster ``transform_job`` through the
+  webserver's GraphQL API (``EVENTLAKE_DAGSTER_URL``) and waits for it; a
+  FAILURE/CANCELED run fails the task, which Airflow retries with exponential
+  backoff (Properties 18 and 40). A job Dagster does not know fails at once.
+* ``remember_snapshots`` stores the snapshot ids the sensor saw, only after the
+  transform succeeded, so a failed run is re-triggered next time.
+
+Module import stays cheap for DagBag parsing: eventlake, pyiceberg and httpx
+are imported inside the callables.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import PokeReturnValue, Variable, dag, task
+
+log = logging.getLogger("eventlake.airflow_bridge")
+
+DAG_ID = "eventlake_bridge"
+LAST_SEEN_VARIABLE = "eventlake_bridge_last_snapshots"
+
+# A scheduled run waits up to SENSOR_TIMEOUT for new raw data, poking every
+# POKE_INTERVAL in reschedule mode (the worker slot is freed between pokes).
+SCHEDULE = timedelta(minutes=10)
+POKE_INTERVAL = timedelta(seconds=30)
+SENSOR_TIMEOUT = timedelta(minutes=9)
+
+# Retry policy of the Dagster launch (Property 18 / 40): 3 retries after
+# 1, 2, 4 minutes (doubling, capped at 30 minutes).
+TRANSFORM_RETRIES = 3
+TRANSFORM_RETRY_DELAY = timedelta(minutes=1)
+TRANSFORM_BACKOFF = 2.0
+TRANSFORM_MAX_RETRY_DELAY = timedelta(minutes=30)
+
+# Dagster errors that a retry cannot fix.
+PERMANENT_DAGSTER_ERRORS = frozenset(
+    {"PipelineNotFoundError", "InvalidSubsetError", "RunConfigValidationInvalid", "InvalidStepError"}
+)
+
+
+def raw_table_identifiers() -> list[str]:
+    from eventlake.contracts import DATASETS, RAW_NAMESPACE
+
+    return [f"{RAW_NAMESPACE}.{dataset}" for dataset in DATASETS]
+
+
+def read_raw_snapshots(settings: Any = None) -> dict[str, int]:
+    """Current snapshot id of every raw table that has one, read from the Iceberg catalog."""
+    from pyiceberg.catalog import load_catalog
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    from eventlake.settings import Settings
+
+    settings = settings or Settings()
+    catalog_url = settings.catalog_url
+    if settings.catalog_type == "sql" and catalog_url.startswith("sqlite:///"):
+        # Do not let SqlCatalog create an empty catalog file on a misconfigured worker.
+        from pathlib import Path
+
+        if not Path(catalog_url.removeprefix("sqlite:///")).exists():
+            log.info("no Iceberg catalog at %s yet (EVENTLAKE_HOME=%s)", catalog_url, settings.home)
+            return {}
+    catalog = load_catalog(settings.catalog_name, **settings.catalog_properties())
+    snapshots: dict[str, int] = {}
+    for identifier in raw_table_identifiers():
+        try:
+            table = catalog.load_table(identifier)
+        except (NoSuchTableError, NoSuchNamespaceError):
+            continue
+        snapshot = table.current_snapshot()
+        if snapshot is not None:
+            snapshots[identifier] = snapshot.snapshot_id
+    return snapshots
+
+
+def changed_tables(current: dict[str, int], last_seen: dict[str, Any]) -> list[str]:
+    """Tables whose current snapshot differs from the recorded one (ids are not ordered)."""
+    return sorted(t for t, snapshot_id in current.items() if str(last_seen.get(t)) != str(snapshot_id))
+
+
+def poke_raw_snapshots(last_seen: dict[str, Any], settings: Any = None) -> PokeReturnValue:
+    """One poke: done when a raw table has a snapshot other than ``last_seen``'s.
+
+    The XCom value is the full map of current snapshot ids, recorded after success.
+    """
+    current = read_raw_snapshots(settings)
+    changed = changed_tables(current, last_seen or {})
+    if changed:
+        log.info("new Iceberg snapshots in %s: %s", ", ".join(changed), {t: current[t] for t in changed})
+        return PokeReturnValue(is_done=True, xcom_value=current)
+    log.info("no new raw snapshot (tables with data: %s)", ", ".join(sorted(current)) or "none")
+    return PokeReturnValue(is_done=False)
+
+
+def run_dagster_job(
+    job_name: str,
+    location: str,
+    *,
+    timeout_s: float,
+    poll_s: float = 5,
+    tags: dict[str, str] | None = None,
+    dagster_url: str | None = None,
+) -> str:
+    """Launch a Dagster job, wait for it, return the run id; raise when it did not succeed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from eventlake.dagster_client import DagsterClient, DagsterClientError
+    from eventlake.settings import Settings
+
+    url = dagster_url or Settings().dagster_url
+    with DagsterClient(url, timeout=30) as client:
+        try:
+            run_id = client.launch_run(job_name, location=location, tags=tags or {})
+        except DagsterClientError as exc:
+            if exc.kind in PERMANENT_DAGSTER_ERRORS:
+                # Retrying cannot create a missing job: fail without retries.
+                raise AirflowFailException(str(exc)) from exc
+            raise
+        log.info("launched Dagster %s run %s: %s", job_name, run_id, client.run_url(run_id))
+        status = client.wait_for_run(run_id, timeout_s=timeout_s, poll_s=poll_s)
+        if status != "SUCCESS":
+            message = f"Dagster {job_name} run {run_id} ended {status}: {client.run_url(run_id)}"
+            log.error(message)
+            raise RuntimeError(message)
+        log.info("Dagster %s run %s succeeded", job_name, run_id)
+        return run_id
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=SCHEDULE,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["eventlake", "dagster"],
+    params={"job_name": "transform_job", "location": "eventlake", "run_timeout_s": 3600, "poll_s": 5},
+    default_args={"owner": "eventlake"},
+    doc_md=__doc__,
+)
+def eventlake_bridge():
+    @task.sensor(
+        task_id="wait_for_raw_snapshot",
+        poke_interval=POKE_INTERVAL,
+        timeout=SENSOR_TIMEOUT,
+        mode="reschedule",
+        soft_fail=True,
+    )
+    def wait_for_raw_snapshot() -> PokeReturnValue:
+        last_seen = Variable.get(LAST_SEEN_VARIABLE, default={}, deserialize_json=True)
+        return poke_raw_snapshots(last_seen)
+
+    @task(
+        task_id="run_transform_job",
+        retries=TRANSFORM_RETRIES,
+        retry_delay=TRANSFORM_RETRY_DELAY,
+        retry_exponential_backoff=TRANSFORM_BACKOFF,
+        max_retry_delay=TRANSFORM_MAX_RETRY_DELAY,
+    )
+    def run_transform_job(snapshots: dict[str, int], **context: Any) -> str:
+        params = context["params"]
+        ti = context["ti"]
+        tags = {
+            "eventlake/triggered_by": "airflow",
+            "airflow/dag_id": ti.dag_id,
+            "airflow/run_id": ti.run_id,
+            "airflow/try_number": str(ti.try_number),
+            "eventlake/raw_snapshots": ",".join(f"{t}={s}" for t, s in sorted(snapshots.items())),
+        }
+        return run_dagster_job(
+            params["job_name"],
+            params["location"],
+            timeout_s=float(params["run_timeout_s"]),
+            poll_s=float(params["poll_s"]),
+            tags=tags,
+        )
+
+    @task(task_id="remember_snapshots")
+    def remember_snapshots(snapshots: dict[str, int], dagster_run_id: str) -> None:
+        Variable.set(LAST_SEEN_VARIABLE, snapshots, serialize_json=True)
+        log.info("recorded raw snapshots %s after Dagster run %s", snapshots, dagster_run_id)
+
+    snapshots = wait_for_raw_snapshot()
+    dagster_run_id = run_transform_job(snapshots)
+    remember_snapshots(snapshots, dagster_run_id)
+
+
+eventlake_bridge()
