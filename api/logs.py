@@ -1,0 +1,99 @@
+"""Structured request logging.
+
+``RequestLogMiddleware`` logs one line per request on ``eventlake.api`` with
+``method``, ``path``, ``status``, ``job_id`` (when the request has one) and
+``duration_ms`` as ``extra`` fields (and in the message, as key=value, for
+plain-text handlers), and counts requests by route template and status.
+``JsonFormatter`` renders records, extras included, as one JSON object a line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.counters import ApiCounters
+
+log = logging.getLogger("eventlake.api")
+
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def configure_logging(level: int | str = logging.INFO) -> None:
+    """JSON lines on stderr for the eventlake loggers (for a process that runs the API)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("eventlake")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class RequestLogMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware) so request bodies still stream to the endpoint."""
+
+    def __init__(self, app: ASGIApp, counters: ApiCounters) -> None:
+        self.app = app
+        self.counters = counters
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_and_capture(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_capture)
+        finally:
+            self._record(scope, status_code, started)
+
+    def _record(self, scope: Scope, status_code: int, started: float) -> None:
+        route = scope.get("route")
+        # The route template, not the raw path: job ids must not become metric labels.
+        endpoint = f"{scope['method']} {route.path if route is not None else '<unmatched>'}"
+        self.counters.count_request(endpoint, status_code)
+        job_id = (scope.get("state") or {}).get("job_id")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        level = logging.ERROR if status_code >= 500 else logging.WARNING if status_code >= 400 else logging.INFO
+        log.log(
+            level,
+            "request method=%s path=%s status=%d job_id=%s duration_ms=%.2f",
+            scope["method"],
+            scope["path"],
+            status_code,
+            job_id or "-",
+            duration_ms,
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status_code,
+                "job_id": job_id,
+                "duration_ms": duration_ms,
+            },
+        )
