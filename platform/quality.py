@@ -1,0 +1,449 @@
+"""Data quality: the Great Expectations suites in ``gx/`` and the runner the
+Dagster asset checks call.
+
+A suite is data: ``gx/<suite>.json`` is a serialized GX ``ExpectationSuite``
+(``name``, ``expectations``, ``meta``) whose ``meta.dbt_model`` names the dbt
+model it validates. :func:`run_suite` validates a pandas DataFrame of that
+model with a real GX 1.x validation (ephemeral context, pandas data source,
+whole-dataframe batch, ``ValidationDefinition``) and returns a plain
+:class:`QualityResult`; :func:`record_result` stores it in the job database
+for the dashboard and :func:`recent_results` reads it back.
+
+``import great_expectations`` costs about 7 s, so it happens inside
+:func:`run_suite`, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Engine
+
+logger = logging.getLogger("eventlake.quality")
+
+# platform/quality.py -> repo root -> gx/
+SUITES_DIR = Path(__file__).resolve().parent.parent / "gx"
+RESULTS_TABLE = "quality_results"
+# how many failing values GX keeps per expectation (partial_unexpected_list)
+SAMPLE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One expectation suite as stored in ``gx/<name>.json``."""
+
+    name: str
+    asset: str  # the dbt model the suite validates (meta.dbt_model)
+    layer: str  # staging | intermediate | marts
+    schema: str  # warehouse schema of the model
+    description: str
+    expectations: tuple[dict[str, Any], ...]
+    path: Path
+
+    @property
+    def relation(self) -> str:
+        """``schema.model`` as built by dbt (e.g. ``marts.fact_events``)."""
+        return f"{self.schema}.{self.asset}"
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns the suite's expectations read, in first-use order."""
+        seen: dict[str, None] = {}
+        for expectation in self.expectations:
+            for column in _columns_of(expectation.get("kwargs", {})):
+                seen.setdefault(column, None)
+        return list(seen)
+
+    def to_gx_dict(self) -> dict[str, Any]:
+        """The suite in GX's own serialized form."""
+        return {
+            "name": self.name,
+            "expectations": [json.loads(json.dumps(e)) for e in self.expectations],
+            "meta": {"dbt_model": self.asset, "layer": self.layer, "schema": self.schema, "description": self.description},
+        }
+
+
+@dataclass
+class QualityResult:
+    """Outcome of one suite on one dataset: plain data, JSON-safe ``results``."""
+
+    suite: str
+    asset: str
+    success: bool
+    evaluated_expectations: int
+    successful_expectations: int
+    results: list[dict[str, Any]]
+    row_count: int = 0
+    run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if not r["success"]]
+
+    @property
+    def critical_failures(self) -> list[dict[str, Any]]:
+        """Failed expectations of severity ``critical``: the data must not flow on."""
+        return [r for r in self.failed if r.get("severity", "critical") == "critical"]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_at"] = self.run_at.isoformat()
+        return data
+
+
+# ---------------------------------------------------------------------------
+# suites
+# ---------------------------------------------------------------------------
+class SuiteError(ValueError):
+    """A suite file is malformed or names something that does not exist."""
+
+
+def load_suites(suites_dir: Path | str | None = None) -> dict[str, SuiteSpec]:
+    """Every suite in ``gx/*.json`` (or ``suites_dir``), keyed by suite name."""
+    directory = Path(suites_dir) if suites_dir is not None else SUITES_DIR
+    if not directory.is_dir():
+        raise SuiteError(f"suites directory {directory} does not exist")
+    suites: dict[str, SuiteSpec] = {}
+    for path in sorted(directory.glob("*.json")):
+        spec = _read_suite(path)
+        if spec.name in suites:
+            raise SuiteError(f"suite {spec.name!r} defined twice: {suites[spec.name].path} and {path}")
+        suites[spec.name] = spec
+    return suites
+
+
+def suites_for_model(model: str, suites: Mapping[str, SuiteSpec] | None = None) -> list[SuiteSpec]:
+    """The suites that validate the dbt model ``model``."""
+    return [s for s in (suites or load_suites()).values() if s.asset == model]
+
+
+def _read_suite(path: Path) -> SuiteSpec:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}: not valid JSON: {exc}") from exc
+    meta = raw.get("meta") or {}
+    name = raw.get("name")
+    model = meta.get("dbt_model")
+    expectations = raw.get("expectations")
+    if not name or not model or not isinstance(expectations, list) or not expectations:
+        raise SuiteError(f"{path}: a suite needs name, meta.dbt_model and a non-empty expectations list")
+    for index, expectation in enumerate(expectations):
+        if not isinstance(expectation, dict) or not str(expectation.get("type", "")).startswith("expect_"):
+            raise SuiteError(f"{path}: expectation {index} has no expect_* type")
+        if expectation.get("severity", "critical") not in ("critical", "warning", "info"):
+            raise SuiteError(f"{path}: expectation {index} has an unknown severity {expectation['severity']!r}")
+    layer = meta.get("layer", "")
+    return SuiteSpec(
+        name=name,
+        asset=model,
+        layer=layer,
+        schema=meta.get("schema") or layer,
+        description=meta.get("description", ""),
+        expectations=tuple(expectations),
+        path=path,
+    )
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+def run_suite(
+    suite_name: str,
+    df: pd.DataFrame,
+    *,
+    suites: Mapping[str, SuiteSpec] | None = None,
+) -> QualityResult:
+    """Validate ``df`` (rows of the suite's dbt model) with the named suite.
+
+    Failing expectations are logged with their rule, counts and sample
+    values (warning severity logs at WARNING, the rest at ERROR).
+    """
+    catalog = suites if suites is not None else load_suites()
+    try:
+        spec = catalog[suite_name]
+    except KeyError:
+        raise SuiteError(f"unknown suite {suite_name!r}; known: {', '.join(sorted(catalog))}") from None
+
+    import great_expectations as gx  # lazy: ~7 s
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(name=f"eventlake_{spec.layer or 'data'}")
+    asset = source.add_dataframe_asset(name=spec.asset)
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole_dataframe")
+
+    gx_suite = gx.ExpectationSuite(**spec.to_gx_dict())
+    if len(gx_suite.expectations) != len(spec.expectations):
+        # GX logs and drops expectations it cannot build; a silently shorter
+        # suite would validate less than the file promises.
+        raise SuiteError(f"{spec.path}: GX rejected {len(spec.expectations) - len(gx_suite.expectations)} expectation(s)")
+    gx_suite = context.suites.add(gx_suite)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{spec.name}.{spec.asset}", data=batch_definition, suite=gx_suite)
+    )
+    outcome = validation.run(
+        batch_parameters={"dataframe": df},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
+    )
+
+    results = [_result_entry(r) for r in outcome.results]
+    statistics = outcome.statistics or {}
+    result = QualityResult(
+        suite=spec.name,
+        asset=spec.asset,
+        success=bool(outcome.success),
+        evaluated_expectations=int(statistics.get("evaluated_expectations", len(results))),
+        successful_expectations=int(statistics.get("successful_expectations", sum(r["success"] for r in results))),
+        results=results,
+        row_count=len(df),
+    )
+    _log_outcome(result)
+    return result
+
+
+def _result_entry(validation_result: Any) -> dict[str, Any]:
+    config = validation_result.expectation_config
+    kwargs = dict(config.kwargs)
+    detail = validation_result.result or {}
+    columns = _columns_of(kwargs)
+    severity = getattr(config, "severity", None)
+    severity = str(getattr(severity, "value", severity) or "critical").lower()
+    entry: dict[str, Any] = {
+        "expectation": config.type,
+        "column": ",".join(columns) if columns else None,
+        "success": bool(validation_result.success),
+        "severity": severity if severity in ("critical", "warning", "info") else "critical",
+        "rule": (config.meta or {}).get("rule") or _describe(config.type, kwargs),
+        "unexpected_count": _json_safe(detail.get("unexpected_count")),
+        "unexpected_percent": _json_safe(detail.get("unexpected_percent")),
+        "partial_unexpected_list": _json_safe(detail.get("partial_unexpected_list") or []),
+        "observed_value": _json_safe(detail.get("observed_value")),
+        "element_count": _json_safe(detail.get("element_count")),
+        "kwargs": _json_safe({k: v for k, v in kwargs.items() if k != "batch_id"}),
+    }
+    exception = _exception_message(validation_result.exception_info)
+    if exception:
+        entry["exception"] = exception
+        entry["success"] = False
+    return entry
+
+
+def _columns_of(kwargs: Mapping[str, Any]) -> list[str]:
+    if kwargs.get("column"):
+        return [kwargs["column"]]
+    if kwargs.get("column_list"):
+        return list(kwargs["column_list"])
+    return [kwargs[k] for k in ("column_A", "column_B") if kwargs.get(k)]
+
+
+def _describe(expectation_type: str, kwargs: Mapping[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in ("batch_id",))
+    return f"{expectation_type}({shown})"
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX reports a raised exception either flat or keyed by metric id."""
+    if not info:
+        return None
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for candidate in candidates:
+        candidate = candidate.to_json_dict() if hasattr(candidate, "to_json_dict") else candidate
+        if isinstance(candidate, Mapping) and candidate.get("raised_exception"):
+            return str(candidate.get("exception_message") or "expectation raised an exception")
+    return None
+
+
+def _log_outcome(result: QualityResult) -> None:
+    if result.success:
+        logger.info(
+            "suite %s on %s passed: %d/%d expectations, %d rows",
+            result.suite, result.asset, result.successful_expectations, result.evaluated_expectations, result.row_count,
+        )
+        return
+    for failure in result.failed:
+        level = logging.WARNING if failure["severity"] != "critical" else logging.ERROR
+        if failure.get("exception"):
+            logger.log(
+                level, "suite %s on %s: %s [%s] could not run: %s",
+                result.suite, result.asset, failure["rule"], failure["expectation"], failure["exception"],
+            )
+            continue
+        logger.log(
+            level,
+            "suite %s on %s: rule violated: %s [%s on %s]: %s of %s rows unexpected (%s%%), sample values %s, observed %s",
+            result.suite, result.asset, failure["rule"], failure["expectation"], failure["column"],
+            failure["unexpected_count"], failure["element_count"] if failure["element_count"] is not None else result.row_count,
+            _round(failure["unexpected_percent"]), failure["partial_unexpected_list"][:SAMPLE_SIZE], failure["observed_value"],
+        )
+    logger.error(
+        "suite %s on %s failed: %d of %d expectations failed (%d critical)",
+        result.suite, result.asset, len(result.failed), result.evaluated_expectations, len(result.critical_failures),
+    )
+
+
+def _round(value: Any) -> Any:
+    return round(value, 2) if isinstance(value, float) else value
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON types only: numpy/pandas scalars unwrapped, NaN -> None, times -> ISO text."""
+    if value is None or type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return _json_safe(float(value))
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    item = getattr(value, "item", None)  # numpy scalar
+    if callable(item):
+        try:
+            return _json_safe(item())
+        except (TypeError, ValueError):
+            pass
+    isoformat = getattr(value, "isoformat", None)  # pandas Timestamp
+    if callable(isoformat):
+        try:
+            return isoformat()
+        except (TypeError, ValueError):  # NaT
+            return None
+    return str(value)
+
+
+def read_relation(duckdb_path: Path | str, relation: str) -> pd.DataFrame:
+    """All rows of ``schema.model`` from a DuckDB file, read-only."""
+    import duckdb
+
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        return con.sql(f"select * from {relation}").df()
+
+
+def run_suite_on_duckdb(suite_name: str, duckdb_path: Path | str) -> QualityResult:
+    """Validate the suite's model as built by dbt into ``duckdb_path`` (LOCAL target)."""
+    spec = load_suites()[suite_name]
+    return run_suite(suite_name, read_relation(duckdb_path, spec.relation), suites={spec.name: spec})
+
+
+# ---------------------------------------------------------------------------
+# results store (the job database)
+# ---------------------------------------------------------------------------
+@lru_cache(maxsize=16)
+def _engine(db_url: str) -> Engine:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=1)
+def _results_table() -> Table:
+    from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+
+    metadata = MetaData()
+    return Table(
+        RESULTS_TABLE,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("run_at", DateTime(timezone=True), nullable=False),
+        Column("suite", String(200), nullable=False),
+        Column("asset", String(200), nullable=False),
+        Column("success", Boolean, nullable=False),
+        Column("evaluated", Integer, nullable=False),
+        Column("successful", Integer, nullable=False),
+        Column("details_json", Text, nullable=False),
+        Column("run_id", String(200), nullable=True),
+        Index("ix_quality_results_run_at", "run_at"),
+    )
+
+
+def _ensure_table(engine: Engine) -> Table:
+    table = _results_table()
+    table.metadata.create_all(engine, checkfirst=True)
+    return table
+
+
+def record_result(db_url: str, result: QualityResult, run_id: str | None = None) -> int:
+    """Store ``result`` in ``quality_results`` (created if missing); returns the row id."""
+    engine = _engine(db_url)
+    table = _ensure_table(engine)
+    details = {"row_count": result.row_count, "results": result.results}
+    with engine.begin() as con:
+        inserted = con.execute(
+            table.insert().values(
+                run_at=result.run_at.astimezone(UTC),
+                suite=result.suite,
+                asset=result.asset,
+                success=result.success,
+                evaluated=result.evaluated_expectations,
+                successful=result.successful_expectations,
+                details_json=json.dumps(_json_safe(details), allow_nan=False),
+                run_id=run_id,
+            )
+        )
+        row_id = int(inserted.inserted_primary_key[0])
+    logger.info("recorded quality result %d: suite %s on %s success=%s", row_id, result.suite, result.asset, result.success)
+    return row_id
+
+
+def recent_results(db_url: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest ``limit`` stored results, newest first, details parsed.
+
+    Each row: id, run_at (aware UTC datetime), suite, asset, success,
+    evaluated, successful, run_id, row_count, results (the per-expectation
+    list of :class:`QualityResult`).
+    """
+    from sqlalchemy import select
+
+    engine = _engine(db_url)
+    table = _ensure_table(engine)
+    query = select(table).order_by(table.c.run_at.desc(), table.c.id.desc()).limit(limit)
+    with engine.connect() as con:
+        rows = con.execute(query).mappings().all()
+    out = []
+    for row in rows:
+        details = json.loads(row["details_json"])
+        run_at = row["run_at"]
+        if run_at.tzinfo is None:  # SQLite drops the zone; values are stored in UTC
+            run_at = run_at.replace(tzinfo=UTC)
+        out.append(
+            {
+                "id": row["id"],
+                "run_at": run_at,
+                "suite": row["suite"],
+                "asset": row["asset"],
+                "success": bool(row["success"]),
+                "evaluated": row["evaluated"],
+                "successful": row["successful"],
+                "run_id": row["run_id"],
+                "row_count": details.get("row_count"),
+                "results": details.get("results", []),
+            }
+        )
+    return out
