@@ -1,0 +1,173 @@
+"""`eventlake`: run the ingestion API, the stream consumer, the demo and the benchmarks.
+
+Every command reads its configuration from EVENTLAKE_* environment variables
+(see `eventlake settings`); all local state lives under EVENTLAKE_HOME
+(default ./.eventlake), so deleting that directory resets everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from eventlake.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from eventlake.consumer import Consumer
+    from eventlake.settings import get_settings
+
+    consumer = Consumer(get_settings())
+    log = logging.getLogger("eventlake.consumer")
+    if args.once:
+        totals = consumer.drain()
+        log.info("drained: %s", totals or "nothing new")
+        return 0
+    stopping = False
+
+    def _stop(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        log.info("signal %s: finishing the current batch, then stopping", signum)
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("consuming %s stream %r; Ctrl-C to stop", consumer.settings.stream, consumer.settings.stream_name)
+    consumer.run_forever(stop=lambda: stopping)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from eventlake.generate import generate, to_ndjson
+
+    data = generate(events=args.events, users=args.users, products=args.products, seed=args.seed,
+                    invalid_rate=args.invalid_rate, duplicate_rate=args.duplicate_rate)
+    if args.post:
+        from eventlake.demo import post_sample_data
+
+        post_sample_data(data, base_url=args.post, api_key=args.api_key)
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, records in (("users", data.users), ("products", data.products), ("events", data.events)):
+        path = out / f"{name}.ndjson"
+        path.write_bytes(to_ndjson(records))
+        print(f"{path}: {len(records)} records")
+    print(f"events: {data.invalid_count} invalid, {data.duplicate_count} duplicates, "
+          f"{len(data.expected_event_ids)} distinct valid")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eventlake.demo import run_demo
+
+    return run_demo(once=args.once, events=args.events, users=args.users, products=args.products,
+                    timeout_s=args.timeout)
+
+
+def cmd_settings(args: argparse.Namespace) -> int:  # noqa: ARG001
+    from eventlake.settings import Settings, get_settings
+
+    current = get_settings()
+    for name, info in Settings.model_fields.items():
+        value = getattr(current, name)
+        print(f"EVENTLAKE_{name.upper():<24} = {value!s:<40} {info.description or ''}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    return args.bench_run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventlake",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the whole local stack and ingest sample data",
+                       description="Start the API (:8000), the stream consumer, Dagster webserver + daemon (:3000) "
+                       "and the Streamlit dashboard (:8501); generate and POST sample data; wait until the jobs "
+                       "are COMPLETED, the snapshot sensor has run the dbt job and the checks have run; print a "
+                       "summary and keep serving until Ctrl-C.")
+    p.add_argument("--once", action="store_true", help="headless: stop everything after the summary; exit 0 only if every stage succeeded")
+    p.add_argument("--events", type=int, default=5_000, help="sample events to POST (default 5000)")
+    p.add_argument("--users", type=int, default=200, help="sample users (default 200)")
+    p.add_argument("--products", type=int, default=50, help="sample products (default 50)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for every stage (default 600)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("api", help="serve the ingestion API", description="Serve the FastAPI ingestion service with uvicorn.")
+    p.add_argument("--host", help="bind address (default EVENTLAKE_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default EVENTLAKE_API_PORT, 8000)")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("consume", help="move stream records into Iceberg",
+                       description="Read the stream, process each chunk with data_processor_rs and commit to the "
+                       "Iceberg tables exactly once. Runs until stopped (SIGINT/SIGTERM finish the current batch).")
+    p.add_argument("--once", action="store_true", help="drain what is in the stream now, then exit")
+    p.set_defaults(func=cmd_consume)
+
+    p = sub.add_parser("generate", help="generate sample users, products and events",
+                       description="Write sample data as NDJSON files, or POST it to a running API with --post.")
+    p.add_argument("--events", type=int, default=5_000)
+    p.add_argument("--users", type=int, default=200)
+    p.add_argument("--products", type=int, default=50)
+    p.add_argument("--invalid-rate", type=float, default=0.02, help="share of events breaking a rule (default 0.02)")
+    p.add_argument("--duplicate-rate", type=float, default=0.02, help="share of events sent twice (default 0.02)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="sample_data", help="directory for the files (default ./sample_data)")
+    p.add_argument("--post", metavar="URL", help="POST to this API base URL instead, e.g. http://127.0.0.1:8000")
+    p.add_argument("--api-key", help="X-API-Key for --post")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("settings", help="print every EVENTLAKE_* setting and its current value")
+    p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("bench", help="benchmarks", description="Benchmarks that print ratios against the contenders measured in the same run.")
+    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    bp = bench_sub.add_parser("processor", help="data_processor_rs vs pure Python, polars, DuckDB, pyarrow",
+                              description="The whole job (parse, validate, drop invalid, transform, deduplicate, "
+                              "write zstd Parquet) and each stage, per contender; writes JSON results and a PNG chart.")
+    from eventlake.bench import processor as bench_processor
+
+    bench_processor.add_arguments(bp)
+    bp.set_defaults(func=cmd_bench, bench_run=bench_processor.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The warehouse the dbt models build into: DuckDB locally, Snowflake in PROD.
+
+Asset checks and the dashboard read model tables through ``query_df``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from eventlake.resources.core import settings_for
+
+
+class DuckDBWarehouse(ConfigurableResource):
+    """The local DuckDB file (settings.duckdb_file), opened read-only per query."""
+
+    home: str | None = None
+    busy_timeout_s: float = Field(default=60.0, description="How long to wait while dbt holds the file.")
+
+    def query_df(self, sql: str) -> pd.DataFrame:
+        import duckdb
+
+        path = settings_for(self.home).duckdb_file
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                with duckdb.connect(str(path), read_only=True) as conn:
+                    return conn.execute(sql).df()
+            except duckdb.IOException:
+                # another process (a dbt run) holds the write lock; wait for it
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def relation(self, schema: str, name: str) -> str:
+        return f'"{schema}"."{name}"'
+
+
+class SnowflakeWarehouse(ConfigurableResource):
+    """Snowflake through the connector (dagster-snowflake's resource underneath)."""
+
+    account: str
+    user: str
+    password: str
+    database: str
+    warehouse: str | None = None
+    role: str | None = None
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+
+    def query_df(self, sql: str) -> pd.DataFrame:
+        import snowflake.connector
+
+        kwargs = {k: v for k, v in self.model_dump().items() if v is not None}
+        with snowflake.connector.connect(**kwargs) as conn:
+            cur = conn.cursor()
+            cur.execute(sql)
+            return cur.fetch_pandas_all() if hasattr(cur, "fetch_pandas_all") else pd.DataFrame(cur.fetchall())
+
+    def relation(self, schema: str, name: str) -> str:
+        return f"{self.database}.{schema.upper()}.{name.upper()}"
