@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from eventlake.assets.checks import gx_checks
 from eventlake.assets.dbt import dbt_models
@@ -15,11 +15,15 @@ raw_ingest_job = define_asset_job(
     "raw_ingest_job",
     selection=AssetSelection.groups("raw"),
     description="Drain the stream into raw.events/users/products (when no consumer process is running).",
+    executor_def=in_process_executor,
 )
 transform_job = define_asset_job(
     "transform_job",
     selection=AssetSelection.assets(dbt_models),
     description="dbt build of staging -> intermediate -> marts, with dbt tests and Great Expectations checks.",
+    # dbt already runs in its own process; one process for the checks pays the
+    # Great Expectations import once instead of once per check
+    executor_def=in_process_executor,
 )
 
 

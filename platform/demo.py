@@ -8,6 +8,7 @@ summary, and keeps serving until Ctrl-C (or exits, with --once).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -280,6 +281,8 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     from eventlake.generate import generate
     from eventlake.jobs import JobStore
 
+    # progress bars and the summary say what happens; per-request logs would drown them
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     settings.ensure_home()
     api_key = ensure_api_key(settings)
