@@ -9,7 +9,8 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,20 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     return project.manifest_path
 
 
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
 def layer_of(props: Mapping[str, Any]) -> str:
     fqn = props.get("fqn", [])
     for part in fqn:
@@ -77,6 +92,10 @@ translator = EventlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable
     name="dbt_models",
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, eventlake: EventlakeResource):
-    # the dbt profile reads these (dbt_project/profiles.yml); dbt runs as a subprocess
-    os.environ.update(eventlake.dbt_env())
-    yield from dbt.cli(["build"], context=context).stream()
+    # The dbt profile (dbt_project/profiles.yml) reads these. dagster-dbt builds
+    # the subprocess environment from os.environ when the process starts, so set
+    # them only for that moment: a run in process must not leak another
+    # EVENTLAKE_HOME's paths into the rest of the process.
+    with _environ(eventlake.dbt_env()):
+        invocation = dbt.cli(["build"], context=context)
+    yield from invocation.stream()

@@ -6,6 +6,7 @@ Property 43: End-to-end pipeline correctness.
 from __future__ import annotations
 
 import json
+import os
 
 import duckdb
 import orjson
@@ -109,3 +110,5 @@ def test_post_consume_materialize(settings):
         ids = {r[0] for r in conn.execute("select event_id from marts.fact_events").fetchall()}
     assert n == accepted
     assert ids == data.expected_event_ids
+    # running dbt in process must not leave this home's paths in the environment
+    assert "EVENTLAKE_CATALOG_URI" not in os.environ
