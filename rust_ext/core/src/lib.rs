@@ -4,7 +4,9 @@
 pub mod error;
 
 // parsing, validation, transformation, deduplication, the fused pipeline
+pub mod csvscan;
 pub mod dedup;
+pub mod json;
 pub mod parse;
 pub mod process;
 pub mod schema;
@@ -13,6 +15,8 @@ pub mod validate;
 
 // Iceberg schema/partition handling and the Parquet writer
 pub mod iceberg;
+pub mod metrics;
+pub mod reader;
 pub mod writer;
 
 pub use error::{CoreError, Result};
