@@ -21,7 +21,7 @@ demo: setup ## start the whole local stack, ingest sample data, keep serving unt
 	$(VENV)/bin/eventlake demo
 
 test: setup ## run every test: cargo test for the Rust core, then pytest
-	cd rust_ext && cargo test --release -p eventlake-core
+	cd rust_ext && cargo test --release --workspace
 	$(VENV)/bin/pytest
 
 bench: setup ## benchmark the Rust processor against pure Python, polars, DuckDB, pyarrow

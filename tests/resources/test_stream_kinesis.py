@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections import defaultdict
-from pathlib import Path
 
-import httpx
 import pytest
 
 from eventlake.resources.stream import (
@@ -23,51 +16,10 @@ from eventlake.resources.stream import (
     sequence_key,
 )
 from eventlake.settings import Settings
+from tests.conftest import free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory):
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    moto_server = Path(sys.executable).with_name("moto_server")
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [str(moto_server), "-H", "127.0.0.1", "-p", str(port)], stdout=log_file, stderr=subprocess.STDOUT
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/moto-api/", timeout=2).status_code < 500:
-                        break
-                if proc.poll() is not None:
-                    raise RuntimeError(f"moto_server exited with {proc.returncode}: {log_path.read_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not answer within 60 s: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture(autouse=True)
-def _fake_aws_credentials(monkeypatch):
-    # moto takes any credentials; never let a developer's real profile reach the test
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 
 
 def kinesis_settings(tmp_path, moto_url, shards=2) -> Settings:
@@ -189,7 +141,7 @@ def test_failed_entries_are_resent_alone(stream):
 
 
 def test_an_unreachable_endpoint_is_a_stream_error():
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     s = KinesisStream("nowhere", endpoint_url=dead, client_retries=1)  # no botocore retries: fail fast
     try:
         with pytest.raises(StreamError, match="nowhere"):
