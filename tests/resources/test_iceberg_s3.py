@@ -5,6 +5,7 @@ Also the Glue catalog against the same server.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 
 import boto3
