@@ -277,6 +277,20 @@ def print_summary(settings: Settings, job_ids: list[str], api_key: str, urls: di
 
 
 # -- the demo -------------------------------------------------------------------
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the stack cleanly.
+
+    Python leaves SIGINT ignored when it starts ignored (a background job of a
+    non-interactive shell, some supervisors), so install the handler explicitly.
+    """
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int = 50, timeout_s: float = 600) -> int:
     from eventlake.generate import generate
     from eventlake.jobs import JobStore
@@ -310,6 +324,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
         PYTHONUNBUFFERED="1",
     )
     stack = Stack(env=env, log_dir=log_dir)
+    _stop_on_signals()
     console.rule(f"eventlake demo  (EVENTLAKE_HOME={settings.home})")
     started = time.time()
     ok = False
