@@ -77,7 +77,16 @@ pub fn next_segment(b: &[u8], start: usize) -> (usize, usize) {
 
 #[inline]
 pub fn count_quotes(b: &[u8]) -> usize {
-    b.iter().filter(|&&c| c == b'"').count()
+    count_byte(b, b'"')
+}
+
+/// Occurrences of `c` in `b`. Counts blocks of 255 bytes into a `u8` so the
+/// compiler can compare and add 16 or 32 bytes per instruction; a plain
+/// `filter().count()` widens every lane to `usize` and runs several times slower.
+pub fn count_byte(b: &[u8], c: u8) -> usize {
+    b.chunks(255)
+        .map(|block| block.iter().fold(0u8, |n, &x| n + u8::from(x == c)) as usize)
+        .sum()
 }
 
 /// Split a record segment into cells. The trailing '\r' of a CRLF line break
@@ -207,6 +216,19 @@ mod tests {
         Ok(v.iter()
             .map(|c| String::from_utf8(c.text(b, &mut scratch).to_vec()).unwrap())
             .collect())
+    }
+
+    #[test]
+    fn count_byte_matches_a_plain_count() {
+        // lengths around the 255-byte blocks, dense and sparse matches
+        for len in [0usize, 1, 254, 255, 256, 510, 511, 4096, 70_000] {
+            for every in [1usize, 2, 7, 300] {
+                let b: Vec<u8> = (0..len).map(|i| if i % every == 0 { b'"' } else { b'a' }).collect();
+                let plain = b.iter().filter(|&&c| c == b'"').count();
+                assert_eq!(count_byte(&b, b'"'), plain, "len {len} every {every}");
+                assert_eq!(count_quotes(&b), plain);
+            }
+        }
     }
 
     #[test]

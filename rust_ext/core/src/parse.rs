@@ -550,9 +550,7 @@ impl CsvPlan {
     }
 }
 
-fn count_byte(b: &[u8], c: u8) -> usize {
-    b.iter().filter(|&&x| x == c).count()
-}
+use crate::csvscan::count_byte;
 
 fn csv_chunks(data: &[u8], body: usize) -> Vec<Range<usize>> {
     let len = data.len() - body;
