@@ -143,12 +143,26 @@ def split_payload(data: bytes, format: str, max_chunk_bytes: int) -> list[tuple[
     """
 
 # -- validation ----------------------------------------------------------------
+class Mask(ArrowArrayExportable):
+    """A boolean Arrow array owned by Rust (Arrow PyCapsule array interface).
+
+    ``pyarrow.array(mask)`` and ``polars.Series(mask)``
+    take it without copying (then ``table.filter(pyarrow.array(mask))``).
+    """
+
+    def __len__(self) -> int: ...
+    def to_pylist(self) -> list[bool]:
+        """The mask as a Python list (copies; for small batches and tests)."""
+    def to_pyarrow(self) -> Any:
+        """A pyarrow.BooleanArray (zero-copy)."""
+
 class ValidationReport:
     @property
     def violations(self) -> Table:
         """record_index int64, field utf8, rule utf8, value utf8 (nullable), message utf8."""
     @property
-    def valid_mask(self) -> list[bool]: ...
+    def valid_mask(self) -> Mask:
+        """One bool per record, true when it has no violation."""
     @property
     def valid_count(self) -> int: ...
     @property

@@ -301,10 +301,24 @@ def test_tables_work_with_pyarrow_polars_and_back():
     # any Arrow producer is accepted back: a pyarrow table, a record batch, a polars frame, our own table
     for source in (raw, pa.table(raw), pa.table(raw).to_batches()[0], frame):
         report = dp.validate_schema(source, SCHEMA)
-        assert report.valid_mask == [True, True]
+        assert report.valid_mask.to_pylist() == [True, True]
     schema = pa.schema(raw)
     assert schema.metadata[b"eventlake.format"] == b"json"
     assert pa.table(raw).schema.field("_raw").type == pa.string()
+
+
+def test_valid_mask_is_an_arrow_array_that_filters_the_batch():
+    import polars as pl
+
+    raw = dp.parse_json(ndjson(event("a"), b'{"event_id":"b","user_id":"u","event_type":"nope","event_timestamp":0}', event("c")))
+    mask = dp.validate_schema(raw, SCHEMA).valid_mask
+    assert len(mask) == 3 and "true=2" in repr(mask)
+    arrow = pa.array(mask)
+    assert arrow.type == pa.bool_() and arrow.to_pylist() == [True, False, True]
+    assert mask.to_pyarrow().equals(arrow)
+    assert pl.Series(mask).to_list() == [True, False, True]
+    kept = pa.table(raw).filter(pa.array(mask))
+    assert kept.column("_index").to_pylist() == [0, 2]
 
 
 def test_plain_typed_tables_can_be_validated():

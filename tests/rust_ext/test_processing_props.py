@@ -150,7 +150,7 @@ def test_prop_validation_interface(case, as_csv):
     assert found == expected
     assert v.num_rows == len(expected)
     bad = {i for i, _, _ in expected}
-    assert report.valid_mask == [i not in bad for i in range(len(recs))]
+    assert report.valid_mask.to_pylist() == [i not in bad for i in range(len(recs))]
     assert report.valid_count + report.invalid_count == len(recs)
     for row in v.to_pylist():
         assert row["field"] in row["message"]

@@ -4,8 +4,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchReader, StructArray};
-use arrow_schema::{Field, SchemaRef};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchReader, StructArray};
+use arrow_schema::{DataType, Field, SchemaRef};
 use eventlake_core::schema::{Rules, Schema};
 use eventlake_core::{
     dedup as core_dedup, parse as core_parse, process as core_process, transform as core_transform,
@@ -14,7 +14,9 @@ use eventlake_core::{validate as core_validate, CoreError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
-use pyo3_arrow::ffi::{to_schema_pycapsule, to_stream_pycapsule, ArrayIterator};
+use pyo3_arrow::ffi::{
+    to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator,
+};
 use pyo3_arrow::input::AnyRecordBatch;
 
 use crate::errors::to_py_err;
@@ -26,6 +28,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse, m)?)?;
     m.add_function(wrap_pyfunction!(split_payload, m)?)?;
     m.add_class::<ValidationReport>()?;
+    m.add_class::<Mask>()?;
     m.add_class::<ProcessResult>()?;
     m.add_function(wrap_pyfunction!(validate_schema, m)?)?;
     m.add_function(wrap_pyfunction!(transform_batch, m)?)?;
@@ -249,11 +252,68 @@ fn schema_of(schema: &str) -> PyResult<Schema> {
     Schema::from_json(schema).map_err(to_py_err)
 }
 
+/// A boolean Arrow array owned by Rust, handed over without copying through
+/// the Arrow PyCapsule array interface: `pyarrow.array(mask)`,
+/// `polars.Series(mask)`.
+#[pyclass(name = "Mask", module = "data_processor_rs", frozen)]
+pub struct Mask {
+    array: BooleanArray,
+}
+
+#[pymethods]
+impl Mask {
+    fn __len__(&self) -> usize {
+        self.array.len()
+    }
+
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        Ok(to_schema_pycapsule(py, &mask_field())?)
+    }
+
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        Ok(to_array_pycapsules(
+            py,
+            Arc::new(mask_field()),
+            &self.array,
+            requested_schema,
+        )?)
+    }
+
+    /// The mask as a Python list of bools (copies; for small batches and tests).
+    fn to_pylist(&self) -> Vec<bool> {
+        self.array.values().iter().collect()
+    }
+
+    /// Convert to a pyarrow.BooleanArray (zero-copy).
+    fn to_pyarrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let pa = slf.py().import("pyarrow")?;
+        pa.getattr("array")?.call1((slf,))
+    }
+
+    fn __repr__(&self) -> String {
+        let set = self.array.true_count();
+        format!(
+            "data_processor_rs.Mask(len={}, true={set}, false={})",
+            self.array.len(),
+            self.array.len() - set
+        )
+    }
+}
+
+fn mask_field() -> Field {
+    Field::new("valid", DataType::Boolean, false)
+}
+
 /// The result of validate_schema.
 #[pyclass(name = "ValidationReport", module = "data_processor_rs", frozen)]
 pub struct ValidationReport {
     violations: RecordBatch,
-    valid_mask: Vec<bool>,
+    valid_mask: BooleanArray,
     valid_count: usize,
 }
 
@@ -264,9 +324,12 @@ impl ValidationReport {
     fn violations(&self) -> Table {
         table(self.violations.clone())
     }
+    /// One bool per record, true when it has no violation (an Arrow array).
     #[getter]
-    fn valid_mask(&self) -> Vec<bool> {
-        self.valid_mask.clone()
+    fn valid_mask(&self) -> Mask {
+        Mask {
+            array: self.valid_mask.clone(),
+        }
     }
     #[getter]
     fn valid_count(&self) -> usize {
@@ -301,7 +364,7 @@ fn validate_schema(
         let valid_count = report.valid_count();
         Ok(ValidationReport {
             violations,
-            valid_mask: report.valid_mask,
+            valid_mask: BooleanArray::from(report.valid_mask),
             valid_count,
         })
     })
