@@ -179,6 +179,14 @@ impl<'s> ProcChunk<'s> {
         f
     }
 
+    /// Free what the output no longer needs once the chunk's columns are built.
+    fn release(&mut self) {
+        self.stores = Vec::new();
+        self.side = Vec::new();
+        self.raw = Vec::new();
+        self.key_hashes = Vec::new();
+    }
+
     /// Store the record's typed values (already in `self.stored`) or reject it.
     fn finish_record(&mut self, local: u32, data: &[u8], raw: &Range<usize>, side_mark: usize) {
         if self.viol.is_empty() {
@@ -424,90 +432,8 @@ pub fn process(
     }
     let duplicate_count = dups.len();
 
-    // typed columns: one task per (chunk, column), one output batch per chunk
-    let nf = schema.fields.len();
-    let tasks: Vec<(usize, usize)> = (0..chunks.len())
-        .flat_map(|ci| (0..nf).map(move |fi| (ci, fi)))
-        .collect();
-    let built: Vec<Result<ArrayRef>> = tasks
-        .into_par_iter()
-        .map(|(ci, fi)| {
-            let (c, k) = (&chunks[ci], &keep[ci]);
-            let spec = &schema.fields[fi];
-            let default = rules.default_for(fi);
-            let kept = k.iter().filter(|x| **x).count();
-            let mut col = ColBuf::new(spec.ty, kept);
-            let st = &c.stores[fi];
-            match spec.ty {
-                FieldType::String | FieldType::Object => {
-                    let bytes: usize = st
-                        .locs
-                        .iter()
-                        .zip(k)
-                        .filter(|(_, k)| **k)
-                        .map(|(l, _)| l.len())
-                        .sum();
-                    col.values.reserve(bytes);
-                    for (l, _) in st.locs.iter().zip(k).filter(|(_, k)| **k) {
-                        if l.is_null() {
-                            match default {
-                                Some(d) => col.push_const(spec.ty, d),
-                                None => col.push_str(None),
-                            }
-                        } else {
-                            col.push_str(Some(l.bytes(data, &c.side)));
-                        }
-                    }
-                }
-                _ => {
-                    for r in (0..k.len()).filter(|r| k[*r]) {
-                        let t = if !st.valid[r] {
-                            Typed::Null
-                        } else {
-                            match spec.ty {
-                                FieldType::Long => Typed::I64(st.i64s[r]),
-                                FieldType::Timestamp => Typed::Ts(st.i64s[r]),
-                                FieldType::Double => Typed::F64(st.f64s[r]),
-                                FieldType::Boolean => Typed::Bool(st.bools[r]),
-                                FieldType::Date => Typed::Date(st.i32s[r]),
-                                _ => Typed::Null,
-                            }
-                        };
-                        col.push(spec.ty, t, &[], default);
-                    }
-                }
-            }
-            col.finish(spec.ty)
-        })
-        .collect();
-    let mut built = built.into_iter();
-    let mut batches = Vec::with_capacity(chunks.len());
-    let mut valid_count = 0;
-    for (ci, (c, k)) in chunks.iter().zip(&keep).enumerate() {
-        let arrays = built.by_ref().take(nf).collect::<Result<Vec<_>>>()?;
-        let index: Vec<i64> = c
-            .rows
-            .iter()
-            .zip(k)
-            .filter(|(_, k)| **k)
-            .map(|(r, _)| base[ci] + *r as i64)
-            .collect();
-        if index.is_empty() {
-            continue;
-        }
-        valid_count += index.len();
-        batches.push(assemble_typed(schema, rules, arrays, index)?);
-    }
-    let valid_schema = schema.typed_arrow_schema(rules);
-    if batches.is_empty() {
-        batches.push(RecordBatch::new_empty(valid_schema.clone()));
-    }
-    let valid = ArrowTable {
-        schema: valid_schema,
-        batches,
-    };
-
     // rejected: parse faults, violations and duplicates, in record order
+    // (first: their raw text may live in the side buffers freed below)
     let mut fault_positions: Vec<usize> = Vec::new();
     for c in &chunks {
         fault_positions.extend(c.faults.iter().map(|f| f.2));
@@ -570,6 +496,52 @@ pub fn process(
     )
     .map_err(crate::error::arrow_err)?;
 
+    // typed columns, a wave of chunks at a time: one task per (chunk, column),
+    // one output batch per chunk. Once a chunk's columns are built its value
+    // positions and side buffer are freed, so the output grows while the
+    // parse state shrinks instead of both being held whole.
+    let nf = schema.fields.len();
+    let wave = rayon::current_num_threads().max(1);
+    let mut batches = Vec::with_capacity(chunks.len());
+    let mut valid_count = 0;
+    let mut chunks = chunks;
+    for first in (0..chunks.len()).step_by(wave) {
+        let last = (first + wave).min(chunks.len());
+        let tasks: Vec<(usize, usize)> = (first..last)
+            .flat_map(|ci| (0..nf).map(move |fi| (ci, fi)))
+            .collect();
+        let built: Vec<Result<ArrayRef>> = tasks
+            .into_par_iter()
+            .map(|(ci, fi)| build_column(&chunks[ci], &keep[ci], schema, rules, fi, data))
+            .collect();
+        let mut built = built.into_iter();
+        for ci in first..last {
+            let arrays = built.by_ref().take(nf).collect::<Result<Vec<_>>>()?;
+            let c = &mut chunks[ci];
+            let index: Vec<i64> = c
+                .rows
+                .iter()
+                .zip(&keep[ci])
+                .filter(|(_, k)| **k)
+                .map(|(r, _)| base[ci] + *r as i64)
+                .collect();
+            c.release();
+            if index.is_empty() {
+                continue;
+            }
+            valid_count += index.len();
+            batches.push(assemble_typed(schema, rules, arrays, index)?);
+        }
+    }
+    let valid_schema = schema.typed_arrow_schema(rules);
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(valid_schema.clone()));
+    }
+    let valid = ArrowTable {
+        schema: valid_schema,
+        batches,
+    };
+
     Ok(ProcessOutput {
         record_count: total,
         valid_count,
@@ -578,6 +550,62 @@ pub fn process(
         valid,
         rejected,
     })
+}
+
+/// One typed output column of one chunk: the kept rows' values, copied once.
+fn build_column(
+    c: &ProcChunk<'_>,
+    k: &[bool],
+    schema: &Schema,
+    rules: &Rules,
+    fi: usize,
+    data: &[u8],
+) -> Result<ArrayRef> {
+    let spec = &schema.fields[fi];
+    let default = rules.default_for(fi);
+    let kept = k.iter().filter(|x| **x).count();
+    let mut col = ColBuf::new(spec.ty, kept);
+    let st = &c.stores[fi];
+    match spec.ty {
+        FieldType::String | FieldType::Object => {
+            let bytes: usize = st
+                .locs
+                .iter()
+                .zip(k)
+                .filter(|(_, k)| **k)
+                .map(|(l, _)| l.len())
+                .sum();
+            col.values.reserve(bytes);
+            for (l, _) in st.locs.iter().zip(k).filter(|(_, k)| **k) {
+                if l.is_null() {
+                    match default {
+                        Some(d) => col.push_const(spec.ty, d),
+                        None => col.push_str(None),
+                    }
+                } else {
+                    col.push_str(Some(l.bytes(data, &c.side)));
+                }
+            }
+        }
+        _ => {
+            for r in (0..k.len()).filter(|r| k[*r]) {
+                let t = if !st.valid[r] {
+                    Typed::Null
+                } else {
+                    match spec.ty {
+                        FieldType::Long => Typed::I64(st.i64s[r]),
+                        FieldType::Timestamp => Typed::Ts(st.i64s[r]),
+                        FieldType::Double => Typed::F64(st.f64s[r]),
+                        FieldType::Boolean => Typed::Bool(st.bools[r]),
+                        FieldType::Date => Typed::Date(st.i32s[r]),
+                        _ => Typed::Null,
+                    }
+                };
+                col.push(spec.ty, t, &[], default);
+            }
+        }
+    }
+    col.finish(spec.ty)
 }
 
 pub fn rejected_schema() -> Arc<ArrowSchema> {
