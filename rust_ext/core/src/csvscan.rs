@@ -223,7 +223,9 @@ mod tests {
         // lengths around the 255-byte blocks, dense and sparse matches
         for len in [0usize, 1, 254, 255, 256, 510, 511, 4096, 70_000] {
             for every in [1usize, 2, 7, 300] {
-                let b: Vec<u8> = (0..len).map(|i| if i % every == 0 { b'"' } else { b'a' }).collect();
+                let b: Vec<u8> = (0..len)
+                    .map(|i| if i % every == 0 { b'"' } else { b'a' })
+                    .collect();
                 let plain = b.iter().filter(|&&c| c == b'"').count();
                 assert_eq!(count_byte(&b, b'"'), plain, "len {len} every {every}");
                 assert_eq!(count_quotes(&b), plain);

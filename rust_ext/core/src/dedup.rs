@@ -70,6 +70,13 @@ const SEEN: i64 = -1;
 
 impl<'k> Deduper<'k> {
     pub fn new(seen: &'k [String], expected: usize) -> Self {
+        Self::for_shard(seen, expected, |_| true)
+    }
+
+    /// A deduper that only sees the keys whose hash `in_shard` accepts: keys
+    /// split by hash can be deduplicated by independent dedupers in parallel,
+    /// since every occurrence of a key lands in the same shard.
+    pub fn for_shard(seen: &'k [String], expected: usize, in_shard: impl Fn(u64) -> bool) -> Self {
         let mut d = Deduper {
             hasher: key_hasher(),
             heads: HashIndex::with_capacity_and_hasher(expected + seen.len(), Default::default()),
@@ -77,7 +84,9 @@ impl<'k> Deduper<'k> {
         };
         for s in seen {
             let h = hash_key(&d.hasher, s.as_bytes());
-            d.check_hashed(s.as_bytes(), h, SEEN);
+            if in_shard(h) {
+                d.check_hashed(s.as_bytes(), h, SEEN);
+            }
         }
         d
     }

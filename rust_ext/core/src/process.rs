@@ -24,6 +24,9 @@ use crate::schema::{FieldType, Rules, Schema};
 use crate::transform::{assemble_typed, ColBuf};
 use crate::validate::{check_value, violations_json, RawVal, Typed, Violation, RECORD_FIELD};
 
+/// Below this many valid rows deduplication runs on one thread.
+const DEDUP_SHARD_MIN_ROWS: usize = 1 << 16;
+
 pub struct ProcessOutput {
     /// Typed, transformed, deduplicated rows (as `transform_batch`), one
     /// batch per chunk of the input.
@@ -376,58 +379,92 @@ pub fn process(
         total += c.n;
     }
 
-    // deduplicate valid rows in input order
+    // deduplicate valid rows in input order, in parallel: keys are split into
+    // shards by hash (every occurrence of a key falls in one shard), and each
+    // shard walks the rows in input order, so the first occurrence still wins
     let key_field = schema.key_index();
     let mut keep: Vec<Vec<bool>> = chunks.iter().map(|c| vec![true; c.rows.len()]).collect();
     let mut dups: Vec<(i64, Loc, usize, String)> = Vec::new(); // (index, raw, chunk, violations)
     if let Some(kf) = key_field {
         let ty = schema.fields[kf].ty;
-        let long_keys: Vec<Vec<String>> = if ty == FieldType::Long {
+        let hasher = key_hasher();
+        // text and hash of the key of each valid row (None: no key, always kept)
+        let long_keys: Vec<Vec<Option<(String, u64)>>> = if ty == FieldType::Long {
             chunks
-                .iter()
+                .par_iter()
                 .map(|c| {
                     let s = &c.stores[kf];
                     s.i64s
                         .iter()
                         .zip(&s.valid)
-                        .map(|(v, ok)| if *ok { v.to_string() } else { String::new() })
+                        .map(|(v, ok)| {
+                            ok.then(|| {
+                                let t = v.to_string();
+                                let h = hash_key(&hasher, t.as_bytes());
+                                (t, h)
+                            })
+                        })
                         .collect()
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        let expected: usize = chunks.iter().map(|c| c.rows.len()).sum();
-        let mut dd = Deduper::new(seen, expected);
-        let kname = &schema.fields[kf].name;
-        for (ci, c) in chunks.iter().enumerate() {
-            let st = &c.stores[kf];
-            for r in 0..c.rows.len() {
-                let key: Option<&[u8]> = match ty {
-                    FieldType::Long => st.valid[r].then(|| long_keys[ci][r].as_bytes()),
-                    _ => {
-                        let l = st.locs[r];
-                        (!l.is_null()).then(|| l.bytes(data, &c.side))
-                    }
-                };
-                let Some(key) = key else { continue };
-                let idx = base[ci] + c.rows[r] as i64;
-                let verdict = match ty {
-                    FieldType::Long => dd.check(key, idx),
-                    _ => dd.check_hashed(key, c.key_hashes[r], idx),
-                };
-                if verdict == Verdict::First {
-                    continue;
+        let key_of = |ci: usize, r: usize| -> Option<(&[u8], u64)> {
+            let c = &chunks[ci];
+            match ty {
+                FieldType::Long => long_keys[ci][r].as_ref().map(|(t, h)| (t.as_bytes(), *h)),
+                _ => {
+                    let l = c.stores[kf].locs[r];
+                    (!l.is_null()).then(|| (l.bytes(data, &c.side), c.key_hashes[r]))
                 }
-                keep[ci][r] = false;
-                let shown = String::from_utf8_lossy(key).into_owned();
-                let message = match verdict {
-                    Verdict::DuplicateOf(first) => format!("{kname}: duplicate of record {first}"),
-                    _ => format!("{kname}: already processed in an earlier batch"),
-                };
-                let v = Violation::new(kname, "duplicate", Some(shown), message);
-                dups.push((idx, c.raw[r], ci, violations_json(std::slice::from_ref(&v))));
             }
+        };
+        let expected: usize = chunks.iter().map(|c| c.rows.len()).sum();
+        let shards = if expected < DEDUP_SHARD_MIN_ROWS {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, 64) as u64
+        };
+        // (chunk, row, verdict) of every repeat, shard by shard
+        let repeats: Vec<Vec<(usize, usize, Verdict)>> = (0..shards)
+            .into_par_iter()
+            .map(|shard| {
+                let in_shard = |h: u64| (h >> 32) % shards == shard;
+                let mut dd = Deduper::for_shard(seen, expected / shards as usize, in_shard);
+                let mut out = Vec::new();
+                for (ci, c) in chunks.iter().enumerate() {
+                    for r in 0..c.rows.len() {
+                        let Some((key, h)) = key_of(ci, r) else {
+                            continue;
+                        };
+                        if !in_shard(h) {
+                            continue;
+                        }
+                        let verdict = dd.check_hashed(key, h, base[ci] + c.rows[r] as i64);
+                        if verdict != Verdict::First {
+                            out.push((ci, r, verdict));
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        let mut repeats: Vec<(usize, usize, Verdict)> = repeats.into_iter().flatten().collect();
+        repeats.sort_unstable_by_key(|&(ci, r, _)| (ci, r));
+        let kname = &schema.fields[kf].name;
+        for (ci, r, verdict) in repeats {
+            keep[ci][r] = false;
+            let c = &chunks[ci];
+            let key = key_of(ci, r).map_or(&[][..], |(k, _)| k);
+            let shown = String::from_utf8_lossy(key).into_owned();
+            let message = match verdict {
+                Verdict::DuplicateOf(first) => format!("{kname}: duplicate of record {first}"),
+                _ => format!("{kname}: already processed in an earlier batch"),
+            };
+            let v = Violation::new(kname, "duplicate", Some(shown), message);
+            let idx = base[ci] + c.rows[r] as i64;
+            dups.push((idx, c.raw[r], ci, violations_json(std::slice::from_ref(&v))));
         }
     }
     let duplicate_count = dups.len();
@@ -640,6 +677,68 @@ mod tests {
 
     fn ev(id: &str, ty: &str, ts: &str) -> String {
         format!("{{\"event_id\":\"{id}\",\"user_id\":\"u\",\"event_type\":\"{ty}\",\"event_timestamp\":{ts}}}\n")
+    }
+
+    /// Enough rows for the sharded (parallel) dedup: every repeat names the
+    /// first valid occurrence, invalid rows hide nothing, seen keys drop.
+    #[test]
+    fn sharded_dedup_keeps_the_first_valid_occurrence() {
+        let n = DEDUP_SHARD_MIN_ROWS * 2;
+        let distinct = n / 2 + 7;
+        let mut d = String::new();
+        for i in 0..n {
+            let id = format!("k{}", i % distinct);
+            // the first occurrence of every 10th key is invalid
+            let ty = if i < distinct && i % 10 == 0 {
+                "bogus"
+            } else {
+                "view"
+            };
+            d += &ev(&id, ty, "0");
+        }
+        let seen: Vec<String> = (0..50).map(|i| format!("k{}", i * 3 + 1)).collect();
+        let out = run(d.as_bytes(), "ndjson", &seen);
+        // reference: one sequential pass
+        let seen_set: std::collections::HashSet<String> = seen.iter().cloned().collect();
+        let mut first: std::collections::HashMap<usize, usize> = Default::default();
+        let (mut expected, mut invalid, mut repeats) = (Vec::new(), 0, 0);
+        for i in 0..n {
+            let k = i % distinct;
+            if i < distinct && i % 10 == 0 {
+                invalid += 1;
+            } else if seen_set.contains(&format!("k{k}")) || first.contains_key(&k) {
+                repeats += 1;
+            } else {
+                first.insert(k, i);
+                expected.push(i as i64);
+            }
+        }
+        assert_eq!(out.invalid_count, invalid);
+        assert_eq!(out.valid_count, expected.len());
+        assert_eq!(out.duplicate_count, repeats);
+        let valid = out.valid.concat().unwrap();
+        let idx = valid
+            .column_by_name("_index")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(idx, expected);
+        // a repeat names its first occurrence; a seen key says so
+        let rej = &out.rejected;
+        let ri = rej
+            .column(0)
+            .as_primitive::<arrow_array::types::Int64Type>();
+        let vj = rej.column(2).as_string::<i32>();
+        let at = |row: usize| vj.value((0..ri.len()).find(|&j| ri.value(j) == row as i64).unwrap());
+        assert!(
+            at(2 + distinct).contains("duplicate of record 2"),
+            "{}",
+            at(2 + distinct)
+        );
+        assert!(at(1).contains("already processed"), "{}", at(1));
+        let sorted: Vec<i64> = ri.values().to_vec();
+        assert!(sorted.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
