@@ -47,7 +47,8 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
 
 
 @contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
+def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block only, restoring what was there."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -96,6 +97,6 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, eventlake: E
     # the subprocess environment from os.environ when the process starts, so set
     # them only for that moment: a run in process must not leak another
     # EVENTLAKE_HOME's paths into the rest of the process.
-    with _environ(eventlake.dbt_env()):
+    with scoped_environ(eventlake.dbt_env()):
         invocation = dbt.cli(["build"], context=context)
     yield from invocation.stream()

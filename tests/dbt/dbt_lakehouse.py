@@ -9,9 +9,7 @@ the EVENTLAKE_* variables pointing at the tmp dir.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
+from eventlake.assets.dbt import scoped_environ
 from eventlake.contracts import ICEBERG_TABLES, RAW_NAMESPACE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,20 +133,6 @@ def make_lakehouse(root: Path) -> Lakehouse:
     return Lakehouse(root=root, catalog=catalog, env=env)
 
 
-@contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def run_dbt(env: Mapping[str, str], workdir: Path, *args: str, target: str = "LOCAL") -> Any:
     from dbt.cli.main import dbtRunner
 
@@ -159,7 +144,7 @@ def run_dbt(env: Mapping[str, str], workdir: Path, *args: str, target: str = "LO
         "--target-path", str(workdir / "dbt_target"),
         "--log-path", str(workdir / "dbt_logs"),
     ]
-    with environment(env):
+    with scoped_environ(env):
         try:
             result = dbtRunner().invoke(command)
         finally:
