@@ -185,25 +185,6 @@ pub fn is_blank(b: &[u8], start: usize, end: usize) -> bool {
     end == start || (end == start + 1 && b[start] == b'\r')
 }
 
-/// Append `s` as one CSV cell, quoting when needed.
-pub fn write_cell(out: &mut Vec<u8>, s: &[u8], delim: u8) {
-    let needs = s.is_empty()
-        || s.iter()
-            .any(|&c| c == delim || c == b'"' || c == b'\n' || c == b'\r');
-    if !needs {
-        out.extend_from_slice(s);
-        return;
-    }
-    out.push(b'"');
-    for &c in s {
-        if c == b'"' {
-            out.push(b'"');
-        }
-        out.push(c);
-    }
-    out.push(b'"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

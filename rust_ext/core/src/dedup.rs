@@ -1,8 +1,5 @@
 //! Deduplication by key: the first occurrence wins, and keys already seen in
 //! earlier batches are dropped. Records without a key are always kept.
-
-use std::borrow::Cow;
-
 use arrow_array::{Array, BooleanArray, RecordBatch};
 use arrow_schema::DataType;
 
@@ -260,11 +257,6 @@ pub fn deduplicate(
 ) -> Result<(RecordBatch, Vec<i64>)> {
     let (t, dropped) = deduplicate_batches(batch.schema(), std::slice::from_ref(batch), key, seen)?;
     Ok((t.concat()?, dropped))
-}
-
-/// Text of a key for messages.
-pub fn key_text(k: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(k)
 }
 
 #[cfg(test)]

@@ -656,7 +656,8 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-pub fn json_string(s: &str) -> String {
+#[cfg(test)]
+fn json_string(s: &str) -> String {
     let mut v = Vec::with_capacity(s.len() + 2);
     write_json_string(&mut v, s);
     // SAFETY-free: escaping only inserts ASCII around valid UTF-8

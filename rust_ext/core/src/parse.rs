@@ -1170,14 +1170,39 @@ fn strict_error(data: &[u8], faults: Vec<(usize, usize, String)>, what: &str) ->
     }
 }
 
-fn collect_faults(chunks: &[RawChunk]) -> Vec<(usize, usize, String)> {
+/// A chunk's record count and its faults as (row in chunk, byte position, message).
+trait Faults {
+    fn records(&self) -> usize;
+    fn faults(&self) -> &[(u32, usize, String)];
+}
+
+impl Faults for RawChunk {
+    fn records(&self) -> usize {
+        self.n
+    }
+    fn faults(&self) -> &[(u32, usize, String)] {
+        &self.errors
+    }
+}
+
+impl Faults for SpanChunk {
+    fn records(&self) -> usize {
+        self.n
+    }
+    fn faults(&self) -> &[(u32, usize, String)] {
+        &self.errors
+    }
+}
+
+/// Every chunk's faults, with rows numbered across chunks.
+fn collect_faults<C: Faults>(chunks: &[C]) -> Vec<(usize, usize, String)> {
     let mut base = 0;
     let mut out = Vec::new();
     for c in chunks {
-        for (row, pos, msg) in &c.errors {
+        for (row, pos, msg) in c.faults() {
             out.push((base + *row as usize, *pos, msg.clone()));
         }
-        base += c.n;
+        base += c.records();
     }
     out
 }
@@ -1241,6 +1266,7 @@ pub fn parse_csv(
 
 /// Per-chunk collector for split_payload: record spans (minified when they
 /// span lines), and faults.
+#[derive(Default)]
 struct SpanChunk {
     n: usize,
     spans: Vec<Range<usize>>,
@@ -1301,24 +1327,12 @@ pub fn split_payload(
                 ));
             }
             let plan = JsonPlan::build(data)?;
-            let chunks = run_json(data, &plan, |_| SpanChunk {
-                n: 0,
-                spans: vec![],
-                owned: vec![],
-                errors: vec![],
-            });
-            let mut faults = Vec::new();
-            let mut base = 0;
-            for c in &chunks {
-                for (row, pos, msg) in &c.errors {
-                    faults.push((base + *row as usize, *pos, msg.clone()));
-                }
-                base += c.n;
-            }
+            let chunks = run_json(data, &plan, |_| SpanChunk::default());
+            let faults = collect_faults(&chunks);
             if !faults.is_empty() {
                 return Err(strict_error(data, faults, "JSON"));
             }
-            if base == 0 {
+            if chunks.iter().map(|c| c.n).sum::<usize>() == 0 {
                 return Err(CoreError::parse_at(
                     "the request holds no records (empty JSON array)",
                     Some(1),
@@ -1352,13 +1366,8 @@ pub fn split_payload(
         }
         Format::Csv => {
             let plan = CsvPlan::build(data, b',')?;
-            let chunks = run_csv(data, &plan, |_| SpanChunk {
-                n: 0,
-                spans: vec![],
-                owned: vec![],
-                errors: vec![],
-            });
-            let faults = collect_span_faults(&chunks);
+            let chunks = run_csv(data, &plan, |_| SpanChunk::default());
+            let faults = collect_faults(&chunks);
             if !faults.is_empty() {
                 return Err(strict_error(data, faults, "CSV"));
             }
@@ -1396,18 +1405,6 @@ pub fn split_payload(
         Format::Parquet => unreachable!(),
     }
     Ok(out)
-}
-
-fn collect_span_faults(chunks: &[SpanChunk]) -> Vec<(usize, usize, String)> {
-    let mut base = 0;
-    let mut out = Vec::new();
-    for c in chunks {
-        for (row, pos, msg) in &c.errors {
-            out.push((base + *row as usize, *pos, msg.clone()));
-        }
-        base += c.n;
-    }
-    out
 }
 
 /// Dispatch on format for the text formats (parquet is read elsewhere).

@@ -1120,11 +1120,6 @@ pub fn validate_batches(batches: &[RecordBatch], schema: &Schema) -> Result<Repo
     })
 }
 
-/// Validate one batch.
-pub fn validate_batch(batch: &RecordBatch, schema: &Schema) -> Result<Report> {
-    validate_batches(std::slice::from_ref(batch), schema)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
