@@ -226,14 +226,6 @@ class DatasetBatch:
     rejected_dirty: bool = False
     chunks: list[ChunkOutcome] = field(default_factory=list)
 
-    @property
-    def valid_rows(self) -> int:
-        return sum(t.num_rows for t in self.valid)
-
-    @property
-    def rejected_rows(self) -> int:
-        return sum(t.num_rows for t in self.rejected)
-
 
 @dataclass
 class IngestBatch:
@@ -507,7 +499,7 @@ def commit_batch(batch: IngestBatch, tables: dict, jobs, *, max_attempts: int = 
             if dbatch.valid_dirty:
                 props = {checkpoint_key(dataset): json.dumps(dbatch.valid_checkpoint, sort_keys=True)}
                 data = pa.concat_tables(dbatch.valid) if dbatch.valid else None
-                snap = _retry(lambda: commit_rows(table, data, props), max_attempts, f"append to {table.name()}")
+                snap = _retry(lambda: commit_rows(table, data, props), max_attempts, f"append to {'.'.join(table.name())}")
                 snapshots[dataset] = snap
             if dbatch.rejected_dirty:
                 rejected_table = tables[contracts.REJECTED_TABLE]
@@ -521,10 +513,9 @@ def commit_batch(batch: IngestBatch, tables: dict, jobs, *, max_attempts: int = 
             jobs.mark_failed(job_id, f"iceberg commit failed: {exc}")
         raise
 
+    # each successful commit updated its table's metadata in place: no reload
     for dataset, dbatch in batch.datasets.items():
-        table = tables[dataset]
-        table.refresh()
-        current = table.metadata.current_snapshot()
+        current = tables[dataset].metadata.current_snapshot()
         for chunk in dbatch.chunks:
             jobs.record_chunk(
                 chunk.job_id, chunk.part, chunk.accepted, chunk.rejected, chunk.duplicates,

@@ -13,6 +13,7 @@ Field ids are stable forever: never renumber, only append.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -168,9 +169,11 @@ ICEBERG_TABLES: dict[str, TableContract] = {
 }
 
 
+@functools.cache
 def validation_schema_json(dataset: str) -> str:
     return json.dumps(VALIDATION_SCHEMAS[dataset])
 
 
+@functools.cache
 def transform_rules_json(dataset: str) -> str:
     return json.dumps(TRANSFORM_RULES[dataset])
