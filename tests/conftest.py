@@ -1,13 +1,37 @@
-"""Shared fixtures: an isolated EVENTLAKE_HOME per test, free ports."""
+"""Shared fixtures: an isolated EVENTLAKE_HOME per test, free ports, throwaway PostgreSQL databases."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A uniquely named database on the machine's PostgreSQL (127.0.0.1:5432),
+    dropped afterwards; the test is skipped when PostgreSQL is not running."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({exc})")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

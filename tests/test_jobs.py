@@ -11,25 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlake.jobs import JobNotFoundError, JobStatus, JobStore
-
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
+from tests.conftest import postgres_database
 
 @pytest.fixture(scope="session")
 def postgres_url():
     """A uniquely named database on 127.0.0.1:5432 for this session, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({exc})")
-    name = f"eventlake_jobs_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("eventlake_jobs_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

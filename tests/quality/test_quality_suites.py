@@ -12,7 +12,6 @@ import json
 import logging
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlake import quality
+from tests.conftest import postgres_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 3, 1, 9, 0)
@@ -297,21 +297,12 @@ def test_results_are_recorded_and_read_back_from_sqlite(suites: dict[str, qualit
 
 # Property 30: Validation failures generate reports
 def test_results_are_recorded_in_postgres(suites: dict[str, quality.SuiteSpec]) -> None:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    name = f"eventlake_quality_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'create database "{name}"')
-    db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
-        result = quality.run_suite("marts_suite", fact_events_frame(), suites=suites)
-        row_id = quality.record_result(db_url, result, run_id=None)
-        rows = quality.recent_results(db_url)
-        assert [(r["id"], r["suite"], r["success"], r["run_id"]) for r in rows] == [(row_id, "marts_suite", True, None)]
-        assert rows[0]["run_at"] == result.run_at
-    finally:
-        quality._engine(db_url).dispose()
-        admin.execute(f'drop database "{name}" with (force)')
-        admin.close()
+    with postgres_database("eventlake_quality") as db_url:
+        try:
+            result = quality.run_suite("marts_suite", fact_events_frame(), suites=suites)
+            row_id = quality.record_result(db_url, result, run_id=None)
+            rows = quality.recent_results(db_url)
+            assert [(r["id"], r["suite"], r["success"], r["run_id"]) for r in rows] == [(row_id, "marts_suite", True, None)]
+            assert rows[0]["run_at"] == result.run_at
+        finally:
+            quality._engine(db_url).dispose()

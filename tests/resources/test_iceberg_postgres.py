@@ -5,29 +5,18 @@ from __future__ import annotations
 import threading
 import uuid
 
-import psycopg
 import pytest
 
 from eventlake.resources import iceberg
 from eventlake.settings import Settings
+from tests.conftest import postgres_database
 from tests.resources.test_iceberg_catalog import check_append_scan_prune
-
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="module")
 def catalog_url():
-    name = f"eventlake_iceberg_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({exc})")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("eventlake_iceberg") as url:
+        yield url
 
 
 def test_postgres_catalog_round_trips(tmp_path, catalog_url):
