@@ -173,7 +173,13 @@ pub fn parse_timestamp(s: &[u8]) -> std::result::Result<i64, &'static str> {
         return Err("invalid timestamp: unexpected text after the zone");
     }
     let secs = days * 86_400 + (h * 3600 + mi * 60 + sec) as i64 - offset_s;
-    Ok(secs * 1_000_000 + micros)
+    let us = secs * 1_000_000 + micros;
+    // the zone offset can carry a valid local time outside years 0001-9999 in UTC,
+    // which no Iceberg timestamp (nor Python datetime) can hold
+    if !(MIN_US..=MAX_US).contains(&us) {
+        return Err("timestamp out of range: its UTC instant is outside years 0001-9999");
+    }
+    Ok(us)
 }
 
 /// Epoch milliseconds to microseconds, within years 0001-9999.
@@ -1137,6 +1143,9 @@ mod tests {
         assert_eq!(ts("1970-01-01T00:00:01.5+00:00"), Ok(1_500_000));
         assert_eq!(ts("1970-01-01T14:00:00+14:00"), Ok(0));
         assert_eq!(ts("2024-02-29T12:00:00Z"), Ok(1_709_208_000_000_000));
+        // the edges of years 0001-9999 in UTC, reached through an offset
+        assert_eq!(ts("0001-01-01T14:00:00+14:00"), Ok(MIN_US));
+        assert_eq!(ts("9999-12-31T09:59:59.999999-14:00"), Ok(MAX_US));
         assert_eq!(ts("2026-03-01T00:30:00+01:00"), ts("2026-02-28T23:30:00Z"));
         for bad in [
             "2026-02-30T00:00:00Z",
@@ -1152,6 +1161,11 @@ mod tests {
             "2026-01-01T00:00:00Zjunk",
             "26-01-01T00:00:00Z",
             "0000-01-01T00:00:00Z",
+            // valid local times whose UTC instant leaves years 0001-9999
+            "9999-12-31T23:59:59-14:00",
+            "9999-12-31T23:00:00-01:00",
+            "0001-01-01T00:00:00+14:00",
+            "0001-01-01T00:00:00+00:01",
             "1970-01-01 00:00:01Z",
             "1970-01-01T00:00Z",
             "1970-01-01T00:00:00+0000",
