@@ -2,289 +2,58 @@
 
 Exactly-once, the way Kafka Connect's Iceberg sink does it: every Iceberg commit
 stores, in its snapshot summary, the stream position (shard -> last sequence
-number) that the commit includes. On start the consumer reads those positions
-back from the tables themselves, so a crash between writing files, committing
-and updating job status can neither lose nor duplicate an acknowledged record:
+number) that the commit includes (``eventlake.checkpoints``). Each pass plans
+from the positions the tables hold, so a crash between writing files,
+committing and updating job status can neither lose nor duplicate an
+acknowledged record:
 
 * a chunk whose sequence number is at or below a table's stored position is
   already in that table and is not appended again;
 * valid rows go to ``raw.<dataset>`` and rejected rows to
-  ``raw.rejected_records``; each table keeps its own position per dataset
-  (``eventlake.checkpoint.<dataset>``), so a crash between the two commits
-  replays only what is missing;
+  ``raw.rejected_records``; each table keeps its own position per dataset, so a
+  crash between the two commits replays only what is missing;
 * job bookkeeping (``JobStore.record_chunk``) is idempotent per chunk.
 
-One drainer at a time holds a lease in the job database, so the long-running
-``eventlake consume`` process and a Dagster ``raw_*`` materialization never
-interleave their commits.
+One drainer at a time holds the stream lease (``eventlake.leases``), renewed
+while it works. Every commit is fenced by the lease epoch and the positions the
+batch was planned from (``eventlake.committer``): a consumer that was paused
+past its lease cannot commit, it plans again.
 
 The work is split in two phases so the Dagster IO manager can own the writes:
 ``Consumer.plan()`` reads and processes (no side effects) and returns an
-``IngestBatch``; ``commit_batch()`` appends it to Iceberg and records the jobs.
+``IngestBatch``; ``committer.commit_batch()`` writes, commits and records it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyarrow as pa
-import sqlalchemy as sa
 
-from eventlake import contracts, envelope
+from eventlake import checkpoints, contracts, envelope, faults
+from eventlake.batch import ChunkOutcome, DatasetBatch, IngestBatch, rejected_rows, violation_json
+from eventlake.committer import CommitResult, StaleBatch, commit_batch
+from eventlake.leases import Lease, LeaseHeld, LeaseLost
+from eventlake.positions import ReadPositions
 from eventlake.settings import Settings
 
 log = logging.getLogger("eventlake.consumer")
 
-CHECKPOINT_PREFIX = "eventlake.checkpoint."
-Checkpoint = dict[str, str]  # shard id -> last committed sequence number
-
-
-def _seq(value: str) -> int:
-    return int(value)
-
-
-def checkpoint_key(dataset: str) -> str:
-    return CHECKPOINT_PREFIX + dataset
-
-
-def read_checkpoints(table) -> dict[str, Checkpoint]:
-    """Positions stored in the newest snapshot that carries any (walks parents).
-
-    Returns {dataset: {shard: sequence}}. Snapshots written without positions
-    (e.g. a manual append through the IO manager) are skipped over.
-    """
-    metadata = table.metadata
-    snapshot = metadata.current_snapshot()
-    while snapshot is not None:
-        summary = snapshot.summary.additional_properties if snapshot.summary else {}
-        found = {
-            key[len(CHECKPOINT_PREFIX) :]: json.loads(value)
-            for key, value in summary.items()
-            if key.startswith(CHECKPOINT_PREFIX)
-        }
-        if found:
-            return found
-        if snapshot.parent_snapshot_id is None:
-            break
-        snapshot = metadata.snapshot_by_id(snapshot.parent_snapshot_id)
-    return {}
-
-
-def _advance(checkpoint: Checkpoint, shard: str, seq: str) -> None:
-    if shard not in checkpoint or _seq(seq) > _seq(checkpoint[shard]):
-        checkpoint[shard] = seq
-
-
-# ---------------------------------------------------------------------------
-# the lease: one drainer at a time
-# ---------------------------------------------------------------------------
-_lease_meta = sa.MetaData()
-_leases = sa.Table(
-    "consumer_leases",
-    _lease_meta,
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("owner", sa.String(256), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-class LeaseHeld(RuntimeError):
-    """Another drainer holds the stream lease."""
-
-
-class Lease:
-    """A named, expiring lease in the job database (SQLite or Postgres)."""
-
-    def __init__(self, engine: sa.Engine, name: str, ttl_seconds: float = 60.0):
-        self.engine = engine
-        self.name = name
-        self.ttl = timedelta(seconds=ttl_seconds)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        _lease_meta.create_all(engine, checkfirst=True)
-
-    def acquire(self) -> bool:
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                sa.update(_leases)
-                .where(_leases.c.name == self.name)
-                .where(sa.or_(_leases.c.owner == self.owner, _leases.c.expires_at < now))
-                .values(owner=self.owner, expires_at=now + self.ttl)
-            ).rowcount
-            if taken:
-                return True
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.insert(_leases).values(name=self.name, owner=self.owner, expires_at=now + self.ttl))
-            return True
-        except sa.exc.IntegrityError:
-            return False
-
-    def holder(self) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(_leases.c.owner, _leases.c.expires_at).where(_leases.c.name == self.name)).first()
-        if row is None:
-            return None
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-        return row.owner if expires > datetime.now(UTC) else None
-
-    def release(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(_leases).where(_leases.c.name == self.name).where(_leases.c.owner == self.owner))
-
-
-# ---------------------------------------------------------------------------
-# read positions: where to start reading, per dataset and shard
-# ---------------------------------------------------------------------------
-_positions = sa.Table(
-    "consumer_positions",
-    _lease_meta,
-    sa.Column("stream", sa.String(256), primary_key=True),
-    sa.Column("dataset", sa.String(64), primary_key=True),
-    sa.Column("shard_id", sa.String(128), primary_key=True),
-    sa.Column("sequence_number", sa.String(128), nullable=False),
-)
-
-
-class ReadPositions:
-    """How far the stream has been read *and fully committed*, per dataset and shard.
-
-    Written only after every table of a batch has committed, so it is a safe
-    place to resume reading from; the tables' own positions still decide what
-    is appended. Without it, a shard that never carries (say) users would be
-    re-read from the start on every pass just because raw.users has no
-    position for it.
-    """
-
-    def __init__(self, engine: sa.Engine, stream: str):
-        self.engine = engine
-        self.stream = stream
-        _lease_meta.create_all(engine, checkfirst=True)
-
-    def get(self, dataset: str) -> Checkpoint:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(_positions.c.shard_id, _positions.c.sequence_number)
-                .where(_positions.c.stream == self.stream, _positions.c.dataset == dataset)
-            ).all()
-        return {r.shard_id: r.sequence_number for r in rows}
-
-    def advance(self, datasets: Iterable[str], positions: Checkpoint) -> None:
-        with self.engine.begin() as conn:
-            for dataset in datasets:
-                current = {
-                    r.shard_id: r.sequence_number
-                    for r in conn.execute(
-                        sa.select(_positions.c.shard_id, _positions.c.sequence_number)
-                        .where(_positions.c.stream == self.stream, _positions.c.dataset == dataset)
-                    )
-                }
-                for shard, seq in positions.items():
-                    if shard not in current:
-                        conn.execute(sa.insert(_positions).values(stream=self.stream, dataset=dataset, shard_id=shard, sequence_number=seq))
-                    elif _seq(seq) > _seq(current[shard]):
-                        conn.execute(
-                            sa.update(_positions)
-                            .where(_positions.c.stream == self.stream, _positions.c.dataset == dataset,
-                                   _positions.c.shard_id == shard)
-                            .values(sequence_number=seq)
-                        )
-
-
-# ---------------------------------------------------------------------------
-# the batch produced by plan() and committed by commit_batch()
-# ---------------------------------------------------------------------------
-@dataclass
-class ChunkOutcome:
-    job_id: str
-    part: int
-    dataset: str
-    shard_id: str
-    sequence_number: str
-    accepted: int
-    rejected: int
-    duplicates: int
-
-
-@dataclass
-class DatasetBatch:
-    dataset: str
-    valid: list[pa.Table] = field(default_factory=list)
-    rejected: list[pa.Table] = field(default_factory=list)
-    # positions after this batch (only advanced for chunks the table lacks)
-    valid_checkpoint: Checkpoint = field(default_factory=dict)
-    rejected_checkpoint: Checkpoint = field(default_factory=dict)
-    valid_dirty: bool = False
-    rejected_dirty: bool = False
-    chunks: list[ChunkOutcome] = field(default_factory=list)
-
-
-@dataclass
-class IngestBatch:
-    """What one drain pass read and processed; committed by ``commit_batch``."""
-
-    datasets: dict[str, DatasetBatch] = field(default_factory=dict)
-    stream_records: int = 0
-    # last sequence number read per shard, and where to record it once committed
-    read_to: Checkpoint = field(default_factory=dict)
-    positions: ReadPositions | None = None
-    # held while the batch is planned and until it is committed
-    lease: Lease | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.stream_records == 0
-
-    def summary(self) -> dict[str, int]:
-        return {
-            "stream_records": self.stream_records,
-            "accepted": sum(c.accepted for d in self.datasets.values() for c in d.chunks),
-            "rejected": sum(c.rejected for d in self.datasets.values() for c in d.chunks),
-            "duplicates": sum(c.duplicates for d in self.datasets.values() for c in d.chunks),
-        }
-
-
-@dataclass
-class CommitResult:
-    snapshots: dict[str, int | None]  # table name -> snapshot id committed (None = nothing new)
-    summary: dict[str, int]
-
-
-def _rejected_table(rejected: pa.Table, *, job_id: str, dataset: str, first_index: int, now: datetime) -> pa.Table:
-    n = rejected.num_rows
-    index = pa.compute.add(rejected.column("record_index").cast(pa.int64()), first_index)
-    return pa.table(
-        {
-            "job_id": pa.array([job_id] * n, pa.string()),
-            "dataset": pa.array([dataset] * n, pa.string()),
-            "record_index": index,
-            "raw": rejected.column("raw").cast(pa.string()),
-            "violations": rejected.column("violations").cast(pa.string()),
-            "rejected_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
-        }
-    )
+__all__ = ["CommitResult", "Consumer", "IngestBatch", "LeaseHeld", "StaleBatch"]
 
 
 def _dead_letter(payload: bytes, header: envelope.ChunkHeader, error: Exception, now: datetime) -> pa.Table:
     """A chunk the processor could not handle at all is kept whole, never dropped."""
-    violation = [{"field": None, "rule": "processing_error", "value": None, "message": f"{type(error).__name__}: {error}"}]
-    return pa.table(
-        {
-            "job_id": pa.array([header.job_id], pa.string()),
-            "dataset": pa.array([header.dataset], pa.string()),
-            "record_index": pa.array([header.first_index], pa.int64()),
-            "raw": pa.array([payload.decode("utf-8", "replace")], pa.string()),
-            "violations": pa.array([json.dumps(violation)], pa.string()),
-            "rejected_at": pa.array([now], pa.timestamp("us", tz="UTC")),
-        }
+    return rejected_rows(
+        job_id=header.job_id,
+        dataset=header.dataset,
+        record_index=pa.array([header.first_index], pa.int64()),
+        raw=pa.array([payload.decode("utf-8", "replace")], pa.string()),
+        violations=pa.array([violation_json("processing_error", f"{type(error).__name__}: {error}")]),
+        now=now,
     )
 
 
@@ -303,26 +72,44 @@ class Consumer:
         self.catalog = catalog or iceberg.load_catalog(settings)
         self.tables = iceberg.ensure_tables(self.catalog)
         self.jobs = jobs or JobStore(settings.job_db)
-        self.lease = Lease(self.jobs.engine, f"stream:{settings.stream_name}")
+        self.lease = Lease(self.jobs.engine, f"stream:{settings.stream_name}", ttl_seconds=settings.consumer_lease_seconds)
         self.positions = ReadPositions(self.jobs.engine, settings.stream_name)
 
     # -- phase 1: read + process, no side effects ---------------------------------
     def plan(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> IngestBatch:
+        """Read and process the next records after the tables' positions (the lease must be held)."""
         import data_processor_rs as dp
 
+        if self.lease.epoch is None:
+            raise LeaseLost(f"plan() needs the stream lease {self.lease.name!r}")
         for table in self.tables.values():
             table.refresh()
-        valid_ckpts = {d: read_checkpoints(self.tables[d]).get(d, {}) for d in datasets}
-        rejected_all = read_checkpoints(self.tables[contracts.REJECTED_TABLE])
+        valid_ckpts: dict[str, checkpoints.Checkpoint] = {}
+        top_epoch = 0
+        for d in datasets:
+            positions, fences = checkpoints.read_state(self.tables[d])
+            valid_ckpts[d] = positions.get(d, {})
+            top_epoch = max([top_epoch, *fences.get(d, {}).values()])
+        rejected_all, rejected_fences = checkpoints.read_state(self.tables[contracts.REJECTED_TABLE])
         rejected_ckpts = {d: rejected_all.get(d, {}) for d in datasets}
+        top_epoch = max([top_epoch, *(e for d in datasets for e in rejected_fences.get(d, {}).values())])
+        epoch = self.lease.ensure_epoch_above(top_epoch)  # above it only if the state database was reset
 
         read_positions = {d: self.positions.get(d) for d in datasets}
         batch = IngestBatch(
             datasets={
-                d: DatasetBatch(d, valid_checkpoint=dict(valid_ckpts[d]), rejected_checkpoint=dict(rejected_ckpts[d]))
+                d: DatasetBatch(
+                    d,
+                    valid_base=dict(valid_ckpts[d]),
+                    rejected_base=dict(rejected_ckpts[d]),
+                    valid_checkpoint=dict(valid_ckpts[d]),
+                    rejected_checkpoint=dict(rejected_ckpts[d]),
+                )
                 for d in datasets
             },
             positions=self.positions,
+            lease=self.lease,
+            epoch=epoch,
         )
         limit = max_records or self.settings.consumer_batch_records
         now = datetime.now(UTC)
@@ -337,13 +124,11 @@ class Consumer:
                 if header.dataset not in batch.datasets:
                     continue
                 dbatch = batch.datasets[header.dataset]
-                in_valid = shard in valid_ckpts[header.dataset] and _seq(record.sequence_number) <= _seq(
-                    valid_ckpts[header.dataset][shard]
+                in_valid = checkpoints.includes(valid_ckpts[header.dataset], shard, record.sequence_number)
+                in_rejected = checkpoints.includes(rejected_ckpts[header.dataset], shard, record.sequence_number)
+                outcome = ChunkOutcome(
+                    header.job_id, header.part, header.dataset, shard, record.sequence_number, header.first_index
                 )
-                in_rejected = shard in rejected_ckpts[header.dataset] and _seq(record.sequence_number) <= _seq(
-                    rejected_ckpts[header.dataset][shard]
-                )
-                outcome = ChunkOutcome(header.job_id, header.part, header.dataset, shard, record.sequence_number, 0, 0, 0)
                 schema = contracts.VALIDATION_SCHEMAS[header.dataset]
                 try:
                     result = dp.process(
@@ -361,7 +146,6 @@ class Consumer:
                     outcome.rejected = header.record_count
                     if not in_rejected:
                         dbatch.rejected.append(_dead_letter(payload, header, exc, now))
-                        dbatch.rejected_dirty = True
                 else:
                     valid = pa.table(result.valid)
                     rejected = pa.table(result.rejected)
@@ -370,21 +154,24 @@ class Consumer:
                     outcome.accepted = valid.num_rows
                     outcome.rejected = rejected.num_rows
                     outcome.duplicates = result.duplicate_count
-                    if not in_valid:
-                        dbatch.valid.append(self._valid_table(valid, header.job_id, now))
-                        dbatch.valid_dirty = True
+                    if not in_valid and valid.num_rows:
+                        dbatch.valid.append((outcome, self._valid_table(valid, header.job_id, now)))
                     if not in_rejected and rejected.num_rows:
                         dbatch.rejected.append(
-                            _rejected_table(rejected, job_id=header.job_id, dataset=header.dataset,
-                                            first_index=header.first_index, now=now)
+                            rejected_rows(
+                                job_id=header.job_id,
+                                dataset=header.dataset,
+                                record_index=pa.compute.add(rejected.column("record_index").cast(pa.int64()),
+                                                            header.first_index),
+                                raw=rejected.column("raw"),
+                                violations=rejected.column("violations"),
+                                now=now,
+                            )
                         )
-                        dbatch.rejected_dirty = True
                 if not in_valid:
-                    _advance(dbatch.valid_checkpoint, shard, record.sequence_number)
-                    dbatch.valid_dirty = True
+                    checkpoints.advance(dbatch.valid_checkpoint, shard, record.sequence_number)
                 if not in_rejected:
-                    _advance(dbatch.rejected_checkpoint, shard, record.sequence_number)
-                    dbatch.rejected_dirty = True
+                    checkpoints.advance(dbatch.rejected_checkpoint, shard, record.sequence_number)
                 dbatch.chunks.append(outcome)
         return batch
 
@@ -399,8 +186,8 @@ class Consumer:
             table_positions = [valid_ckpts[d].get(shard), rejected_ckpts[d].get(shard)]
             if None in table_positions:
                 return None
-            starts.append(min(table_positions, key=_seq))
-        return min(starts, key=_seq) if starts else None
+            starts.append(min(table_positions, key=checkpoints.seq))
+        return min(starts, key=checkpoints.seq) if starts else None
 
     def _read_whole_jobs(self, shard: str, start: str | None, limit: int) -> Iterable:
         """Read ``limit`` records, then on until the last job read is complete.
@@ -419,34 +206,78 @@ class Consumer:
             records.extend(more)
         return records
 
-    def _valid_table(self, valid: pa.Table, job_id: str, now: datetime) -> pa.Table:
-        if "_index" in valid.column_names:
-            valid = valid.drop_columns(["_index"])
+    @staticmethod
+    def _valid_table(valid: pa.Table, job_id: str, now: datetime) -> pa.Table:
+        # ``_index`` (the record's place in its chunk) is kept for the rows that
+        # may be set aside at write time; the writer stores only the table's fields
         n = valid.num_rows
         valid = valid.append_column("job_id", pa.array([job_id] * n, pa.string()))
         return valid.append_column("ingested_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
 
     # -- phase 2: commit -------------------------------------------------------
     def commit(self, batch: IngestBatch) -> CommitResult:
-        return commit_batch(batch, self.tables, self.jobs, max_attempts=self.settings.consumer_max_attempts)
+        """Commit ``batch``, retrying a failing infrastructure with backoff (Property 16).
+
+        After ``consumer_max_attempts`` failed attempts the batch's jobs are
+        marked FAILED with the reason and the error is raised; the stream still
+        holds every record, and a later pass that lands them completes the jobs.
+        ``StaleBatch`` is raised at once: the batch must be planned again.
+        """
+        attempts = self.settings.consumer_max_attempts
+        delay = 0.5
+        for attempt in range(1, attempts + 1):
+            try:
+                return commit_batch(batch, self.tables, self.jobs)
+            except StaleBatch:
+                raise
+            except Exception as exc:
+                if attempt == attempts:
+                    log.error("commit of %s failed after %d attempts: %s", batch.summary(), attempts, exc)
+                    for job_id in batch.job_ids():
+                        self.jobs.mark_failed(job_id, f"iceberg commit failed after {attempts} attempts: {exc}")
+                    raise
+                log.warning("commit failed (attempt %d/%d): %s; retrying in %.1fs", attempt, attempts, exc, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     # -- the loops -------------------------------------------------------------
     def run_once(self, datasets: Sequence[str] = contracts.DATASETS) -> CommitResult:
-        """One drain pass: plan + commit the next batch (under the lease)."""
+        """One drain pass: plan + commit the next batch, under the lease (kept alive meanwhile).
+
+        Raises ``LeaseHeld`` when another consumer holds the lease, and
+        ``StaleBatch`` when this one lost it or another committed first.
+        """
         if not self.lease.acquire():
             raise LeaseHeld(f"stream lease {self.lease.name!r} is held by {self.lease.holder()}")
-        batch = self.plan(datasets)
-        if batch.empty:
-            return CommitResult({}, batch.summary())
-        self._mark_processing(batch)
-        return self.commit(batch)
+        with self.lease.kept_alive():
+            batch = self.plan(datasets)
+            faults.point("consumer.after_plan")
+            if batch.empty:
+                return CommitResult({}, batch.summary())
+            self._mark_processing(batch)
+            return self.commit(batch)
 
     def drain(self, datasets: Sequence[str] = contracts.DATASETS) -> dict[str, int]:
-        """Run passes until the stream has nothing new; release the lease."""
+        """Run passes until the stream has nothing new; release the lease.
+
+        Waits up to one lease period for a lease another consumer holds (one
+        that stopped or was paused loses it by then), then raises ``LeaseHeld``.
+        """
         totals: dict[str, int] = {}
+        give_up = time.monotonic() + self.lease.ttl.total_seconds() * 1.5
         try:
             while True:
-                result = self.run_once(datasets)
+                try:
+                    result = self.run_once(datasets)
+                except LeaseHeld:
+                    if time.monotonic() > give_up:
+                        raise
+                    time.sleep(min(1.0, self.lease.ttl.total_seconds() / 5))
+                    continue
+                except (StaleBatch, LeaseLost) as exc:
+                    log.warning("%s; planning again", exc)
+                    continue
                 if not result.summary["stream_records"]:
                     break
                 for key, value in result.summary.items():
@@ -457,105 +288,33 @@ class Consumer:
 
     def run_forever(self, stop=lambda: False) -> None:
         """Poll until ``stop()`` is true; failures back off and retry, nothing is skipped."""
-        backoff = self.settings.consumer_poll_seconds
+        poll = self.settings.consumer_poll_seconds
+        backoff = poll
         try:
             while not stop():
                 try:
                     result = self.run_once()
                 except LeaseHeld as exc:
-                    log.warning("%s; waiting", exc)
-                    time.sleep(5)
+                    log.info("%s; waiting", exc)
+                    time.sleep(min(5.0, self.lease.ttl.total_seconds() / 3))
+                    continue
+                except (StaleBatch, LeaseLost) as exc:
+                    log.warning("%s; planning again", exc)
                     continue
                 except Exception:  # noqa: BLE001 - keep the consumer alive; the stream keeps the data
-                    log.exception("consumer pass failed; retrying in %.1fs (checkpoint not advanced)", backoff)
+                    log.exception("consumer pass failed; retrying in %.1fs (positions not advanced)", backoff)
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 60)
                     continue
-                backoff = self.settings.consumer_poll_seconds
+                backoff = poll
                 if not result.summary["stream_records"]:
-                    time.sleep(self.settings.consumer_poll_seconds)
+                    time.sleep(poll)
         finally:
             self.lease.release()
 
     def _mark_processing(self, batch: IngestBatch) -> None:
-        for job_id in {c.job_id for d in batch.datasets.values() for c in d.chunks}:
+        for job_id in batch.job_ids():
             self.jobs.mark_processing(job_id)
 
     def close(self) -> None:
         self.stream.close()
-
-
-def commit_batch(batch: IngestBatch, tables: dict, jobs, *, max_attempts: int = 3) -> CommitResult:
-    """Append a planned batch to Iceberg (valid rows, then rejected rows) and record its jobs.
-
-    Each append carries the stream position it includes; retried with backoff
-    up to ``max_attempts`` times (Property 16), after which the jobs are marked
-    FAILED and the error is raised (the stream still holds every record).
-    """
-    snapshots: dict[str, int | None] = {}
-    try:
-        for dataset, dbatch in batch.datasets.items():
-            table = tables[dataset]
-            if dbatch.valid_dirty:
-                props = {checkpoint_key(dataset): json.dumps(dbatch.valid_checkpoint, sort_keys=True)}
-                data = pa.concat_tables(dbatch.valid) if dbatch.valid else None
-                snap = _retry(lambda: commit_rows(table, data, props), max_attempts, f"append to {'.'.join(table.name())}")
-                snapshots[dataset] = snap
-            if dbatch.rejected_dirty:
-                rejected_table = tables[contracts.REJECTED_TABLE]
-                rejected_table.refresh()
-                props = {checkpoint_key(d): json.dumps(c, sort_keys=True) for d, c in read_checkpoints(rejected_table).items()}
-                props[checkpoint_key(dataset)] = json.dumps(dbatch.rejected_checkpoint, sort_keys=True)
-                data = pa.concat_tables(dbatch.rejected) if dbatch.rejected else None
-                _retry(lambda: commit_rows(rejected_table, data, props), max_attempts, "append to raw.rejected_records")
-    except Exception as exc:
-        for job_id in {c.job_id for d in batch.datasets.values() for c in d.chunks}:
-            jobs.mark_failed(job_id, f"iceberg commit failed: {exc}")
-        raise
-
-    # each successful commit updated its table's metadata in place: no reload
-    for dataset, dbatch in batch.datasets.items():
-        current = tables[dataset].metadata.current_snapshot()
-        for chunk in dbatch.chunks:
-            jobs.record_chunk(
-                chunk.job_id, chunk.part, chunk.accepted, chunk.rejected, chunk.duplicates,
-                current.snapshot_id if current else None,
-            )
-    if batch.positions is not None and batch.read_to:
-        batch.positions.advance(batch.datasets, batch.read_to)
-    summary = batch.summary()
-    log.info("committed %s", summary)
-    return CommitResult(snapshots, summary)
-
-
-def commit_rows(table, data: pa.Table | None, snapshot_properties: dict[str, str]) -> int | None:
-    """Append ``data`` with the stream position; with no rows, commit the position alone.
-
-    An all-rejected chunk still moves the table's position forward, so it is not
-    re-read on every pass.
-    """
-    from eventlake.resources import iceberg
-
-    if data is not None and data.num_rows:
-        snapshot = iceberg.append_arrow(table, data, snapshot_properties=snapshot_properties)
-    else:
-        with table.transaction() as tx:
-            with tx.update_snapshot(snapshot_properties=snapshot_properties).fast_append():
-                pass
-        snapshot = table.metadata.current_snapshot()
-    return snapshot.snapshot_id if snapshot is not None else None
-
-
-def _retry(fn, attempts: int, what: str):
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001
-            if attempt == attempts:
-                log.error("%s failed after %d attempts: %s", what, attempts, exc)
-                raise
-            log.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts, exc, delay)
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")

@@ -296,6 +296,16 @@ class JobStore:
             log.error("jobs: job %s FAILED: %s", job_id, error_message)
         return result.rowcount == 1
 
+    def note_error(self, job_id: str, error_message: str) -> None:
+        """Record why some of a job's records were set aside, without changing its status."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.job_id == job_id)
+                .values(error_message=error_message, updated_at=_now())
+            )
+        log.warning("jobs: job %s: %s", job_id, error_message)
+
     # -- reads -----------------------------------------------------------------
     @staticmethod
     def _job(row: Any) -> Job:

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=3, description="Attempts for a failing batch before its jobs are marked FAILED."
     )
+    consumer_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Lease period of a consumer on the stream: renewed every third of it while it works; "
+        "another consumer takes over this long after one stops (at once if its process is gone).",
+    )
 
     # -- Iceberg ----------------------------------------------------------------
     catalog_name: str = Field(default="eventlake", description="Iceberg catalog name.")

@@ -10,7 +10,7 @@ the materialization records the table as it stands.
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, asset, asset_check
 
 from eventlake import contracts
-from eventlake.consumer import IngestBatch
+from eventlake.batch import IngestBatch
 from eventlake.resources.core import EventlakeResource
 
 # stream records per drain pass of a materialization (each up to ~1 MiB)
@@ -39,7 +39,6 @@ def _raw_asset(dataset: str):
             )
             return IngestBatch()
         batch = consumer.plan([dataset], max_records=MAX_STREAM_RECORDS)
-        batch.lease = consumer.lease
         if not batch.empty:
             consumer._mark_processing(batch)
         context.log.info(f"planned {batch.summary()} for raw.{dataset}")

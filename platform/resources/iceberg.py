@@ -37,6 +37,10 @@ DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 #: Attempts of a whole commit (each already retried inside pyiceberg on conflict).
 COMMIT_ATTEMPTS = 5
 _LOCAL_SCHEMES = ("file://", "file:")
+#: Properties of every raw table. pyiceberg's own commit retry is off: a retry
+#: must re-check the stream positions first (``eventlake.committer``), and
+#: ``commit_data_files`` retries plain appends itself.
+TABLE_PROPERTIES = {"write.parquet.compression-codec": "zstd", "commit.retry.num-retries": "0"}
 _UPLOAD_CHUNK = 8 * 1024 * 1024
 
 
@@ -89,7 +93,7 @@ def ensure_tables(catalog: Catalog) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     for name, contract in ICEBERG_TABLES.items():
         try:
-            tables[name] = catalog.load_table(contract.identifier)
+            tables[name] = _with_table_properties(catalog.load_table(contract.identifier))
             continue
         except NoSuchTableError:
             pass
@@ -98,7 +102,7 @@ def ensure_tables(catalog: Catalog) -> dict[str, Table]:
                 contract.identifier,
                 schema=contract.schema,
                 partition_spec=contract.partition_spec,
-                properties={"write.parquet.compression-codec": "zstd"},
+                properties=TABLE_PROPERTIES,
             )
             log.info("created Iceberg table %s", contract.identifier)
         except TableAlreadyExistsError:
@@ -108,6 +112,21 @@ def ensure_tables(catalog: Catalog) -> dict[str, Table]:
                 raise
             tables[name] = catalog.load_table(contract.identifier)
     return tables
+
+
+def _with_table_properties(table: Table) -> Table:
+    """Set ``TABLE_PROPERTIES`` missing on a table created by an older version."""
+    missing = {k: v for k, v in TABLE_PROPERTIES.items() if table.metadata.properties.get(k) != v}
+    if not missing:
+        return table
+    from pyiceberg.exceptions import CommitFailedException
+
+    try:
+        with table.transaction() as tx:
+            tx.set_properties(missing)
+    except CommitFailedException:  # a concurrent opener set them
+        table.refresh()
+    return table
 
 
 def append_arrow(
@@ -136,7 +155,7 @@ def append_arrow(
         snapshot = commit_data_files(table, data_files, snapshot_properties=snapshot_properties)
     except CommitFailedException:
         # the commit certainly did not land: nothing references these files
-        _delete_quietly(table, [f["file_path"] for f in files])
+        delete_quietly(table, [f["file_path"] for f in files])
         raise
     finally:
         if staging is not None:
@@ -287,7 +306,7 @@ def _local_path(location: str) -> str:
     return location
 
 
-def _delete_quietly(table: Table, paths: list[str]) -> None:
+def delete_quietly(table: Table, paths: list[str]) -> None:
     for path in paths:
         try:
             table.io.delete(path)

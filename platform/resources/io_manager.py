@@ -45,7 +45,8 @@ class IcebergIOManager(ConfigurableIOManager):
         return iceberg.ensure_tables(iceberg.load_catalog(settings_for(self.home)))
 
     def handle_output(self, context: OutputContext, obj) -> None:
-        from eventlake.consumer import IngestBatch, commit_batch, commit_rows
+        from eventlake.batch import IngestBatch
+        from eventlake.committer import append_rows, commit_batch
 
         tables = self._tables()
         identifier = _table_identifier(context)
@@ -65,7 +66,7 @@ class IcebergIOManager(ConfigurableIOManager):
                     obj.lease.release()
             summary = obj.summary()
         elif isinstance(obj, pa.Table):
-            commit_rows(table, obj, {})
+            append_rows(table, obj)
             summary = {"rows_appended": obj.num_rows}
         elif obj is None:
             return

@@ -1,0 +1,100 @@
+"""What one drain pass read and processed: planned by ``Consumer.plan``, committed by ``committer.commit_batch``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from eventlake.checkpoints import Checkpoint
+
+if TYPE_CHECKING:
+    from eventlake.leases import Lease
+    from eventlake.positions import ReadPositions
+
+
+@dataclass
+class ChunkOutcome:
+    """One stream record (a chunk of one job) and what became of its records."""
+
+    job_id: str
+    part: int
+    dataset: str
+    shard_id: str
+    sequence_number: str
+    first_index: int
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    #: why some of its records were set aside at write time (see ``committer``)
+    error: str | None = None
+
+
+@dataclass
+class DatasetBatch:
+    dataset: str
+    #: valid rows per chunk, only for chunks the table does not hold yet
+    valid: list[tuple[ChunkOutcome, pa.Table]] = field(default_factory=list)
+    #: rejected rows (rejected_records layout), only for chunks that table does not hold yet
+    rejected: list[pa.Table] = field(default_factory=list)
+    #: the tables' positions when the batch was planned (a commit lands only if they still hold)
+    valid_base: Checkpoint = field(default_factory=dict)
+    rejected_base: Checkpoint = field(default_factory=dict)
+    #: the positions after this batch
+    valid_checkpoint: Checkpoint = field(default_factory=dict)
+    rejected_checkpoint: Checkpoint = field(default_factory=dict)
+    chunks: list[ChunkOutcome] = field(default_factory=list)
+
+
+@dataclass
+class IngestBatch:
+    """What one drain pass read and processed; committed by ``committer.commit_batch``."""
+
+    datasets: dict[str, DatasetBatch] = field(default_factory=dict)
+    stream_records: int = 0
+    # last sequence number read per shard, and where to record it once committed
+    read_to: Checkpoint = field(default_factory=dict)
+    positions: ReadPositions | None = None
+    # the lease the batch was planned under, and its epoch then (the commit's fence)
+    lease: Lease | None = None
+    epoch: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.stream_records == 0
+
+    def job_ids(self) -> set[str]:
+        return {c.job_id for d in self.datasets.values() for c in d.chunks}
+
+    def summary(self) -> dict[str, int]:
+        chunks = [c for d in self.datasets.values() for c in d.chunks]
+        return {
+            "stream_records": self.stream_records,
+            "accepted": sum(c.accepted for c in chunks),
+            "rejected": sum(c.rejected for c in chunks),
+            "duplicates": sum(c.duplicates for c in chunks),
+        }
+
+
+def rejected_rows(
+    *, job_id: str, dataset: str, record_index: pa.Array, raw: pa.Array, violations: pa.Array, now: datetime
+) -> pa.Table:
+    """Rows in the layout of ``raw.rejected_records``."""
+    n = len(record_index)
+    return pa.table(
+        {
+            "job_id": pa.array([job_id] * n, pa.string()),
+            "dataset": pa.array([dataset] * n, pa.string()),
+            "record_index": record_index.cast(pa.int64()),
+            "raw": raw.cast(pa.string()),
+            "violations": violations.cast(pa.string()),
+            "rejected_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def violation_json(rule: str, message: str, field_name: str | None = None) -> str:
+    return json.dumps([{"field": field_name, "rule": rule, "value": None, "message": message}])

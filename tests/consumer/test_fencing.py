@@ -1,0 +1,140 @@
+"""A consumer that lost its lease can never commit (issue 6, defect 2).
+
+Property 14 (exactly once: no acknowledged record lost or duplicated) under a
+consumer paused past its lease, in one process: the pause is simulated by
+letting the lease period pass between plan() and commit. The subprocess tests
+in test_chaos.py do the same with SIGSTOP.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from eventlake import checkpoints
+from eventlake.committer import StaleBatch, commit_batch
+from eventlake.consumer import Consumer, LeaseHeld
+from eventlake.jobs import JobStatus, JobStore
+from eventlake.leases import Lease
+from eventlake.settings import Settings
+
+from .conftest import events, publish, rows
+
+
+@pytest.fixture
+def short_lease(tmp_path) -> Settings:
+    return Settings(home=tmp_path / "home", consumer_lease_seconds=0.5)
+
+
+def _stored(settings: Settings, table: str) -> tuple[dict, dict]:
+    from eventlake.resources import iceberg
+
+    return checkpoints.read_state(iceberg.ensure_tables(iceberg.load_catalog(settings))[table])
+
+
+def _positions_only_move_forward(before: dict, after: dict) -> None:
+    for dataset, shards in before.items():
+        for shard, seq in shards.items():
+            assert int(after[dataset][shard]) >= int(seq), (dataset, shard, seq, after)
+
+
+def test_a_batch_planned_before_another_consumer_committed_is_refused(short_lease):
+    s = short_lease
+    jobs = [publish(s, "events", events(30, f"j{i}-") + [{"event_id": "bad"}]) for i in range(3)]
+    zombie = Consumer(s)
+    assert zombie.lease.acquire()
+    stale = zombie.plan()
+    assert stale.summary()["accepted"] == 90
+
+    time.sleep(0.6)  # the zombie is "paused" past its lease period
+    successor = Consumer(s)
+    successor.drain()
+    assert len(rows(s, "events")) == 90
+    before = {t: _stored(s, t)[0] for t in ("events", "rejected_records")}
+
+    with pytest.raises(StaleBatch):
+        commit_batch(stale, zombie.tables, zombie.jobs)
+
+    assert len(rows(s, "events")) == 90, "the zombie's batch was committed a second time"
+    assert len(rows(s, "rejected_records")) == 3
+    for table, positions in before.items():
+        _positions_only_move_forward(positions, _stored(s, table)[0])
+    store = JobStore(s.job_db)
+    for job_id in jobs:
+        job = store.get(job_id)
+        assert (job.status, job.accepted_count, job.rejected_count) == (JobStatus.COMPLETED, 30, 1)
+
+
+def test_a_batch_whose_lease_was_taken_is_refused_before_the_new_owner_commits(short_lease):
+    s = short_lease
+    publish(s, "events", events(25))
+    zombie = Consumer(s)
+    assert zombie.lease.acquire()
+    stale = zombie.plan()
+    time.sleep(0.6)
+    successor = Consumer(s)
+    assert successor.lease.acquire()  # taken, nothing committed yet
+    assert successor.lease.epoch == stale.epoch + 1
+
+    with pytest.raises(StaleBatch, match="no longer held"):
+        commit_batch(stale, zombie.tables, zombie.jobs)
+    assert rows(s, "events") == []
+
+    successor.drain()
+    assert len(rows(s, "events")) == 25
+    _, fences = _stored(s, "events")
+    assert set(fences["events"].values()) == {successor.lease.epoch or stale.epoch + 1}
+
+
+def test_a_commit_under_an_older_epoch_than_the_table_holds_is_refused(short_lease):
+    """The fence stored in the table is checked even when the lease row looks right
+    (a state database restored from an old backup, say)."""
+    s = short_lease
+    publish(s, "events", events(10, "a"))
+    first = Consumer(s)
+    first.drain()
+    publish(s, "events", events(10, "b"))
+    c = Consumer(s)
+    assert c.lease.acquire()
+    batch = c.plan()
+    batch.epoch = 0  # as planned under an epoch older than the one stored with the table
+    with pytest.raises(StaleBatch, match="epoch"):
+        commit_batch(batch, c.tables, c.jobs)
+    assert len(rows(s, "events")) == 10
+
+
+def test_the_lease_is_kept_alive_while_a_pass_works_and_released_after(short_lease):
+    s = short_lease
+    publish(s, "events", events(5))
+    a, b = Consumer(s), Consumer(s)
+    assert a.lease.acquire()
+    with a.lease.kept_alive():
+        time.sleep(1.2)  # more than twice the period: renewed meanwhile
+        with pytest.raises(LeaseHeld):
+            b.run_once()
+    a.lease.release()
+    b.drain()
+    assert len(rows(s, "events")) == 5
+
+
+def test_a_dead_owners_lease_is_taken_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    s = Settings(home=tmp_path / "home", consumer_lease_seconds=3600)
+    store = JobStore(s.job_db)
+    code = (
+        "import sys, sqlalchemy as sa; from eventlake.leases import Lease; "
+        "l = Lease(sa.create_engine(sys.argv[1]), 'stream:x', 3600); assert l.acquire(); print(l.epoch)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, s.job_db], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+    lease = Lease(store.engine, "stream:x", 3600)
+    assert lease.acquire(), "the owner's process is gone: no need to wait out an hour"
+    assert lease.epoch == 2
+
+    other = Lease(store.engine, "stream:x", 3600)
+    assert not other.acquire(), "a live owner's lease is not taken"
+    lease.release()
+    assert other.acquire() and other.epoch == 3, "release keeps the epoch: it never goes down"
