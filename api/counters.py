@@ -22,10 +22,15 @@ class ApiCounters:
         self.records_received = 0
         self.bytes_received = 0
         self.ingest_requests_accepted = 0
+        self.client_disconnects = 0
 
     def count_request(self, endpoint: str, status_code: int) -> None:
         with self._lock:
             self._requests[endpoint][str(status_code)] += 1
+
+    def count_client_disconnect(self) -> None:
+        with self._lock:
+            self.client_disconnects += 1
 
     def count_ingest(self, records: int, body_bytes: int) -> None:
         with self._lock:
@@ -42,6 +47,7 @@ class ApiCounters:
                 "requests": requests,
                 "requests_total": sum(sum(by_status.values()) for by_status in requests.values()),
                 "ingest_requests_accepted": self.ingest_requests_accepted,
+                "client_disconnects": self.client_disconnects,
                 "records_received": self.records_received,
                 "bytes_received": self.bytes_received,
             }

@@ -3,7 +3,10 @@
 ``RequestLogMiddleware`` logs one line per request on ``eventlake.api`` with
 ``method``, ``path``, ``status``, ``job_id`` (when the request has one) and
 ``duration_ms`` as ``extra`` fields (and in the message, as key=value, for
-plain-text handlers), and counts requests by route template and status.
+plain-text handlers), and counts requests by route template and status. A client
+that goes away before the response (``ClientDisconnect``, e.g. mid-upload) is
+logged at WARNING as a client disconnect and counted under status 499 ("client
+closed request", as nginx does), never as a 500.
 ``JsonFormatter`` renders records, extras included, as one JSON object a line.
 """
 
@@ -15,11 +18,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.counters import ApiCounters
 
 log = logging.getLogger("eventlake.api")
+
+CLIENT_CLOSED_REQUEST = 499
+"""Status recorded for a request whose client disconnected before it was answered (no response is sent)."""
 
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -68,32 +75,42 @@ class RequestLogMiddleware:
                 status_code = message["status"]
             await send(message)
 
+        disconnected = False
         try:
             await self.app(scope, receive, send_and_capture)
+        except ClientDisconnect:
+            # The client is gone (the server reported http.disconnect): nobody to answer, and not
+            # a server error. Swallowed here so it never reaches the 500 handler.
+            disconnected = True
+            status_code = CLIENT_CLOSED_REQUEST
         finally:
-            self._record(scope, status_code, started)
+            self._record(scope, status_code, started, disconnected)
 
-    def _record(self, scope: Scope, status_code: int, started: float) -> None:
+    def _record(self, scope: Scope, status_code: int, started: float, disconnected: bool = False) -> None:
         route = scope.get("route")
         # The route template, not the raw path: job ids must not become metric labels.
         endpoint = f"{scope['method']} {route.path if route is not None else '<unmatched>'}"
         self.counters.count_request(endpoint, status_code)
+        if disconnected:
+            self.counters.count_client_disconnect()
         job_id = (scope.get("state") or {}).get("job_id")
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         level = logging.ERROR if status_code >= 500 else logging.WARNING if status_code >= 400 else logging.INFO
         log.log(
             level,
-            "request method=%s path=%s status=%d job_id=%s duration_ms=%.2f",
+            "request method=%s path=%s status=%d job_id=%s duration_ms=%.2f%s",
             scope["method"],
             scope["path"],
             status_code,
             job_id or "-",
             duration_ms,
+            " client_disconnected=true (the client closed the connection before the response)" if disconnected else "",
             extra={
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status_code,
                 "job_id": job_id,
                 "duration_ms": duration_ms,
+                "client_disconnected": disconnected,
             },
         )

@@ -2,8 +2,10 @@
 
 ``create_app(settings=None)`` returns the FastAPI app; with no settings it uses
 the process's cached ``eventlake.settings.get_settings()`` (``EVENTLAKE_*``
-environment variables). Serve it with ``uvicorn --factory api.main:create_app``
-or ``python -m api.main``.
+environment variables). Serve it with ``python -m api.main``, or with
+``uvicorn --factory api.main:create_app --http api.server:JsonErrorProtocol``
+(the protocol makes uvicorn's own 400 answers use the API's error shape; see
+``api.server``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from api.errors import install_error_handlers
 from api.logs import RequestLogMiddleware
 from api.resources import AppResources
 from api.routers import health, ingest, metrics, status, trigger
+from api.transport import DrainRequestBodyMiddleware
 
 API_PREFIX = "/api/v1"
 
@@ -69,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     counters = ApiCounters()
     app.state.counters = counters
     install_error_handlers(app)
+    # Added first = inner: the request log times and counts the drain too.
+    app.add_middleware(DrainRequestBodyMiddleware)
     app.add_middleware(RequestLogMiddleware, counters=counters)
     for module in (ingest, status, health, metrics, trigger):
         app.include_router(module.router, prefix=API_PREFIX)
@@ -81,10 +86,13 @@ def run(settings: Settings | None = None) -> None:
     import uvicorn
 
     from api.logs import configure_logging
+    from api.server import HTTP_PROTOCOL
 
     settings = settings or get_settings()
     configure_logging()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info", http=HTTP_PROTOCOL
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        http="api.server:JsonErrorProtocol",  # uvicorn's own 400s in the API's error shape
     )
     return 0
 

@@ -7,16 +7,20 @@ the stream put are blocking calls and run in the threadpool.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid
 from typing import Annotated, Any
 
+import anyio
 import data_processor_rs
 from eventlake import envelope
 from eventlake.contracts import DATASETS
 from eventlake.resources.stream import MAX_RECORD_BYTES
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from api.dependencies import CountersDep, JobStoreDep, SettingsDep, StreamDep, require_api_key
 from api.errors import ApiError, ComponentUnavailable, ErrorResponse
@@ -64,23 +68,90 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+#: Seconds the API waits for the next piece of a request body before it answers 408. A client
+#: that declares a Content-Length and then sends fewer bytes (and keeps the connection open)
+#: would otherwise hold the request open forever: uvicorn has no body read timeout.
+BODY_IDLE_TIMEOUT_SECONDS = 30.0
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) anything over ``limit`` without buffering more than ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
+    """The request body, refusing (413) anything over ``limit`` without buffering more than ``limit``.
+
+    A body that stalls for ``BODY_IDLE_TIMEOUT_SECONDS`` is answered 408 (and the connection closed:
+    the server would still expect the missing bytes). A client that goes away mid-upload raises
+    ``ClientDisconnect``, which the request log middleware records as a client disconnect, not a 500.
+    """
+    declared: int | None = None
+    header = request.headers.get("content-length")
+    if header is not None:
         try:
-            size = int(declared)
+            declared = int(header)
         except ValueError:
-            raise ApiError(400, "invalid Content-Length header", [{"content_length": declared}]) from None
-        if size > limit:
-            raise ApiError(413, "request body too large", [{"content_length": size, "max_body_bytes": limit}])
+            raise ApiError(400, "invalid Content-Length header", [{"content_length": header}]) from None
+        if declared > limit:
+            raise ApiError(413, "request body too large", [{"content_length": declared, "max_body_bytes": limit}])
     body = bytearray()
-    async for piece in request.stream():
+    receive = request.receive
+    timeout = BODY_IDLE_TIMEOUT_SECONDS
+    while True:
+        message = None
+        with anyio.move_on_after(timeout):
+            message = await receive()
+        if message is None:
+            raise ApiError(
+                408,
+                "request body timeout",
+                [
+                    {
+                        "received_bytes": len(body),
+                        "content_length": declared,
+                        "idle_timeout_seconds": timeout,
+                        "message": "no more body bytes arrived; the body is shorter than its Content-Length or stalled",
+                    }
+                ],
+                headers={"Connection": "close"},
+            )
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        piece = message.get("body", b"")
         if len(body) + len(piece) > limit:
             # A client that sends more than it declared (or declares nothing) stops here.
             raise ApiError(413, "request body too large", [{"max_body_bytes": limit, "message": "the body grew past the limit while it was read"}])
         body += piece
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+_JSON_WS_CHARS = " \t\r\n"
+_JSON_WS = re.compile(rb"[ \t\r\n]*")
+
+
+def is_json_array(body: bytes) -> bool:
+    first = _JSON_WS.match(body).end()
+    return body[first : first + 1] == b"["
+
+
+def second_json_value(body: bytes) -> dict[str, Any]:
+    """Where a second top-level value starts in a JSON body (``line``, byte ``offset``), as an error detail.
+
+    The splitter reads a non-array JSON body the way it reads NDJSON, so ``{"a":1} {"b":2}`` counts
+    two records; ``application/json`` allows exactly one top-level value. (Arrays followed by more
+    data are refused by the splitter itself.)
+    """
+    text = body.decode("utf-8", errors="surrogateescape")
+    start = len(text) - len(text.lstrip(_JSON_WS_CHARS))
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:  # the splitter accepted the first record, so this should not happen
+        end = start
+    second = len(text) - len(text[end:].lstrip(_JSON_WS_CHARS))
+    return {
+        "line": text.count("\n", 0, second) + 1,
+        "offset": len(text[:second].encode("utf-8", errors="surrogateescape")),
+        "record": 1,
+        "message": "a second top-level JSON value: application/json holds one object or one array of objects "
+        "(send several records as an array, or as application/x-ndjson)",
+    }
 
 
 def split(body: bytes, fmt: str, chunk_bytes: int) -> list[tuple[bytes, int]]:
@@ -100,6 +171,7 @@ def split(body: bytes, fmt: str, chunk_bytes: int) -> list[tuple[bytes, int]]:
     responses={
         400: {"model": ErrorResponse, "description": "Malformed or empty body, unknown dataset."},
         401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
+        408: {"model": ErrorResponse, "description": "The body stopped arriving (shorter than its Content-Length)."},
         413: {"model": ErrorResponse, "description": "Body over EVENTLAKE_MAX_BODY_BYTES, or one record over 1 MiB."},
         415: {"model": ErrorResponse, "description": "Content type other than JSON, NDJSON or CSV."},
         503: {"model": ErrorResponse, "description": "The job store or the stream is unavailable; nothing was accepted."},
@@ -108,11 +180,13 @@ def split(body: bytes, fmt: str, chunk_bytes: int) -> list[tuple[bytes, int]]:
 )
 async def ingest(
     request: Request,
-    dataset: Annotated[str, Query(description="Target dataset.", json_schema_extra={"enum": list(DATASETS)})],
     settings: SettingsDep,
     jobs: JobStoreDep,
     stream: StreamDep,
     counters: CountersDep,
+    dataset: Annotated[
+        str, Query(description="Target dataset (default `events`).", json_schema_extra={"enum": list(DATASETS)})
+    ] = "events",
 ) -> IngestAccepted:
     """Takes one JSON object, a JSON array of objects, NDJSON, or CSV with a header row.
 
@@ -136,6 +210,8 @@ async def ingest(
 
     chunks = await run_in_threadpool(split, body, fmt, settings.chunk_bytes)
     record_count = sum(count for _, count in chunks)
+    if fmt == "json" and record_count > 1 and not is_json_array(body):
+        raise ApiError(400, "malformed body", [await run_in_threadpool(second_json_value, body)])
     if record_count == 0:
         raise ApiError(400, "empty body", [{"message": "the request body holds no records"}])
 

@@ -157,9 +157,40 @@ def test_unknown_dataset_is_400(client):
     assert body["details"][0]["dataset"] == "orders"
 
 
-def test_missing_dataset_is_400(client):
-    response = client.post("/api/v1/ingest", content=b"{}", headers={**AUTH, "Content-Type": "application/json"})
-    assert assert_error_shape(response, 400)["details"][0]["location"] == ["query", "dataset"]
+def test_missing_dataset_defaults_to_events(client, settings):
+    # the specification's endpoint is plain POST /api/v1/ingest
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = client.post("/api/v1/ingest", content=json.dumps(EVENTS[0]).encode(), headers=headers)
+    job_id = assert_accepted(response, 1)
+    assert [c.header.dataset for c in published_chunks(settings, job_id)] == ["events"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":1}{"b":2}',
+        b'{"a":1} {"b":2}',
+        b'{"a":1}\n{"b":2}\n',
+        b'  {"a": "x\\n}"}\r\n\t{"b":2}',
+        b'{"a":1}\n\n{"b":2}\n{"c":3}',
+    ],
+    ids=["adjacent", "space", "newline", "escaped-string", "three"],
+)
+def test_concatenated_json_values_are_400_naming_the_position(client, settings, body):
+    error = assert_error_shape(post(client, body), 400)
+    second = body.index(b'{"b"')
+    assert error["details"][0]["offset"] == second
+    assert error["details"][0]["line"] == body.count(b"\n", 0, second) + 1
+    assert client.get("/api/v1/metrics").json()["jobs"]["jobs_total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "records"), [(b'{"a":1}', 1), (b' \n{"a": "}{"}\n\n ', 1), (b'[{"a":1},\n {"b":2}]', 2)]
+)
+def test_one_json_value_is_accepted(client, body, records):
+    assert_accepted(post(client, body), records)
+    # several records in one body are an array (above) or NDJSON
+    assert_accepted(post(client, b'{"a":1}\n{"b":2}\n', "application/x-ndjson"), 2)
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}], ids=["missing", "wrong", "empty"])
@@ -202,8 +233,13 @@ def test_body_over_the_limit_is_413(tmp_path):
 
 
 def _asgi_post(app, headers: list[tuple[bytes, bytes]], piece: bytes, pieces: int):
-    """Drive the app at the ASGI level with a body that arrives piece by piece; count what it pulled."""
+    """Drive the app at the ASGI level with a body that arrives piece by piece.
+
+    Returns the status, the bytes the app had pulled when it answered, and the bytes pulled in all
+    (after an early answer the rest of the body is drained, and dropped, so the client can read it).
+    """
     pulled = 0
+    pulled_when_answered = None
     sent: list[dict] = []
 
     async def receive():
@@ -214,6 +250,9 @@ def _asgi_post(app, headers: list[tuple[bytes, bytes]], piece: bytes, pieces: in
         return {"type": "http.request", "body": piece, "more_body": pulled < pieces}
 
     async def send(message):
+        nonlocal pulled_when_answered
+        if message["type"] == "http.response.start":
+            pulled_when_answered = pulled
         sent.append(message)
 
     piece_count_limit = pieces
@@ -234,19 +273,19 @@ def _asgi_post(app, headers: list[tuple[bytes, bytes]], piece: bytes, pieces: in
     }
     anyio.run(app, scope, receive, send)
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    return status, pulled * len(piece)
+    return status, pulled_when_answered * len(piece), pulled * len(piece)
 
 
 def test_413_stops_reading_the_body_at_the_limit(tmp_path):
     settings = make_settings(tmp_path, max_body_bytes=10_000)
     app = create_app(settings)
     with TestClient(app):  # runs the lifespan (opens the job store and the stream)
-        # an undeclared 1 MB upload: the app stops pulling right after the limit
-        status, read = _asgi_post(app, [], b"x" * 1000, pieces=1000)
-        assert status == 413 and read <= 10_000 + 1000
+        # an undeclared 1 MB upload: the app answers right after the limit, then drains the rest
+        status, read, drained = _asgi_post(app, [(b"transfer-encoding", b"chunked")], b"x" * 1000, pieces=1000)
+        assert status == 413 and read <= 10_000 + 1000 and drained == 1_000_000
         # a declared Content-Length over the limit: refused before reading anything
-        status, read = _asgi_post(app, [(b"content-length", b"1000000")], b"x" * 1000, pieces=1000)
-        assert status == 413 and read == 0
+        status, read, drained = _asgi_post(app, [(b"content-length", b"1000000")], b"x" * 1000, pieces=1000)
+        assert status == 413 and read == 0 and drained == 1_000_000
 
 
 def test_a_single_record_over_one_mib_is_413(tmp_path):

@@ -1,0 +1,135 @@
+"""uvicorn HTTP protocols whose own 400 answers use the API's error shape.
+
+uvicorn answers some requests itself, before the app sees them, with a plain-text
+``400 Invalid HTTP request received.``: a malformed request line or header, an
+invalid or conflicting ``Content-Length``/``Transfer-Encoding``, and body bytes
+beyond the declared ``Content-Length`` (read as the start of a next, malformed,
+request). No ASGI app can change that answer; only the protocol class can. The
+subclasses here answer ``{"error": "invalid HTTP request", "details": [...]}``
+instead, and also answer (rather than silently close) a request whose client
+half-closes the connection before sending the whole body it announced.
+
+Serve the API with them: ``uvicorn.run(app, http=HTTP_PROTOCOL)`` or
+``uvicorn --factory api.main:create_app --http api.server:JsonErrorProtocol``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import sys
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+INVALID_REQUEST = "invalid HTTP request"
+INCOMPLETE_BODY = "incomplete request body"
+
+
+def _error_body(error: str, details: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"error": error, "details": details}).encode("utf-8")
+
+
+def _invalid_request_details(msg: str) -> list[dict[str, Any]]:
+    detail: dict[str, Any] = {"message": msg}
+    # uvicorn calls send_400_response from its `except` clause: name the parser's reason too.
+    exc = sys.exc_info()[1]
+    if exc is not None and str(exc):
+        detail["reason"] = str(exc)
+    return [detail]
+
+
+def _incomplete_body_details(headers: list[tuple[bytes, bytes]] | None) -> list[dict[str, Any]]:
+    detail: dict[str, Any] = {
+        "message": "the client closed its side of the connection before sending the whole body it announced"
+    }
+    for name, value in headers or []:
+        if name.lower() == b"content-length":
+            detail["content_length"] = value.decode("latin-1")
+    return [detail]
+
+
+class JsonErrorH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with JSON 400 answers."""
+
+    def send_400_response(self, msg: str) -> None:
+        self._send_json_error(400, INVALID_REQUEST, _invalid_request_details(msg))
+
+    def eof_received(self) -> None:
+        # uvicorn ignores the client's EOF and lets asyncio close the transport: a body cut short
+        # by a half-close would get no answer at all. Answer it while the socket can still write.
+        if self.cycle is not None and not self.cycle.response_started and self.conn.their_state is h11.SEND_BODY:
+            self._send_json_error(400, INCOMPLETE_BODY, _incomplete_body_details(self.headers))
+
+    def _send_json_error(self, status: int, error: str, details: list[dict[str, Any]]) -> None:
+        body = _error_body(error, details)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+        ]
+        try:
+            reason = http.HTTPStatus(status).phrase.encode("ascii")
+            output = self.conn.send(h11.Response(status_code=status, headers=headers, reason=reason))
+            output += self.conn.send(h11.Data(data=body)) or b""
+            output += self.conn.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError:  # a response is already under way: all we can do is close
+            output = b""
+        if output:
+            self.transport.write(output)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app must not answer this connection any more
+            self.cycle.message_event.set()
+        self.transport.close()
+
+
+JsonErrorProtocol: type[asyncio.Protocol]
+
+try:
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+except ImportError:  # pragma: no cover - uvicorn without httptools uses h11, so do we
+    JsonErrorProtocol = JsonErrorH11Protocol
+else:
+
+    class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol (its default) with JSON 400 answers."""
+
+        def send_400_response(self, msg: str) -> None:
+            self._send_json_error(400, INVALID_REQUEST, _invalid_request_details(msg))
+
+        def eof_received(self) -> None:
+            # See JsonErrorH11Protocol.eof_received.
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body and not cycle.response_started and not cycle.disconnected:
+                self._send_json_error(400, INCOMPLETE_BODY, _incomplete_body_details(self.headers))
+
+        def _send_json_error(self, status: int, error: str, details: list[dict[str, Any]]) -> None:
+            if self.cycle is not None and not self.cycle.response_complete:
+                if self.cycle.response_started:  # the app is answering: all we can do is close
+                    self.transport.close()
+                    return
+                # The connection gets this answer; the request in flight must not answer it as well.
+                self.cycle.disconnected = True
+                self.cycle.message_event.set()
+            body = _error_body(error, details)
+            content = [STATUS_LINE[status]]
+            for name, value in self.server_state.default_headers:
+                content.extend([name, b": ", value, b"\r\n"])
+            content.extend(
+                [
+                    b"content-type: application/json\r\n",
+                    b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                    b"connection: close\r\n",
+                    b"\r\n",
+                    body,
+                ]
+            )
+            self.transport.write(b"".join(content))
+            self.transport.close()
+
+    JsonErrorProtocol = JsonErrorHttpToolsProtocol
+
+HTTP_PROTOCOL = "api.server:JsonErrorProtocol"
+"""What to pass as uvicorn's ``http`` setting (``uvicorn.run(..., http=HTTP_PROTOCOL)``, ``--http``)."""
