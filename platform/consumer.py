@@ -36,6 +36,7 @@ import pyarrow as pa
 from eventlake import checkpoints, contracts, envelope, faults
 from eventlake.batch import ChunkOutcome, DatasetBatch, IngestBatch, rejected_rows, violation_json
 from eventlake.committer import CommitResult, StaleBatch, commit_batch
+from eventlake.dedup_index import DedupIndex, day_number
 from eventlake.leases import Lease, LeaseHeld, LeaseLost
 from eventlake.positions import ReadPositions
 from eventlake.settings import Settings
@@ -74,6 +75,12 @@ class Consumer:
         self.jobs = jobs or JobStore(settings.job_db)
         self.lease = Lease(self.jobs.engine, f"stream:{settings.stream_name}", ttl_seconds=settings.consumer_lease_seconds)
         self.positions = ReadPositions(self.jobs.engine, settings.stream_name)
+        # the keys each keyed table holds within the dedup window, kept in Rust across passes
+        self.dedup = {
+            d: DedupIndex(contracts.VALIDATION_SCHEMAS[d]["key"], settings.dedup_window_days)
+            for d in contracts.DATASETS
+            if contracts.VALIDATION_SCHEMAS[d].get("key")
+        }
 
     # -- phase 1: read + process, no side effects ---------------------------------
     def plan(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> IngestBatch:
@@ -84,6 +91,10 @@ class Consumer:
             raise LeaseLost(f"plan() needs the stream lease {self.lease.name!r}")
         for table in self.tables.values():
             table.refresh()
+        for d in datasets:
+            if d in self.dedup:
+                self.dedup[d].rolled_back()  # nothing of an earlier, uncommitted plan counts
+                self.dedup[d].catch_up(self.tables[d])
         valid_ckpts: dict[str, checkpoints.Checkpoint] = {}
         top_epoch = 0
         for d in datasets:
@@ -113,7 +124,7 @@ class Consumer:
         )
         limit = max_records or self.settings.consumer_batch_records
         now = datetime.now(UTC)
-        seen: dict[str, list[str]] = {d: [] for d in datasets}
+        today = day_number(now)
 
         for shard in self.stream.shard_ids():
             start = self._start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts)
@@ -129,14 +140,16 @@ class Consumer:
                 outcome = ChunkOutcome(
                     header.job_id, header.part, header.dataset, shard, record.sequence_number, header.first_index
                 )
-                schema = contracts.VALIDATION_SCHEMAS[header.dataset]
+                dedup = self.dedup.get(header.dataset)
                 try:
                     result = dp.process(
                         payload,
                         header.format,
                         contracts.validation_schema_json(header.dataset),
                         contracts.transform_rules_json(header.dataset),
-                        seen=seen[header.dataset] if schema.get("key") else None,
+                        index=dedup.index if dedup is not None else None,
+                        job_id=header.job_id,
+                        day=today,
                     )
                 except Exception as exc:  # noqa: BLE001 - any processor failure dead-letters the chunk
                     log.error(
@@ -149,8 +162,6 @@ class Consumer:
                 else:
                     valid = pa.table(result.valid)
                     rejected = pa.table(result.rejected)
-                    if schema.get("key"):
-                        seen[header.dataset].extend(valid.column(schema["key"]).to_pylist())
                     outcome.accepted = valid.num_rows
                     outcome.rejected = rejected.num_rows
                     outcome.duplicates = result.duplicate_count
@@ -227,8 +238,10 @@ class Consumer:
         delay = 0.5
         for attempt in range(1, attempts + 1):
             try:
-                return commit_batch(batch, self.tables, self.jobs)
+                result = commit_batch(batch, self.tables, self.jobs)
             except StaleBatch:
+                for index in self.dedup.values():
+                    index.rolled_back()
                 raise
             except Exception as exc:
                 if attempt == attempts:
@@ -239,6 +252,10 @@ class Consumer:
                 log.warning("commit failed (attempt %d/%d): %s; retrying in %.1fs", attempt, attempts, exc, delay)
                 time.sleep(delay)
                 delay *= 2
+                continue
+            for dataset, index in self.dedup.items():
+                index.committed(self.tables[dataset], result.snapshots.get(dataset))
+            return result
         raise AssertionError("unreachable")
 
     # -- the loops -------------------------------------------------------------

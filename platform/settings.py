@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=3, description="Attempts for a failing batch before its jobs are marked FAILED."
     )
+    dedup_window_days: int = Field(
+        default=7,
+        ge=1,
+        description="A record whose key an earlier job stored within this many days (of ingested_at) is a "
+        "duplicate, whatever the timing; the consumer keeps these keys in memory (about 37 bytes a key).",
+    )
     consumer_lease_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -25,6 +25,7 @@ from eventlake.consumer import Consumer
 from eventlake.faults import POINTS
 from eventlake.jobs import JobStatus, JobStore
 from eventlake.resources import iceberg
+from eventlake.resources.stream import shard_index
 from eventlake.settings import Settings
 
 from .conftest import publish
@@ -32,13 +33,27 @@ from .conftest import publish
 EVENTLAKE = str(Path(sys.executable).parent / "eventlake")
 
 
-def _requests(rng: random.Random, n: int, tag: str) -> list[tuple[str, str, list[dict], int]]:
-    """(job id, dataset, records, parts): valid, invalid and in-job duplicate records, no key shared across jobs."""
+def _requests(rng: random.Random, n: int, tag: str, shards: int = 2, history: list | None = None):
+    """(job id, dataset, records, parts): valid, invalid and duplicate records.
+
+    Duplicates repeat a record of the same job, or an event of an earlier job
+    (in ``history``) on the same stream shard: records of one shard are read in
+    the order they were published, so which copy wins does not depend on how
+    the passes fall.
+    """
     out = []
+    history = history if history is not None else []
     for j in range(n):
         job_id = f"{tag}-job-{j}"
         dataset = rng.choice(["events", "events", "events", "users", "products"])
-        records = []
+        shard = shard_index(job_id, shards)
+        records = [
+            dict(r)
+            for earlier_job, earlier_dataset, earlier_records, _ in history
+            if dataset == "events" == earlier_dataset and shard_index(earlier_job, shards) == shard
+            for r in earlier_records
+            if rng.random() < 0.02
+        ]
         for i in range(rng.randint(5, 40)):
             key = f"{tag}-{j}-{i}"
             if dataset == "events":
@@ -53,6 +68,7 @@ def _requests(rng: random.Random, n: int, tag: str) -> list[tuple[str, str, list
             if rng.random() < 0.1:
                 records.append(dict(r))  # a duplicate within the job
         out.append((job_id, dataset, records, rng.randint(1, 4)))
+        history.append(out[-1])
     return out
 
 
@@ -140,7 +156,8 @@ def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
     rng = random.Random(20261202)
     kw = dict(stream_shards=2, consumer_batch_records=3, consumer_lease_seconds=30)
     runs = 24
-    batches = [_requests(rng, 3, f"r{run}") for run in range(runs)]
+    history: list = []
+    batches = [_requests(rng, 3, f"r{run}", 2, history) for run in range(runs)]
     expected = _reference(tmp_path, [r for b in batches for r in b], **kw)
 
     s = Settings(home=tmp_path / "chaos", **kw)
@@ -172,7 +189,7 @@ def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
 def test_a_consumer_stopped_past_its_lease_cannot_commit_when_resumed(tmp_path, point):
     rng = random.Random(point)
     kw = dict(stream_shards=2, consumer_batch_records=50, consumer_lease_seconds=1.5)
-    requests = _requests(rng, 8, "s")
+    requests = _requests(rng, 8, "s", 2)
     expected = _reference(tmp_path, requests, **kw)
     s = Settings(home=tmp_path / "chaos", **kw)
     _publish_all(s, requests)
@@ -199,7 +216,8 @@ def test_a_consumer_stopped_past_its_lease_cannot_commit_when_resumed(tmp_path, 
 def test_several_consumers_over_four_shards_commit_each_record_once(tmp_path, consumers):
     rng = random.Random(consumers)
     kw = dict(stream_shards=4, consumer_batch_records=4, consumer_lease_seconds=2)
-    first, second = _requests(rng, 12, "m"), _requests(rng, 12, "n")
+    history: list = []
+    first, second = _requests(rng, 12, "m", 4, history), _requests(rng, 12, "n", 4, history)
     expected = _reference(tmp_path, first + second, **kw)
     s = Settings(home=tmp_path / "many", **kw)
     _publish_all(s, first)

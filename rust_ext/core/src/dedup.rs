@@ -13,6 +13,8 @@ pub enum Verdict {
     First,
     /// Already processed in an earlier batch.
     Seen,
+    /// Held by the key index from another job (see `keyindex`).
+    Stored,
     /// A repeat of the record with this index.
     DuplicateOf(i64),
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod csvscan;
 pub mod dedup;
 pub mod json;
+pub mod keyindex;
 pub mod parse;
 pub mod process;
 pub mod schema;

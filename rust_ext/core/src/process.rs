@@ -17,6 +17,7 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use rayon::prelude::*;
 
 use crate::dedup::{hash_key, key_hasher, Deduper, Verdict};
+use crate::keyindex::{Fingerprint, KeyIndex};
 use crate::error::{CoreError, Result};
 use crate::json::{self, Tok};
 use crate::parse::{self, ArrowTable, Body, CsvPlan, Fault, Format, JsonPlan, Loc, Sink};
@@ -334,6 +335,28 @@ pub fn process(
     rules: &Rules,
     seen: &[String],
 ) -> Result<ProcessOutput> {
+    process_indexed(data, format, schema, rules, seen, None)
+}
+
+/// Where `process_indexed` checks and records keys: the index, the job the
+/// records belong to, and the day they are stored (for the index's window).
+pub struct IndexUse<'a> {
+    pub index: &'a mut KeyIndex,
+    pub job_id: &'a [u8],
+    pub day: i32,
+}
+
+/// `process`, also dropping keys that `index` holds from another job (or
+/// from earlier in the pass), and adding the keys it keeps to the index's
+/// pending layer.
+pub fn process_indexed(
+    data: &[u8],
+    format: &str,
+    schema: &Schema,
+    rules: &Rules,
+    seen: &[String],
+    mut index: Option<IndexUse<'_>>,
+) -> Result<ProcessOutput> {
     let fmt = Format::from_name(format)?;
     parse::check_size(data)?;
     let chunks: Vec<ProcChunk> = match fmt {
@@ -426,13 +449,18 @@ pub fn process(
         } else {
             rayon::current_num_threads().clamp(1, 64) as u64
         };
-        // (chunk, row, verdict) of every repeat, shard by shard
-        let repeats: Vec<Vec<(usize, usize, Verdict)>> = (0..shards)
+        let indexed = index
+            .as_ref()
+            .map(|u| (&*u.index, u.index.hashers.origin(u.job_id)));
+        // (chunk, row, verdict) of every repeat, and the fingerprints of the
+        // keys kept (for the index), shard by shard
+        let per_shard: Vec<(Vec<(usize, usize, Verdict)>, Vec<Fingerprint>)> = (0..shards)
             .into_par_iter()
             .map(|shard| {
                 let in_shard = |h: u64| (h >> 32) % shards == shard;
                 let mut dd = Deduper::for_shard(seen, expected / shards as usize, in_shard);
                 let mut out = Vec::new();
+                let mut kept = Vec::new();
                 for (ci, c) in chunks.iter().enumerate() {
                     for r in 0..c.rows.len() {
                         let Some((key, h)) = key_of(ci, r) else {
@@ -444,13 +472,31 @@ pub fn process(
                         let verdict = dd.check_hashed(key, h, base[ci] + c.rows[r] as i64);
                         if verdict != Verdict::First {
                             out.push((ci, r, verdict));
+                        } else if let Some((ix, origin)) = indexed {
+                            let fp = ix.hashers.fingerprint_with(key, h);
+                            if ix.is_duplicate(&fp, origin) {
+                                out.push((ci, r, Verdict::Stored));
+                            } else {
+                                kept.push(fp);
+                            }
                         }
                     }
                 }
-                out
+                (out, kept)
             })
             .collect();
-        let mut repeats: Vec<(usize, usize, Verdict)> = repeats.into_iter().flatten().collect();
+        let mut repeats: Vec<(usize, usize, Verdict)> = Vec::new();
+        let mut kept: Vec<Fingerprint> = Vec::new();
+        for (out, k) in per_shard {
+            repeats.extend(out);
+            kept.extend(k);
+        }
+        if let Some(u) = index.as_mut() {
+            let origin = u.index.hashers.origin(u.job_id);
+            for fp in kept {
+                u.index.add_pending(fp, origin, u.day);
+            }
+        }
         repeats.sort_unstable_by_key(|&(ci, r, _)| (ci, r));
         let kname = &schema.fields[kf].name;
         for (ci, r, verdict) in repeats {
@@ -460,6 +506,9 @@ pub fn process(
             let shown = String::from_utf8_lossy(key).into_owned();
             let message = match verdict {
                 Verdict::DuplicateOf(first) => format!("{kname}: duplicate of record {first}"),
+                Verdict::Stored => {
+                    format!("{kname}: already stored by an earlier job (within the dedup window)")
+                }
                 _ => format!("{kname}: already processed in an earlier batch"),
             };
             let v = Violation::new(kname, "duplicate", Some(shown), message);

@@ -20,6 +20,7 @@ use pyo3_arrow::ffi::{
 use pyo3_arrow::input::AnyRecordBatch;
 
 use crate::errors::to_py_err;
+use crate::keyindex::KeyIndex;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Table>()?;
@@ -450,8 +451,13 @@ impl ProcessResult {
 }
 
 /// parse (lenient) -> validate -> drop invalid -> transform -> deduplicate.
+///
+/// With `index` (a `KeyIndex`), `job_id` and `day` (days since 1970-01-01),
+/// keys the index holds from another job, or from earlier in the pass, are
+/// duplicates too, and the keys kept are added to the index as pending.
 #[pyfunction]
-#[pyo3(signature = (data, format, schema, rules, *, seen = None))]
+#[pyo3(signature = (data, format, schema, rules, *, seen = None, index = None, job_id = None, day = 0))]
+#[allow(clippy::too_many_arguments)]
 fn process(
     py: Python<'_>,
     data: PyBackedBytes,
@@ -459,13 +465,26 @@ fn process(
     schema: &str,
     rules: &str,
     seen: Option<Vec<String>>,
+    index: Option<PyRef<'_, KeyIndex>>,
+    job_id: Option<String>,
+    day: i32,
 ) -> PyResult<ProcessResult> {
     let schema = schema_of(schema)?;
     let rules = Rules::from_json(rules, &schema).map_err(to_py_err)?;
     let seen = seen.unwrap_or_default();
     let format = format.to_string();
+    if index.is_some() && job_id.is_none() {
+        return Err(to_py_err(CoreError::input("process(index=...) needs the job_id the records belong to")));
+    }
+    let mut guard = index.as_ref().map(|ix| ix.lock());
+    let job = job_id.unwrap_or_default();
+    let use_index = guard.as_mut().map(|g| core_process::IndexUse {
+        index: &mut **g,
+        job_id: job.as_bytes(),
+        day,
+    });
     run(py, || {
-        core_process::process(&data, &format, &schema, &rules, &seen)
+        core_process::process_indexed(&data, &format, &schema, &rules, &seen, use_index)
     })
     .map(|out| ProcessResult { out })
 }
