@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from eventlake.checkpoints import Checkpoint
 
 if TYPE_CHECKING:
-    from eventlake.leases import Lease
+    from eventlake.leases import ShardLeases
     from eventlake.positions import ReadPositions
 
 
@@ -58,9 +59,11 @@ class IngestBatch:
     # last sequence number read per shard, and where to record it once committed
     read_to: Checkpoint = field(default_factory=dict)
     positions: ReadPositions | None = None
-    # the lease the batch was planned under, and its epoch then (the commit's fence)
-    lease: Lease | None = None
-    epoch: int = 0
+    # the shard leases the batch was planned under, and their epochs then (the commit's fence)
+    leases: ShardLeases | None = None
+    epochs: dict[str, int] = field(default_factory=dict)
+    # per dataset: raises StaleBatch when a key the batch kept was stored by another consumer meanwhile
+    key_checks: dict[str, Callable[[Any], None]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -86,12 +89,12 @@ def rejected_rows(
     n = len(record_index)
     return pa.table(
         {
-            "job_id": pa.array([job_id] * n, pa.string()),
-            "dataset": pa.array([dataset] * n, pa.string()),
+            "job_id": pa.repeat(pa.scalar(job_id, pa.string()), n),
+            "dataset": pa.repeat(pa.scalar(dataset, pa.string()), n),
             "record_index": record_index.cast(pa.int64()),
             "raw": raw.cast(pa.string()),
             "violations": violations.cast(pa.string()),
-            "rejected_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            "rejected_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
         }
     )
 

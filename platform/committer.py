@@ -36,7 +36,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
 
-    from eventlake.leases import Lease
+    from eventlake.leases import ShardLeases
 
 log = logging.getLogger("eventlake.committer")
 
@@ -273,17 +273,20 @@ def commit_fenced(
     *,
     base: Mapping[str, Checkpoint],
     positions: Mapping[str, Checkpoint],
-    epoch: int,
-    lease: Lease | None,
+    epochs: Mapping[str, int],
+    leases: ShardLeases | None,
+    verify: Callable[[Table], None] | None = None,
     attempts: int = COMMIT_ATTEMPTS,
 ) -> Snapshot:
     """Fast-append ``data_files`` with the new ``positions`` (per dataset), fenced.
 
     Each attempt refreshes the table and lands only if, for every shard this
     commit moves, the stored position still equals ``base`` (what the batch was
-    planned from) and no stored epoch is above ``epoch``, and the lease is still
-    held at ``epoch``. The positions of other shards and datasets are carried
-    over from the refreshed table. Raises ``StaleBatch`` otherwise.
+    planned from), no stored epoch is above the shard's epoch in ``epochs``,
+    and the shard's lease is still held at that epoch; and ``verify(table)``
+    passes. The positions of other shards and datasets are carried over from
+    the refreshed table: consumers of other shards commit to the same table
+    concurrently. Raises ``StaleBatch`` otherwise.
     """
     from pyiceberg.exceptions import CommitFailedException
 
@@ -304,17 +307,20 @@ def commit_fenced(
                         f"{name}: {dataset} position of {shard} is {now_at}, the batch was planned from "
                         f"{before.get(shard)}: another consumer committed"
                     )
+                epoch = epochs.get(shard, 0)
                 fenced_at = fences.get(dataset, {}).get(shard, 0)
                 if fenced_at > epoch:
                     raise StaleBatch(f"{name}: {dataset}/{shard} was committed at lease epoch {fenced_at} > {epoch}")
-        if lease is not None and (lease.epoch != epoch or not lease.renew()):
-            raise StaleBatch(f"{name}: the lease {lease.name} is no longer held at epoch {epoch}")
+                if leases is not None and not leases.still_held(shard, epoch):
+                    raise StaleBatch(f"{name}: the lease on {shard} is no longer held at epoch {epoch}")
+        if verify is not None:
+            verify(table)
         new_positions = {d: dict(c) for d, c in stored.items()}
         new_fences = {d: dict(f) for d, f in fences.items()}
         for dataset, shards in moved.items():
             for shard in shards:
                 new_positions.setdefault(dataset, {})[shard] = positions[dataset][shard]
-                new_fences.setdefault(dataset, {})[shard] = epoch
+                new_fences.setdefault(dataset, {})[shard] = epochs.get(shard, 0)
         props = checkpoints.summary_properties(new_positions, new_fences)
         try:
             with table.transaction() as tx:
@@ -332,8 +338,8 @@ def commit_fenced(
         snapshot = table.metadata.current_snapshot()
         assert snapshot is not None
         log.info(
-            "iceberg commit table=%s snapshot_id=%s records=%d files=%d epoch=%d",
-            name, snapshot.snapshot_id, sum(f.record_count for f in data_files), len(data_files), epoch,
+            "iceberg commit table=%s snapshot_id=%s records=%d files=%d epochs=%s",
+            name, snapshot.snapshot_id, sum(f.record_count for f in data_files), len(data_files), dict(epochs),
             extra={"iceberg_table": name, "snapshot_id": snapshot.snapshot_id,
                    "record_count": sum(f.record_count for f in data_files),
                    "data_files": [f.file_path for f in data_files]},
@@ -364,6 +370,11 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
             rejected_by_dataset[dataset].extend(set_aside)
         faults.point("committer.after_write")
 
+        # before anything lands: a key another consumer stored since the plan makes the batch stale
+        for dataset, check in batch.key_checks.items():
+            if dataset in written:
+                tables[dataset].refresh()
+                check(tables[dataset])
         rejected_datasets = [d for d, parts in rejected_by_dataset.items() if parts]
         if rejected_datasets:
             rejected_table = tables[contracts.REJECTED_TABLE]
@@ -375,8 +386,8 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
                     [iceberg.to_data_file(rejected_table, f) for f in files],
                     base={d: batch.datasets[d].rejected_base for d in rejected_datasets},
                     positions={d: batch.datasets[d].rejected_checkpoint for d in rejected_datasets},
-                    epoch=batch.epoch,
-                    lease=batch.lease,
+                    epochs=batch.epochs,
+                    leases=batch.leases,
                 )
             except BaseException:
                 iceberg.delete_quietly(rejected_table, [f["file_path"] for f in files])
@@ -397,8 +408,9 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
                         data_files,
                         base={dataset: dbatch.valid_base},
                         positions={dataset: dbatch.valid_checkpoint},
-                        epoch=batch.epoch,
-                        lease=batch.lease,
+                        epochs=batch.epochs,
+                        leases=batch.leases,
+                        verify=batch.key_checks.get(dataset),
                     )
                 except BaseException:
                     iceberg.delete_quietly(tables[dataset], paths)

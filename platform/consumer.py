@@ -14,8 +14,9 @@ acknowledged record:
   crash between the two commits replays only what is missing;
 * job bookkeeping (``JobStore.record_chunk``) is idempotent per chunk.
 
-One drainer at a time holds the stream lease (``eventlake.leases``), renewed
-while it works. Every commit is fenced by the lease epoch and the positions the
+Consumers share the stream's shards through shard leases (``eventlake.leases``,
+balanced over the live consumers as the Kinesis Client Library does), renewed
+while they work. Every commit is fenced by each shard's lease epoch and the positions the
 batch was planned from (``eventlake.committer``): a consumer that was paused
 past its lease cannot commit, it plans again.
 
@@ -37,7 +38,7 @@ from eventlake import checkpoints, contracts, envelope, faults
 from eventlake.batch import ChunkOutcome, DatasetBatch, IngestBatch, rejected_rows, violation_json
 from eventlake.committer import CommitResult, StaleBatch, commit_batch
 from eventlake.dedup_index import DedupIndex, day_number
-from eventlake.leases import Lease, LeaseHeld, LeaseLost
+from eventlake.leases import LeaseHeld, LeaseLost, ShardLeases
 from eventlake.positions import ReadPositions
 from eventlake.settings import Settings
 
@@ -73,7 +74,7 @@ class Consumer:
         self.catalog = catalog or iceberg.load_catalog(settings)
         self.tables = iceberg.ensure_tables(self.catalog)
         self.jobs = jobs or JobStore(settings.job_db)
-        self.lease = Lease(self.jobs.engine, f"stream:{settings.stream_name}", ttl_seconds=settings.consumer_lease_seconds)
+        self.leases = ShardLeases(self.jobs.engine, f"stream:{settings.stream_name}", settings.consumer_lease_seconds)
         self.positions = ReadPositions(self.jobs.engine, settings.stream_name)
         # the keys each keyed table holds within the dedup window, kept in Rust across passes
         self.dedup = {
@@ -84,11 +85,12 @@ class Consumer:
 
     # -- phase 1: read + process, no side effects ---------------------------------
     def plan(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> IngestBatch:
-        """Read and process the next records after the tables' positions (the lease must be held)."""
+        """Read and process the next records of the shards this consumer holds, after the tables' positions."""
         import data_processor_rs as dp
 
-        if self.lease.epoch is None:
-            raise LeaseLost(f"plan() needs the stream lease {self.lease.name!r}")
+        held = self.leases.held()
+        if not held:
+            raise LeaseLost(f"plan() needs shard leases of {self.leases.group!r}; call leases.balance() first")
         for table in self.tables.values():
             table.refresh()
         for d in datasets:
@@ -96,15 +98,22 @@ class Consumer:
                 self.dedup[d].rolled_back()  # nothing of an earlier, uncommitted plan counts
                 self.dedup[d].catch_up(self.tables[d])
         valid_ckpts: dict[str, checkpoints.Checkpoint] = {}
-        top_epoch = 0
+        stored_epochs: dict[str, int] = {}
+
+        def note(fences: dict) -> None:
+            for d in datasets:
+                for shard, e in fences.get(d, {}).items():
+                    stored_epochs[shard] = max(stored_epochs.get(shard, 0), e)
+
         for d in datasets:
             positions, fences = checkpoints.read_state(self.tables[d])
             valid_ckpts[d] = positions.get(d, {})
-            top_epoch = max([top_epoch, *fences.get(d, {}).values()])
+            note(fences)
         rejected_all, rejected_fences = checkpoints.read_state(self.tables[contracts.REJECTED_TABLE])
         rejected_ckpts = {d: rejected_all.get(d, {}) for d in datasets}
-        top_epoch = max([top_epoch, *(e for d in datasets for e in rejected_fences.get(d, {}).values())])
-        epoch = self.lease.ensure_epoch_above(top_epoch)  # above it only if the state database was reset
+        note(rejected_fences)
+        # above the tables' epochs (a no-op unless the state database was reset)
+        epochs = {shard: self.leases.leases[shard].ensure_epoch_above(stored_epochs.get(shard, 0)) for shard in held}
 
         read_positions = {d: self.positions.get(d) for d in datasets}
         batch = IngestBatch(
@@ -119,14 +128,15 @@ class Consumer:
                 for d in datasets
             },
             positions=self.positions,
-            lease=self.lease,
-            epoch=epoch,
+            leases=self.leases,
+            epochs=epochs,
+            key_checks={d: self._key_check(d) for d in datasets if d in self.dedup},
         )
         limit = max_records or self.settings.consumer_batch_records
         now = datetime.now(UTC)
         today = day_number(now)
 
-        for shard in self.stream.shard_ids():
+        for shard in sorted(held):
             start = self._start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts)
             for record in self._read_whole_jobs(shard, start, limit):
                 batch.stream_records += 1
@@ -186,6 +196,16 @@ class Consumer:
                 dbatch.chunks.append(outcome)
         return batch
 
+    def _key_check(self, dataset: str):
+        index = self.dedup[dataset]
+
+        def check(table) -> None:
+            n = index.conflicts(table)
+            if n:
+                raise StaleBatch(f"{n} {dataset} key(s) of this batch were stored by another consumer meanwhile")
+
+        return check
+
     @staticmethod
     def _start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts) -> str | None:
         """Lowest position any dataset in scope still needs on this shard (None = from the start)."""
@@ -222,8 +242,8 @@ class Consumer:
         # ``_index`` (the record's place in its chunk) is kept for the rows that
         # may be set aside at write time; the writer stores only the table's fields
         n = valid.num_rows
-        valid = valid.append_column("job_id", pa.array([job_id] * n, pa.string()))
-        return valid.append_column("ingested_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
+        valid = valid.append_column("job_id", pa.repeat(pa.scalar(job_id, pa.string()), n))
+        return valid.append_column("ingested_at", pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n))
 
     # -- phase 2: commit -------------------------------------------------------
     def commit(self, batch: IngestBatch) -> CommitResult:
@@ -260,14 +280,15 @@ class Consumer:
 
     # -- the loops -------------------------------------------------------------
     def run_once(self, datasets: Sequence[str] = contracts.DATASETS) -> CommitResult:
-        """One drain pass: plan + commit the next batch, under the lease (kept alive meanwhile).
+        """One pass: balance the shard leases, plan the held shards' next batch and commit it.
 
-        Raises ``LeaseHeld`` when another consumer holds the lease, and
-        ``StaleBatch`` when this one lost it or another committed first.
+        The leases are kept alive meanwhile. Raises ``LeaseHeld`` when other
+        consumers hold every shard, and ``StaleBatch`` when this one lost a
+        lease or another committed first.
         """
-        if not self.lease.acquire():
-            raise LeaseHeld(f"stream lease {self.lease.name!r} is held by {self.lease.holder()}")
-        with self.lease.kept_alive():
+        if not self.leases.balance(self.stream.shard_ids()):
+            raise LeaseHeld(f"every shard of {self.leases.group!r} is held by another consumer")
+        with self.leases.kept_alive():
             batch = self.plan(datasets)
             faults.point("consumer.after_plan")
             if batch.empty:
@@ -275,14 +296,21 @@ class Consumer:
             self._mark_processing(batch)
             return self.commit(batch)
 
-    def drain(self, datasets: Sequence[str] = contracts.DATASETS) -> dict[str, int]:
-        """Run passes until the stream has nothing new; release the lease.
+    def _others_cover_the_rest(self) -> bool:
+        """Whether every shard this consumer does not hold is held by another live consumer."""
+        held = self.leases.held()
+        return all(s in held or self.leases.held_elsewhere(s) for s in self.stream.shard_ids())
 
-        Waits up to one lease period for a lease another consumer holds (one
-        that stopped or was paused loses it by then), then raises ``LeaseHeld``.
+    def drain(self, datasets: Sequence[str] = contracts.DATASETS) -> dict[str, int]:
+        """Run passes until the shards have nothing new; give the leases up.
+
+        Shards held by another live consumer are left to it. A shard whose
+        holder stopped (or is paused) is taken once its lease runs out, so this
+        waits up to about one lease period for it.
         """
         totals: dict[str, int] = {}
-        give_up = time.monotonic() + self.lease.ttl.total_seconds() * 1.5
+        ttl = self.leases.ttl.total_seconds()
+        give_up = time.monotonic() + ttl * 2.5
         try:
             while True:
                 try:
@@ -290,17 +318,20 @@ class Consumer:
                 except LeaseHeld:
                     if time.monotonic() > give_up:
                         raise
-                    time.sleep(min(1.0, self.lease.ttl.total_seconds() / 5))
+                    time.sleep(min(1.0, ttl / 5))
                     continue
                 except (StaleBatch, LeaseLost) as exc:
                     log.warning("%s; planning again", exc)
                     continue
-                if not result.summary["stream_records"]:
+                if result.summary["stream_records"]:
+                    for key, value in result.summary.items():
+                        totals[key] = totals.get(key, 0) + value
+                    continue
+                if self._others_cover_the_rest() or time.monotonic() > give_up:
                     break
-                for key, value in result.summary.items():
-                    totals[key] = totals.get(key, 0) + value
+                time.sleep(min(1.0, ttl / 5))  # a free shard this consumer may not take yet
         finally:
-            self.lease.release()
+            self.leases.release_all()
         return totals
 
     def run_forever(self, stop=lambda: False) -> None:
@@ -313,7 +344,7 @@ class Consumer:
                     result = self.run_once()
                 except LeaseHeld as exc:
                     log.info("%s; waiting", exc)
-                    time.sleep(min(5.0, self.lease.ttl.total_seconds() / 3))
+                    time.sleep(min(5.0, self.leases.ttl.total_seconds() / 3))
                     continue
                 except (StaleBatch, LeaseLost) as exc:
                     log.warning("%s; planning again", exc)
@@ -327,7 +358,7 @@ class Consumer:
                 if not result.summary["stream_records"]:
                     time.sleep(poll)
         finally:
-            self.lease.release()
+            self.leases.release_all()
 
     def _mark_processing(self, batch: IngestBatch) -> None:
         for job_id in batch.job_ids():

@@ -84,7 +84,7 @@ class DedupIndex:
         from pyiceberg.expressions import GreaterThanOrEqual
 
         started = time.perf_counter()
-        self.index.clear()
+        self.index.clear_committed()
         current = table.metadata.current_snapshot()
         if current is not None:
             since = (_EPOCH + timedelta(days=self.cutoff())).isoformat()
@@ -156,6 +156,15 @@ class DedupIndex:
         return rows
 
     # -- the pass's pending keys ------------------------------------------------------
+    def conflicts(self, table: Table) -> int:
+        """Catch up with the (refreshed) table; how many pending keys another job stored meanwhile.
+
+        Consumers on other shards commit concurrently: a key this pass kept
+        may have been stored by one of them after this pass checked it.
+        """
+        self.catch_up(table)
+        return self.index.pending_conflicts()
+
     def committed(self, table: Table, snapshot_id: int | None) -> None:
         """The pass's commit landed as ``snapshot_id`` (None: no rows of this table): keep its keys."""
         self.index.commit_pending()

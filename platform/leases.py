@@ -73,14 +73,19 @@ def _owner_is_dead(owner: str) -> bool:
     return False
 
 
+def new_owner() -> str:
+    """``host:pid:nonce``: unique, and tells whether the owner's process is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Lease:
     """One named lease in the state database (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: sa.Engine, name: str, ttl_seconds: float = 30.0):
+    def __init__(self, engine: sa.Engine, name: str, ttl_seconds: float = 30.0, *, owner: str | None = None):
         self.engine = engine
         self.name = name
         self.ttl = timedelta(seconds=ttl_seconds)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or new_owner()
         self.epoch: int | None = None  # set while held
         _meta.create_all(engine, checkfirst=True)
 
@@ -203,6 +208,127 @@ class Lease:
                     log.warning("lease %s: renewal failed: %s", self.name, exc)
 
         thread = threading.Thread(target=beat, name=f"lease-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+# ---------------------------------------------------------------------------
+# leases per shard, balanced over the live consumers (as the Kinesis Client Library does)
+# ---------------------------------------------------------------------------
+workers_table = sa.Table(
+    "eventlake_workers",
+    _meta,
+    sa.Column("group_name", sa.String(256), primary_key=True),
+    sa.Column("worker", sa.String(256), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class ShardLeases:
+    """The shard leases one consumer holds in a group of consumers of one stream.
+
+    Every consumer registers itself with a heartbeat; ``balance()`` aims at
+    ``ceil(shards / live consumers)`` shards each: a consumer over its share
+    gives shards up, one under it takes free, expired or dead owners' shards.
+    A consumer that dies is gone from the group within one lease period (at
+    once when its process is provably gone), and its shards are taken over.
+    """
+
+    def __init__(self, engine: sa.Engine, group: str, ttl_seconds: float = 30.0):
+        self.engine = engine
+        self.group = group
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.owner = new_owner()
+        self.leases: dict[str, Lease] = {}
+        _meta.create_all(engine, checkfirst=True)
+
+    def _lease(self, shard: str) -> Lease:
+        if shard not in self.leases:
+            self.leases[shard] = Lease(self.engine, f"{self.group}:{shard}", self.ttl.total_seconds(), owner=self.owner)
+        return self.leases[shard]
+
+    def held_elsewhere(self, shard: str) -> bool:
+        """Whether another live consumer holds ``shard``."""
+        holder = self._lease(shard).holder()
+        return holder is not None and holder != self.owner and not _owner_is_dead(holder)
+
+    def held(self) -> dict[str, int]:
+        """``{shard: epoch}`` of the leases held now (as far as this process knows)."""
+        return {s: lease.epoch for s, lease in self.leases.items() if lease.epoch is not None}
+
+    def epoch(self, shard: str) -> int | None:
+        lease = self.leases.get(shard)
+        return lease.epoch if lease else None
+
+    def still_held(self, shard: str, epoch: int) -> bool:
+        """Renew ``shard``'s lease if it is still held at ``epoch`` (the commit's check)."""
+        lease = self.leases.get(shard)
+        return lease is not None and lease.epoch == epoch and lease.renew()
+
+    def _heartbeat(self) -> int:
+        """Register this consumer for one more period; returns the number of live consumers."""
+        now = datetime.now(UTC)
+        c = workers_table.c
+        with self.engine.begin() as conn:
+            kept = conn.execute(
+                sa.update(workers_table)
+                .where(c.group_name == self.group, c.worker == self.owner)
+                .values(expires_at=now + self.ttl)
+            ).rowcount
+            if not kept:
+                conn.execute(sa.insert(workers_table).values(group_name=self.group, worker=self.owner,
+                                                             expires_at=now + self.ttl))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.worker, c.expires_at).where(c.group_name == self.group)).all()
+        live = [r.worker for r in rows if _aware(r.expires_at) > now and not _owner_is_dead(r.worker)]
+        return max(1, len(set(live) | {self.owner}))
+
+    def balance(self, shards: list[str]) -> dict[str, int]:
+        """Renew, give up or take shard leases toward this consumer's share; returns ``held()``."""
+        live = self._heartbeat()
+        target = -(-len(shards) // live)
+        for shard in list(self.held()):
+            if shard not in shards or not self._lease(shard).renew():
+                self.leases.pop(shard, None)
+        held = sorted(self.held())
+        for shard in held[target:]:  # over the share: let a newer consumer have them
+            self._lease(shard).release()
+            log.info("lease %s:%s given up by %s to balance %d consumers", self.group, shard, self.owner, live)
+        for shard in shards:
+            if len(self.held()) >= target:
+                break
+            if shard not in self.held():
+                self._lease(shard).acquire()
+        return self.held()
+
+    def release_all(self) -> None:
+        for lease in self.leases.values():
+            lease.release()
+        c = workers_table.c
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(workers_table).where(c.group_name == self.group, c.worker == self.owner))
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        """Renew every held lease, and the heartbeat, every third of the period while the block runs."""
+        stop = threading.Event()
+        period = self.ttl.total_seconds() / 3
+
+        def beat() -> None:
+            while not stop.wait(period):
+                try:
+                    self._heartbeat()
+                    for lease in list(self.leases.values()):
+                        if lease.epoch is not None:
+                            lease.renew()
+                except Exception as exc:  # noqa: BLE001 - a failed renewal is retried next beat
+                    log.warning("leases %s: renewal failed: %s", self.group, exc)
+
+        thread = threading.Thread(target=beat, name=f"leases-{self.group}", daemon=True)
         thread.start()
         try:
             yield

@@ -32,10 +32,10 @@ def _raw_asset(dataset: str):
     )
     def _asset(context: AssetExecutionContext, eventlake: EventlakeResource) -> IngestBatch:
         consumer = eventlake.consumer()
-        if not consumer.lease.acquire():
+        if not consumer.leases.balance(consumer.stream.shard_ids()):
             context.log.info(
-                f"the stream consumer {consumer.lease.holder()} is draining continuously; "
-                f"raw.{dataset} is kept current by it"
+                f"the stream consumers ({consumer.leases.group}) hold every shard and drain continuously; "
+                f"raw.{dataset} is kept current by them"
             )
             return IngestBatch()
         batch = consumer.plan([dataset], max_records=MAX_STREAM_RECORDS)

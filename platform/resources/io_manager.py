@@ -62,8 +62,8 @@ class IcebergIOManager(ConfigurableIOManager):
                     result = commit_batch(obj, tables, JobStore(settings_for(self.home).job_db))
                     context.log.info(f"{identifier}: committed {result.summary}")
             finally:
-                if obj.lease is not None:
-                    obj.lease.release()
+                if obj.leases is not None:
+                    obj.leases.release_all()
             summary = obj.summary()
         elif isinstance(obj, pa.Table):
             append_rows(table, obj)

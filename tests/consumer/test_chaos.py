@@ -122,14 +122,26 @@ def _env(settings: Settings, **extra: str) -> dict:
     return env
 
 
-def _consume(settings: Settings, *args: str, faults: str = "") -> subprocess.Popen:
-    return subprocess.Popen(
-        [EVENTLAKE, "consume", *args],
-        env=_env(settings, EVENTLAKE_FAULTS=faults),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class _Consumer(subprocess.Popen):
+    """An ``eventlake consume`` process whose log goes to a file (a pipe could fill up and block it)."""
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def _consume(settings: Settings, *args: str, faults: str = "") -> _Consumer:
+    logs = Path(settings.home).parent / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"consume-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:
+        proc = _Consumer(
+            [EVENTLAKE, "consume", *args],
+            env=_env(settings, EVENTLAKE_FAULTS=faults),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    proc.log_path = log_path
+    return proc
 
 
 def _wait_stopped(proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -138,7 +150,7 @@ def _wait_stopped(proc: subprocess.Popen, timeout: float = 60) -> None:
         state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         if state == "T":
             return
-        assert proc.poll() is None, f"the consumer exited before its fault point: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"the consumer exited before its fault point: {proc.log()[-2000:]}"
         time.sleep(0.05)
     raise AssertionError("the consumer never reached its fault point")
 
@@ -171,7 +183,7 @@ def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
             kills += 1
             points.add(point)
         else:
-            assert proc.returncode == 0, proc.stderr.read()[-3000:]
+            assert proc.returncode == 0, proc.log()[-3000:]
         after = _positions(s)
         if before is not None:
             _assert_forward(before, after)
@@ -180,7 +192,7 @@ def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
     assert points == set(POINTS), f"never killed at {set(POINTS) - points}"
 
     proc = _consume(s, "--once")
-    assert proc.wait(timeout=120) == 0, proc.stderr.read()[-3000:]
+    assert proc.wait(timeout=120) == 0, proc.log()[-3000:]
     _assert_forward(before, _positions(s))
     assert _state(s) == expected
 
@@ -199,15 +211,14 @@ def test_a_consumer_stopped_past_its_lease_cannot_commit_when_resumed(tmp_path, 
         _wait_stopped(zombie)
         before = _positions(s)
         successor = _consume(s, "--once")  # waits out the stopped owner's lease, then drains
-        assert successor.wait(timeout=120) == 0, successor.stderr.read()[-3000:]
+        assert successor.wait(timeout=120) == 0, successor.log()[-3000:]
         assert _state(s) == expected
         after_successor = _positions(s)
         _assert_forward(before, after_successor)
     finally:
         zombie.send_signal(signal.SIGCONT)
-    assert zombie.wait(timeout=120) == 0, zombie.stderr.read()[-3000:]
-    log = zombie.stderr.read()
-    assert "planning again" in log, "the resumed consumer should have found its batch stale"
+    assert zombie.wait(timeout=120) == 0, zombie.log()[-3000:]
+    assert "planning again" in zombie.log(), "the resumed consumer should have found its batch stale"
     assert _state(s) == expected, "the resumed consumer committed its stale batch"
     _assert_forward(after_successor, _positions(s))
 
@@ -236,3 +247,5 @@ def test_several_consumers_over_four_shards_commit_each_record_once(tmp_path, co
         for p in procs:
             p.wait(timeout=60)
     assert _state(s) == expected
+    committers = [p for p in procs if "iceberg commit table=raw." in p.log()]
+    assert len(committers) >= 2, "the consumers should have shared the shards"

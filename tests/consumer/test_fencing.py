@@ -43,7 +43,7 @@ def test_a_batch_planned_before_another_consumer_committed_is_refused(short_leas
     s = short_lease
     jobs = [publish(s, "events", events(30, f"j{i}-") + [{"event_id": "bad"}]) for i in range(3)]
     zombie = Consumer(s)
-    assert zombie.lease.acquire()
+    assert zombie.leases.balance(zombie.stream.shard_ids())
     stale = zombie.plan()
     assert stale.summary()["accepted"] == 90
 
@@ -70,12 +70,13 @@ def test_a_batch_whose_lease_was_taken_is_refused_before_the_new_owner_commits(s
     s = short_lease
     publish(s, "events", events(25))
     zombie = Consumer(s)
-    assert zombie.lease.acquire()
+    shards = zombie.stream.shard_ids()
+    assert set(zombie.leases.balance(shards)) == set(shards)
     stale = zombie.plan()
     time.sleep(0.6)
     successor = Consumer(s)
-    assert successor.lease.acquire()  # taken, nothing committed yet
-    assert successor.lease.epoch == stale.epoch + 1
+    taken = successor.leases.balance(shards)  # taken, nothing committed yet
+    assert taken == {shard: stale.epochs[shard] + 1 for shard in shards}
 
     with pytest.raises(StaleBatch, match="no longer held"):
         commit_batch(stale, zombie.tables, zombie.jobs)
@@ -84,7 +85,8 @@ def test_a_batch_whose_lease_was_taken_is_refused_before_the_new_owner_commits(s
     successor.drain()
     assert len(rows(s, "events")) == 25
     _, fences = _stored(s, "events")
-    assert set(fences["events"].values()) == {successor.lease.epoch or stale.epoch + 1}
+    for shard, epoch in fences["events"].items():
+        assert epoch == stale.epochs[shard] + 1
 
 
 def test_a_commit_under_an_older_epoch_than_the_table_holds_is_refused(short_lease):
@@ -96,9 +98,9 @@ def test_a_commit_under_an_older_epoch_than_the_table_holds_is_refused(short_lea
     first.drain()
     publish(s, "events", events(10, "b"))
     c = Consumer(s)
-    assert c.lease.acquire()
+    assert c.leases.balance(c.stream.shard_ids())
     batch = c.plan()
-    batch.epoch = 0  # as planned under an epoch older than the one stored with the table
+    batch.epochs = {shard: 0 for shard in batch.epochs}  # planned under epochs older than the table's
     with pytest.raises(StaleBatch, match="epoch"):
         commit_batch(batch, c.tables, c.jobs)
     assert len(rows(s, "events")) == 10
@@ -108,12 +110,12 @@ def test_the_lease_is_kept_alive_while_a_pass_works_and_released_after(short_lea
     s = short_lease
     publish(s, "events", events(5))
     a, b = Consumer(s), Consumer(s)
-    assert a.lease.acquire()
-    with a.lease.kept_alive():
+    assert a.leases.balance(a.stream.shard_ids())
+    with a.leases.kept_alive():
         time.sleep(1.2)  # more than twice the period: renewed meanwhile
         with pytest.raises(LeaseHeld):
             b.run_once()
-    a.lease.release()
+    a.leases.release_all()
     b.drain()
     assert len(rows(s, "events")) == 5
 
@@ -138,3 +140,20 @@ def test_a_dead_owners_lease_is_taken_at_once(tmp_path):
     assert not other.acquire(), "a live owner's lease is not taken"
     lease.release()
     assert other.acquire() and other.epoch == 3, "release keeps the epoch: it never goes down"
+
+
+def test_shards_are_shared_among_live_consumers_and_taken_over_when_one_stops(tmp_path):
+    s = Settings(home=tmp_path / "home", stream_shards=4, consumer_lease_seconds=0.5)
+    a, b = Consumer(s), Consumer(s)
+    shards = a.stream.shard_ids()
+    assert set(a.leases.balance(shards)) == set(shards), "alone, a consumer takes every shard"
+    assert b.leases.balance(shards) == {}, "a newcomer waits for shards to be given up"
+    assert len(a.leases.balance(shards)) == 2, "two live consumers: two shards each"
+    assert len(b.leases.balance(shards)) == 2
+    assert set(a.leases.held()).isdisjoint(b.leases.held())
+    time.sleep(0.6)  # b stops renewing: its leases and its heartbeat run out
+    assert set(a.leases.balance(shards)) == set(shards)
+    with pytest.raises(StaleBatch):  # and b's view of its old shards is refused at commit time
+        for shard, epoch in list(b.leases.held().items()):
+            if not b.leases.still_held(shard, epoch):
+                raise StaleBatch(shard)

@@ -58,7 +58,7 @@ def test_a_record_that_cannot_be_committed_is_set_aside_alone(settings):
     a = publish(settings, "events", events(40, "a"))
     b = publish(settings, "events", events(30, "b"), parts=3)
     consumer = Consumer(settings)
-    assert consumer.lease.acquire()
+    assert consumer.leases.balance(consumer.stream.shard_ids())
     batch = consumer.plan()
     pieces = batch.datasets["events"].valid
     assert len(pieces) == 4
@@ -76,7 +76,7 @@ def test_a_record_that_cannot_be_committed_is_set_aside_alone(settings):
     bad_id = table.column("event_id")[4].as_py()
 
     commit_batch(batch, consumer.tables, consumer.jobs)
-    consumer.lease.release()
+    consumer.leases.release_all()
 
     landed = {r["event_id"] for r in rows(settings, "events")}
     assert len(landed) == 69 and bad_id not in landed

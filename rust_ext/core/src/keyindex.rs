@@ -222,9 +222,22 @@ impl KeyIndex {
         Ok(n)
     }
 
-    pub fn clear(&mut self) {
+    /// Forget the committed layer (to load it again); the pending keys stay.
+    pub fn clear_committed(&mut self) {
         self.committed = Map::default();
-        self.pending = Map::default();
+    }
+
+    /// Pending keys that the committed layer now holds from another job: a
+    /// concurrent writer stored them after this pass checked its records.
+    pub fn pending_conflicts(&self) -> usize {
+        self.pending
+            .iter()
+            .filter(|(fp, v)| {
+                self.committed
+                    .get(fp)
+                    .is_some_and(|c| unpack_origin(*c) != unpack_origin(**v))
+            })
+            .count()
     }
 }
 
@@ -258,6 +271,21 @@ mod tests {
         assert_eq!(ix.commit_pending(), 1);
         assert_eq!((ix.len(), ix.pending_len()), (1, 0));
         assert!(ix.is_duplicate(&k, h.origin(b"b")));
+    }
+
+    #[test]
+    fn a_pending_key_another_job_committed_meanwhile_is_a_conflict() {
+        let mut ix = KeyIndex::new();
+        let h = ix.hashers.clone();
+        ix.add_pending(h.fingerprint(b"k"), h.origin(b"a"), 1);
+        ix.add_pending(h.fingerprint(b"m"), h.origin(b"a"), 1);
+        assert_eq!(ix.pending_conflicts(), 0);
+        ix.add_committed(h.fingerprint(b"m"), h.origin(b"a"), 1); // a replay of our own job
+        assert_eq!(ix.pending_conflicts(), 0);
+        ix.add_committed(h.fingerprint(b"k"), h.origin(b"b"), 1);
+        assert_eq!(ix.pending_conflicts(), 1);
+        ix.clear_committed();
+        assert_eq!((ix.len(), ix.pending_len()), (0, 2));
     }
 
     #[test]

@@ -67,9 +67,14 @@ impl KeyIndex {
         run(py, || Ok(ix.evict_before(day)))
     }
 
-    /// Forget everything (before loading the index again).
-    fn clear(&self) {
-        self.lock().clear()
+    /// Forget the committed keys (before loading them again); pending keys stay.
+    fn clear_committed(&self) {
+        self.lock().clear_committed()
+    }
+
+    /// Pending keys that the committed layer now holds from another job.
+    fn pending_conflicts(&self) -> usize {
+        self.lock().pending_conflicts()
     }
 
     /// Keys held as committed.
