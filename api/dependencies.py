@@ -1,4 +1,10 @@
-"""Typed dependencies. Tests swap any of them with ``app.dependency_overrides``."""
+"""Typed dependencies. Tests swap any of them with ``app.dependency_overrides``.
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in
+the threadpool, a thread hop per dependency per request (it was most of an
+ingest request's cost). A backend that is not open yet is opened in the
+threadpool (that may block on a connect), one that is open is returned at once.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +16,46 @@ from typing import Annotated
 from eventlake.dagster_client import DagsterClient
 from eventlake.jobs import JobStore
 from eventlake.resources.stream import Stream
-from eventlake.settings import Settings, get_settings
+from eventlake.settings import Settings
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 
 from api.counters import ApiCounters
 from api.errors import ApiError
+from api.group_commit import IngestGroupWriter
 from api.resources import AppResources
 
 log = logging.getLogger("eventlake.api")
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with (``create_app(settings)``, else ``get_settings()``)."""
+    return request.app.state.settings
 
 
-def get_resources(request: Request) -> AppResources:
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_resources(request: Request) -> AppResources:
     return request.app.state.resources
 
 
 ResourcesDep = Annotated[AppResources, Depends(get_resources)]
 
 
-def get_job_store(resources: ResourcesDep) -> JobStore:
-    return resources.job_store()
+async def get_job_store(resources: ResourcesDep) -> JobStore:
+    return resources.opened_job_store() or await run_in_threadpool(resources.job_store)
 
 
-def get_stream(resources: ResourcesDep) -> Stream:
-    return resources.stream()
+async def get_stream(resources: ResourcesDep) -> Stream:
+    return resources.opened_stream() or await run_in_threadpool(resources.stream)
 
 
-def get_counters(request: Request) -> ApiCounters:
+async def get_ingest_writer(resources: ResourcesDep) -> IngestGroupWriter:
+    return resources.opened_ingest_writer() or await run_in_threadpool(resources.ingest_writer)
+
+
+async def get_counters(request: Request) -> ApiCounters:
     return request.app.state.counters
 
 
@@ -58,6 +75,7 @@ def get_dagster_client(settings: SettingsDep) -> Iterator[DagsterClient]:
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 StreamDep = Annotated[Stream, Depends(get_stream)]
 CountersDep = Annotated[ApiCounters, Depends(get_counters)]
+IngestWriterDep = Annotated[IngestGroupWriter, Depends(get_ingest_writer)]
 DagsterClientDep = Annotated[DagsterClient, Depends(get_dagster_client)]
 
 api_key_header = APIKeyHeader(
@@ -65,8 +83,17 @@ api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(key: Annotated[str | None, Security(api_key_header)], settings: SettingsDep) -> str:
+#: How OpenAPI names the API key scheme (FastAPI names a scheme after its class).
+API_KEY_SCHEME = "APIKeyHeader"
+
+
+async def require_api_key(key: Annotated[str | None, Security(api_key_header)], settings: SettingsDep) -> str:
     """401 unless ``X-API-Key`` is one of ``settings.api_keys`` (no keys configured = nobody gets in)."""
+    return check_api_key(key, settings)
+
+
+def check_api_key(key: str | None, settings: Settings) -> str:
+    """``require_api_key`` without the dependency machinery (the ingest hot path calls it directly)."""
     if not key:
         raise ApiError(401, "missing API key", [{"header": "X-API-Key", "message": "send an API key in X-API-Key"}])
     if not settings.api_keys:

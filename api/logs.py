@@ -3,7 +3,9 @@
 ``RequestLogMiddleware`` logs one line per request on ``eventlake.api`` with
 ``method``, ``path``, ``status``, ``job_id`` (when the request has one) and
 ``duration_ms`` as ``extra`` fields (and in the message, as key=value, for
-plain-text handlers), and counts requests by route template and status. A client
+plain-text handlers), plus what the endpoint put in ``request.state.log_extra``
+(an accepted ingest: ``dataset``, ``format``, ``records``, ``parts``, ``bytes``;
+one line per request, not one more per job), and counts requests by route template and status. A client
 that goes away before the response (``ClientDisconnect``, e.g. mid-upload) is
 logged at WARNING as a client disconnect and counted under status 499 ("client
 closed request", as nginx does), never as a 500.
@@ -43,6 +45,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's logging config plus JSON lines on stderr for the eventlake loggers.
+
+    For ``uvicorn.run(log_config=...)``: uvicorn applies it in every worker process, which
+    ``configure_logging`` in the parent would not reach.
+    """
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["eventlake_json"] = {"()": "api.logs.JsonFormatter"}
+    config["handlers"]["eventlake"] = {
+        "formatter": "eventlake_json", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"
+    }
+    config["loggers"]["eventlake"] = {"handlers": ["eventlake"], "level": level, "propagate": False}
+    return config
 
 
 def configure_logging(level: int | str = logging.INFO) -> None:
@@ -93,19 +114,25 @@ class RequestLogMiddleware:
         self.counters.count_request(endpoint, status_code)
         if disconnected:
             self.counters.count_client_disconnect()
-        job_id = (scope.get("state") or {}).get("job_id")
+        state = scope.get("state") or {}
+        job_id = state.get("job_id")
+        more: dict[str, Any] = state.get("log_extra") or {}
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         level = logging.ERROR if status_code >= 500 else logging.WARNING if status_code >= 400 else logging.INFO
+        if not log.isEnabledFor(level):
+            return
         log.log(
             level,
-            "request method=%s path=%s status=%d job_id=%s duration_ms=%.2f%s",
+            "request method=%s path=%s status=%d job_id=%s duration_ms=%.2f%s%s",
             scope["method"],
             scope["path"],
             status_code,
             job_id or "-",
             duration_ms,
+            "".join(f" {key}={value}" for key, value in more.items()),
             " client_disconnected=true (the client closed the connection before the response)" if disconnected else "",
             extra={
+                **more,
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status_code,

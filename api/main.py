@@ -10,6 +10,8 @@ environment variables). Serve it with ``python -m api.main``, or with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +22,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
 from api.counters import ApiCounters
+from api.dependencies import API_KEY_SCHEME, api_key_header
 from api.errors import install_error_handlers
+from api.group_commit import sweep_unpublished_forever
 from api.logs import RequestLogMiddleware
 from api.resources import AppResources
 from api.routers import health, ingest, metrics, status, trigger
@@ -29,21 +33,22 @@ from api.transport import DrainRequestBodyMiddleware
 API_PREFIX = "/api/v1"
 
 
-def _resolve_settings(app: FastAPI) -> Settings:
-    # The lifespan resolves settings the way the dependencies do, so one override serves both.
-    return app.dependency_overrides.get(get_settings, get_settings)()
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = _resolve_settings(app)
+    settings: Settings = app.state.settings
     settings.ensure_home()
     resources = AppResources(settings)
     app.state.resources = resources
     await run_in_threadpool(resources.open_essentials)
+    sweeper = asyncio.create_task(
+        sweep_unpublished_forever(resources.job_store, settings.api_unpublished_seconds), name="unpublished-sweeper"
+    )
     try:
         yield
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await run_in_threadpool(resources.close)
 
 
@@ -56,6 +61,9 @@ def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 operation.get("responses", {}).pop("422", None)
+        # The ingest route checks its key itself (no dependency): declare the scheme it names.
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.setdefault(API_KEY_SCHEME, api_key_header.model.model_dump(mode="json", by_alias=True, exclude_none=True))
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -67,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Send events, users and products; they land exactly once in Apache Iceberg.",
         lifespan=_lifespan,
     )
-    if settings is not None:
-        app.dependency_overrides[get_settings] = lambda: settings
+    # On app.state, not as a dependency override: any override makes FastAPI re-inspect every
+    # dependency's signature on every request.
+    app.state.settings = settings if settings is not None else get_settings()
     counters = ApiCounters()
     app.state.counters = counters
     install_error_handlers(app)
@@ -82,17 +91,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def run(settings: Settings | None = None) -> None:
-    """Serve the API on ``settings.api_host:api_port`` with JSON logs."""
+    """Serve the API on ``settings.api_host:api_port`` with JSON logs, in ``settings.api_workers`` processes.
+
+    One worker serves the app built from ``settings`` in this process. Several are uvicorn
+    worker processes sharing the socket, each building the app with ``create_app()`` from the
+    environment (``EVENTLAKE_*``), each with its own group writer: on a machine with more than
+    one core this is what takes the API past one core's worth of Python.
+    """
     import uvicorn
 
-    from api.logs import configure_logging
+    from api.logs import log_config
     from api.server import HTTP_PROTOCOL
 
     settings = settings or get_settings()
-    configure_logging()
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info", http=HTTP_PROTOCOL
+    options: dict[str, Any] = dict(
+        host=settings.api_host, port=settings.api_port, log_level="info", http=HTTP_PROTOCOL, log_config=log_config()
     )
+    if settings.api_workers > 1:
+        uvicorn.run("api.main:create_app", factory=True, workers=settings.api_workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
 
 
 if __name__ == "__main__":

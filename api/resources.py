@@ -1,4 +1,5 @@
-"""The long-lived backends one API process holds: the job store, the stream, the catalog.
+"""The long-lived backends one API process holds: the job store, the stream, the catalog,
+and the group writer that ingests through the first two (``api.group_commit``).
 
 Each is opened on first use and kept; a backend that fails to open is retried
 on the next request instead of taking the whole service down, so the health
@@ -16,6 +17,7 @@ from eventlake.resources.stream import Stream, open_stream
 from eventlake.settings import Settings
 
 from api.errors import ComponentUnavailable
+from api.group_commit import IngestGroupWriter
 
 log = logging.getLogger("eventlake.api")
 
@@ -27,6 +29,20 @@ class AppResources:
         self._job_store: JobStore | None = None
         self._stream: Stream | None = None
         self._catalog: Any = None
+        self._writer: IngestGroupWriter | None = None
+        self._writer_lock = threading.Lock()
+
+    def opened_job_store(self) -> JobStore | None:
+        """The job store if it is open (never blocks), else None."""
+        return self._job_store
+
+    def opened_stream(self) -> Stream | None:
+        """The stream if it is open (never blocks), else None."""
+        return self._stream
+
+    def opened_ingest_writer(self) -> IngestGroupWriter | None:
+        """The group writer if it runs (never blocks), else None."""
+        return self._writer
 
     def job_store(self) -> JobStore:
         if self._job_store is None:
@@ -55,6 +71,19 @@ class AppResources:
                     self._stream = stream
         return self._stream
 
+    def ingest_writer(self) -> IngestGroupWriter:
+        """The process's group writer over the job store and the stream (started on first use)."""
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self._writer = IngestGroupWriter(self.job_store(), self.stream()).start()
+        return self._writer
+
+    def writer_stats(self) -> dict[str, Any] | None:
+        """The group writer's counters (``IngestGroupWriter.stats``), None before it started."""
+        writer = self._writer
+        return writer.stats() if writer is not None else None
+
     def catalog(self) -> Any:
         if self._catalog is None:
             from pyiceberg.catalog import load_catalog  # heavy import: only when health asks
@@ -65,8 +94,8 @@ class AppResources:
         return self._catalog
 
     def open_essentials(self) -> None:
-        """Open the job store and the stream at startup; log (not raise) what fails."""
-        for opener in (self.job_store, self.stream):
+        """Open the job store, the stream and the writer at startup; log (not raise) what fails."""
+        for opener in (self.job_store, self.stream, self.ingest_writer):
             try:
                 opener()
             except ComponentUnavailable as exc:
@@ -76,6 +105,10 @@ class AppResources:
                 )
 
     def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.stop()  # writes what is queued first
+                self._writer = None
         with self._lock:
             if self._stream is not None:
                 self._stream.close()

@@ -8,7 +8,7 @@ parser without a Python decode.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import orjson
 
@@ -28,7 +28,8 @@ class ChunkHeader:
 
 
 def encode(header: ChunkHeader, payload: bytes) -> bytes:
-    return orjson.dumps(asdict(header)) + b"\n" + payload
+    # orjson serializes the dataclass itself (fields in order), several times faster than asdict()
+    return orjson.dumps(header) + b"\n" + payload
 
 
 def decode(data: bytes) -> tuple[ChunkHeader, bytes]:

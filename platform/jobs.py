@@ -1,10 +1,20 @@
 """The job store: one row per ingestion request, one row per processed chunk.
 
-The API creates a job (PENDING) before it publishes the request's chunks; the
-consumer moves it to PROCESSING and records each chunk's outcome with
-``record_chunk``. Recording is idempotent per ``(job_id, part)``: the stream
-delivers at least once, so a replayed chunk must never count twice. The chunk
-row and the job's counters change in one transaction.
+The API creates a job (PENDING) no later than it publishes the request's
+chunks, in groups of requests (``api.group_commit``): when the stream is the
+local log kept in this store's SQLite file, the job rows and the stream records
+of a group are one transaction (``insert_jobs_sqlite`` on the stream's
+connection), so no job can exist without its records. Otherwise (Kinesis, a
+PostgreSQL store) ``create_jobs(..., unpublished=True)`` writes the rows
+together with a publish intent per job, ``settle_publish`` clears the intents
+once the records are in the stream (or marks the jobs FAILED when publishing
+failed), and ``sweep_unpublished`` marks FAILED, with the reason, the jobs whose
+intent outlived a threshold: the API stopped between the two steps and never
+acknowledged them. The consumer moves a job to PROCESSING and records each
+chunk's outcome with ``record_chunk``. Recording is idempotent per
+``(job_id, part)``: the stream delivers at least once, so a replayed chunk must
+never count twice. The chunk row and the job's counters change in one
+transaction.
 
 SQLAlchemy 2 Core on ``settings.job_db``: a SQLite file by default (WAL mode,
 safe for the API and consumer processes together), PostgreSQL
@@ -14,9 +24,11 @@ safe for the API and consumer processes together), PostgreSQL
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -34,6 +46,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    delete,
     func,
     insert,
     select,
@@ -71,6 +84,24 @@ class Job:
     completed_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job the API is about to create: what ``create_jobs`` and ``insert_jobs_sqlite`` take."""
+
+    job_id: str
+    dataset: str
+    format: str
+    record_count: int
+    parts: int
+
+
+UNPUBLISHED_REASON = (
+    "never published: the job's records did not reach the stream within {seconds:g} s of its creation "
+    "(the API process stopped or lost the stream between creating the job and publishing it; "
+    "the request was not acknowledged)"
+)
+"""``error_message`` of a job ``sweep_unpublished`` marks FAILED (``seconds`` = the threshold)."""
+
 _metadata = MetaData()
 
 jobs_table = Table(
@@ -106,6 +137,34 @@ chunks_table = Table(
     Column("snapshot_id", BigInteger, nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+
+unpublished_table = Table(
+    # One row per job created before its records were published (stream and store are separate):
+    # deleted once they are in the stream. What outlives the sweep threshold was never published.
+    "eventlake_jobs_unpublished",
+    _metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+_JOB_ROW_COLUMNS = (
+    "job_id", "dataset", "format", "status", "created_at", "updated_at", "record_count",
+    "accepted_count", "rejected_count", "duplicate_count", "parts", "parts_done",
+)
+_SQLITE_INSERT_JOBS = f"INSERT INTO {jobs_table.name} ({', '.join(_JOB_ROW_COLUMNS)}) VALUES "
+_SQLITE_JOB_VALUES = "(?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, 0)"
+_SQLITE_ROWS_PER_STATEMENT = 500
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLAlchemy SQLite URL (absolute), or None (another database, in memory, a URI)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).expanduser().resolve()
 
 
 class JobNotFoundError(KeyError):
@@ -176,27 +235,147 @@ class JobStore:
 
     # -- writes ----------------------------------------------------------------
     def create_job(self, job_id: str, dataset: str, fmt: str, record_count: int, parts: int) -> Job:
-        now = _now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(jobs_table).values(
-                    job_id=job_id,
-                    dataset=dataset,
-                    format=fmt,
-                    status=JobStatus.PENDING.value,
-                    created_at=now,
-                    updated_at=now,
-                    record_count=record_count,
-                    accepted_count=0,
-                    rejected_count=0,
-                    duplicate_count=0,
-                    parts=parts,
-                    parts_done=0,
-                )
-            )
+        self.create_jobs([NewJob(job_id, dataset, fmt, record_count, parts)])
         job = self.get(job_id)
         assert job is not None
         return job
+
+    @staticmethod
+    def _job_row(job: NewJob, now: datetime) -> dict[str, Any]:
+        return dict(
+            job_id=job.job_id,
+            dataset=job.dataset,
+            format=job.format,
+            status=JobStatus.PENDING.value,
+            created_at=now,
+            updated_at=now,
+            record_count=job.record_count,
+            accepted_count=0,
+            rejected_count=0,
+            duplicate_count=0,
+            parts=job.parts,
+            parts_done=0,
+        )
+
+    def create_jobs(self, jobs: Sequence[NewJob], *, unpublished: bool = False) -> None:
+        """Create PENDING jobs, all in one transaction (one commit for a whole group of requests).
+
+        ``unpublished``: also record a publish intent per job, for a caller that publishes the
+        records afterwards to a stream outside this database; ``settle_publish`` clears it, and
+        ``sweep_unpublished`` fails the jobs whose intent is never cleared.
+        """
+        if not jobs:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(insert(jobs_table), [self._job_row(job, now) for job in jobs])
+            if unpublished:
+                conn.execute(insert(unpublished_table), [dict(job_id=job.job_id, created_at=now) for job in jobs])
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when the store is a SQLite file (not in memory), else None."""
+        return sqlite_file(self.url)
+
+    def insert_jobs_sqlite(self, conn: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
+        """Insert PENDING jobs through a plain ``sqlite3`` connection to this store's file.
+
+        For a writer that holds its own transaction on the file (the local stream kept in the
+        job database): the rows commit, or not, with whatever else that transaction writes. The
+        stored values are exactly what ``create_jobs`` stores (SQLAlchemy's SQLite datetime text).
+        """
+        if not jobs:
+            return
+        if self.engine.dialect.name != "sqlite":
+            raise ValueError("insert_jobs_sqlite needs a SQLite job store")
+        stamp = self._sqlite_datetime(_now())
+        pending = JobStatus.PENDING.value
+        # Multi-row INSERTs, not executemany: one statement step (one GIL round trip) per 500 jobs.
+        step = _SQLITE_ROWS_PER_STATEMENT
+        for start in range(0, len(jobs), step):
+            part = jobs[start : start + step]
+            params: list[Any] = []
+            for j in part:
+                params += (j.job_id, j.dataset, j.format, pending, stamp, stamp, j.record_count, j.parts)
+            conn.execute(_SQLITE_INSERT_JOBS + ", ".join([_SQLITE_JOB_VALUES] * len(part)), params)
+
+    def _sqlite_datetime(self, value: datetime) -> str:
+        dialect = self.engine.dialect
+        processor = jobs_table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        return processor(value) if processor is not None else value.isoformat(sep=" ")
+
+    def settle_publish(self, published: Sequence[str], failed: Mapping[str, str] | None = None) -> None:
+        """After publishing jobs created with ``unpublished=True``: clear their intents, in one transaction.
+
+        ``published``: jobs whose records are all in the stream. ``failed``: job id -> reason, for
+        jobs whose publishing failed: PENDING -> FAILED with the reason. A published job that the
+        sweeper had already marked FAILED as never published (its publish outlived the threshold)
+        and that no chunk has reached yet goes back to PENDING.
+        """
+        failed = dict(failed or {})
+        if not published and not failed:
+            return
+        now = _now()
+        c = jobs_table.c
+        with self.engine.begin() as conn:
+            ids = [*published, *failed]
+            cleared = conn.execute(
+                delete(unpublished_table).where(unpublished_table.c.job_id.in_(ids)).execution_options(
+                    preserve_rowcount=True
+                )
+            ).rowcount
+            if published and cleared < len(ids):  # the sweeper got to some of them first
+                conn.execute(
+                    update(jobs_table)
+                    .where(
+                        c.job_id.in_(list(published)),
+                        c.status == JobStatus.FAILED.value,
+                        c.parts_done == 0,
+                        c.error_message.like("never published:%"),
+                    )
+                    .values(status=JobStatus.PENDING.value, error_message=None, updated_at=now)
+                )
+            for job_id, reason in failed.items():
+                conn.execute(
+                    update(jobs_table)
+                    .where(c.job_id == job_id, c.status == JobStatus.PENDING.value)
+                    .values(status=JobStatus.FAILED.value, error_message=reason, updated_at=now)
+                )
+        for job_id, reason in failed.items():
+            log.error("jobs: job %s FAILED: %s", job_id, reason)
+
+    def sweep_unpublished(self, older_than_seconds: float) -> list[str]:
+        """Mark FAILED every PENDING job whose publish intent is older than ``older_than_seconds``.
+
+        Such a job was created but its records never reached the stream (the API stopped in
+        between, so the request was never acknowledged). Its ``error_message`` says so
+        (``UNPUBLISHED_REASON``). Stale intents of jobs that moved on anyway (their records did
+        arrive: the API stopped right after publishing) are dropped. Returns the failed job ids.
+        """
+        cutoff = _now() - timedelta(seconds=older_than_seconds)
+        reason = UNPUBLISHED_REASON.format(seconds=older_than_seconds)
+        c = jobs_table.c
+        stale = select(unpublished_table.c.job_id).where(unpublished_table.c.created_at < cutoff)
+        with self.engine.begin() as conn:
+            # The UPDATE first: on SQLite it takes the write lock before anything is read.
+            failed = [
+                row[0]
+                for row in conn.execute(
+                    update(jobs_table)
+                    .where(c.status == JobStatus.PENDING.value, c.job_id.in_(stale))
+                    .values(status=JobStatus.FAILED.value, error_message=reason, updated_at=_now())
+                    .returning(c.job_id)
+                )
+            ]
+            conn.execute(delete(unpublished_table).where(unpublished_table.c.created_at < cutoff))
+        for job_id in failed:
+            log.error("jobs: job %s FAILED: %s", job_id, reason)
+        return failed
+
+    def unpublished_count(self) -> int:
+        """Jobs created whose records are not known to be in the stream yet."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(unpublished_table)).scalar_one())
 
     def mark_processing(self, job_id: str) -> bool:
         """PENDING -> PROCESSING; a no-op (False) in any other status."""

@@ -49,6 +49,20 @@ class Settings(BaseSettings):
         default=900 * 1024,
         description="Largest stream record the API publishes (Kinesis allows 1 MiB per record).",
     )
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        description="uvicorn worker processes `python -m api.main` serves the API with. Each has its own "
+        "group writer; SQLite serializes their commits. Workers read their settings from the environment.",
+    )
+    api_unpublished_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A job still PENDING this long after the API created it, whose records never reached the "
+        "stream (the API stopped between creating it and publishing), is marked FAILED with the reason. Every "
+        "API process checks every tenth of this (at most every 30 s). Only jobs of a stream outside the job "
+        "database (Kinesis, or a PostgreSQL job store) can be in that state.",
+    )
 
     # -- job store --------------------------------------------------------------
     job_db_url: str | None = Field(
@@ -62,6 +76,12 @@ class Settings(BaseSettings):
     )
     stream_name: str = Field(default="eventlake-ingest", description="Stream (Kinesis stream) name.")
     stream_shards: int = Field(default=2, description="Shards of the stream.")
+    stream_shares_job_db: bool = Field(
+        default=True,
+        description="local stream with a SQLite job store: keep the stream's tables in the job database file, "
+        "so the API commits a job and its records in one transaction. false, or when home/stream.db "
+        "already holds records: the stream is home/stream.db.",
+    )
     kinesis_endpoint_url: str | None = Field(
         default=None, description="Kinesis endpoint override, e.g. a moto server; unset = AWS."
     )

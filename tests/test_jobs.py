@@ -10,8 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlake.jobs import JobNotFoundError, JobStatus, JobStore
+from sqlalchemy.exc import IntegrityError
+
+from eventlake.jobs import UNPUBLISHED_REASON, JobNotFoundError, JobStatus, JobStore, NewJob, sqlite_file
 from tests.conftest import postgres_database
+
 
 @pytest.fixture(scope="session")
 def postgres_url():
@@ -60,6 +63,83 @@ def test_tables_are_created_once_and_shared_by_two_stores(store_url):
     assert b.get(job_id).record_count == 3
     a.close()
     b.close()
+
+
+def test_create_jobs_writes_a_group_in_one_transaction(store):
+    group = [NewJob(new_id(), "events", "json", n + 1, 1) for n in range(3)]
+    store.create_jobs(group)
+    assert [(j.status, j.record_count) for j in map(store.get, (g.job_id for g in group))] == [
+        (JobStatus.PENDING, 1), (JobStatus.PENDING, 2), (JobStatus.PENDING, 3)
+    ]
+    assert store.unpublished_count() == 0  # no publish intents unless asked for
+    # one bad row (an id that exists) and the whole group is refused: all or nothing
+    fresh = NewJob(new_id(), "users", "csv", 1, 1)
+    with pytest.raises(IntegrityError):
+        store.create_jobs([fresh, group[0]])
+    assert store.get(fresh.job_id) is None
+
+
+def test_insert_jobs_sqlite_stores_what_create_jobs_stores(tmp_path):
+    import sqlite3
+
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    assert store.sqlite_path == (tmp_path / "jobs.db").resolve()
+    by_store, raw = new_id(), new_id()
+    store.create_jobs([NewJob(by_store, "events", "ndjson", 5, 2)])
+    conn = sqlite3.connect(store.sqlite_path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    store.insert_jobs_sqlite(conn, [NewJob(raw, "events", "ndjson", 5, 2)])
+    conn.execute("COMMIT")
+    conn.close()
+    a, b = store.get(by_store), store.get(raw)
+    assert (b.status, b.record_count, b.parts, b.parts_done, b.accepted_count, b.error_message) == (
+        a.status, a.record_count, a.parts, a.parts_done, a.accepted_count, a.error_message
+    )
+    assert b.created_at.tzinfo is not None and b.created_at >= a.created_at
+    assert [j.job_id for j in store.list_jobs(limit=2)] == [raw, by_store]  # timestamps order as usual
+    store.record_chunk(raw, 0, 3, 0, 0, 1)
+    store.record_chunk(raw, 1, 2, 0, 0, 2)
+    assert store.get(raw).status is JobStatus.COMPLETED and store.metrics()["avg_seconds_to_complete"] >= 0
+    store.close()
+    assert sqlite_file("postgresql+psycopg://x@127.0.0.1:1/none") is None
+    assert sqlite_file("sqlite:///:memory:") is None
+
+
+def test_unpublished_jobs_are_swept_failed_with_the_reason(store):
+    published, lost, moved_on = (NewJob(new_id(), "events", "json", 1, 1) for _ in range(3))
+    store.create_jobs([published, lost, moved_on], unpublished=True)
+    assert store.unpublished_count() == 3
+    store.settle_publish([published.job_id])
+    # the API died before settling moved_on, but its records got through: the consumer moved it on
+    store.mark_processing(moved_on.job_id)
+    assert store.sweep_unpublished(older_than_seconds=3600) == []  # nothing is that old yet
+    assert store.sweep_unpublished(older_than_seconds=0) == [lost.job_id]
+    job = store.get(lost.job_id)
+    assert job.status is JobStatus.FAILED and job.error_message == UNPUBLISHED_REASON.format(seconds=0)
+    assert "never published" in job.error_message
+    assert store.get(published.job_id).status is JobStatus.PENDING
+    assert store.get(moved_on.job_id).status is JobStatus.PROCESSING
+    assert store.unpublished_count() == 0  # the stale intent went too
+    assert store.sweep_unpublished(older_than_seconds=0) == []
+
+
+def test_settle_publish_fails_jobs_and_undoes_a_sweep_that_came_too_early(store):
+    slow, failed = NewJob(new_id(), "events", "json", 1, 1), NewJob(new_id(), "events", "json", 1, 1)
+    other = NewJob(new_id(), "events", "json", 1, 1)
+    store.create_jobs([slow, failed, other], unpublished=True)
+    # a publish that outlives the threshold: the sweeper gives up on slow first ...
+    assert set(store.sweep_unpublished(older_than_seconds=0)) == {slow.job_id, failed.job_id, other.job_id}
+    store.settle_publish([slow.job_id])
+    # ... and the records got there after all: it is PENDING again, nothing to explain
+    job = store.get(slow.job_id)
+    assert job.status is JobStatus.PENDING and job.error_message is None
+    # a publish that failed: FAILED with its reason
+    fresh = NewJob(new_id(), "events", "json", 1, 1)
+    store.create_jobs([fresh], unpublished=True)
+    store.settle_publish([], {fresh.job_id: "stream publish failed: boom"})
+    job = store.get(fresh.job_id)
+    assert job.status is JobStatus.FAILED and job.error_message == "stream publish failed: boom"
+    assert store.unpublished_count() == 0
 
 
 def test_mark_processing_only_moves_pending(store):

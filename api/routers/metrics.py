@@ -5,12 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from api.dependencies import CountersDep, JobStoreDep
+from api.dependencies import CountersDep, JobStoreDep, ResourcesDep
 from api.schemas import MetricsResponse
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", summary="Processing metrics", response_model=MetricsResponse)
-async def metrics(counters: CountersDep, jobs: JobStoreDep) -> MetricsResponse:
-    return MetricsResponse(api=counters.snapshot(), jobs=await run_in_threadpool(jobs.metrics))
+async def metrics(counters: CountersDep, jobs: JobStoreDep, resources: ResourcesDep) -> MetricsResponse:
+    api = counters.snapshot()
+    # this process's group writer: groups vs requests shows how much group commit coalesces
+    api["ingest_writer"] = resources.writer_stats()
+    return MetricsResponse(api=api, jobs=await run_in_threadpool(jobs.metrics))

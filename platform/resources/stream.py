@@ -6,8 +6,11 @@ reads records per shard in sequence order and checkpoints by sequence number.
 * ``LocalStream`` (``EVENTLAKE_STREAM=local``, the default): an embedded,
   durable log in one SQLite file (WAL mode). Records are committed with
   ``synchronous=FULL`` before ``put_records`` returns, so an acknowledged record
-  survives a crash. One API process and one consumer process may use the file
-  at the same time: writers take SQLite's write lock, readers never block.
+  survives a crash. API processes and a consumer process may use the file at
+  the same time: writers take SQLite's write lock, readers never block. By
+  default the log's tables live in the job store's SQLite file
+  (``local_stream_path``): the API then writes a group of jobs and their
+  records in one transaction (``LocalStream.transaction`` + ``append``).
 * ``KinesisStream`` (``EVENTLAKE_STREAM=kinesis``): AWS Kinesis Data Streams
   through boto3 (or a moto server via ``EVENTLAKE_KINESIS_ENDPOINT_URL``).
 
@@ -20,12 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone orders the writers
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from eventlake.settings import Settings
@@ -80,10 +91,54 @@ def sequence_key(seq: str) -> int:
     return int(seq)
 
 
+def local_stream_path(settings: Settings) -> Path:
+    """The SQLite file that holds the local stream.
+
+    The job store's file when ``settings.stream_shares_job_db`` and the job store is a SQLite
+    file: one database, so the API commits a job row and its stream records together (a crash
+    cannot leave one without the other) with one fsync. Otherwise that separate file,
+    ``settings.stream_path``; also when that file holds records (a log written before the two
+    were shared: they must still be read) or is not a readable log at all (the error then names
+    it rather than being hidden).
+    """
+    from eventlake.jobs import sqlite_file
+
+    separate = settings.stream_path
+    if not settings.stream_shares_job_db:
+        return separate
+    job_file = sqlite_file(settings.job_db)
+    if job_file is None:
+        return separate
+    if separate.exists() and not _empty_log(separate):
+        log.warning(
+            "stream: keeping the separate stream file %s (it holds records); new records go there, not into "
+            "the job database %s (delete it once consumed, or set EVENTLAKE_STREAM_SHARES_JOB_DB=false)",
+            separate,
+            job_file,
+        )
+        return separate
+    return job_file
+
+
+def _empty_log(path: Path) -> bool:
+    """True when ``path`` is a SQLite file without stream records (e.g. created by a reader)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "stream_records" not in tables:
+                return True
+            return conn.execute("SELECT 1 FROM stream_records LIMIT 1").fetchone() is None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 def open_stream(settings: Settings) -> Stream:
     """The stream backend ``settings.stream`` names (not yet ensured: call ``ensure()``)."""
     if settings.stream == "local":
-        return LocalStream(settings.stream_path, settings.stream_shards)
+        return LocalStream(local_stream_path(settings), settings.stream_shards)
     if settings.stream == "kinesis":
         return KinesisStream(
             settings.stream_name,
@@ -138,6 +193,26 @@ def put_batches(
 # ---------------------------------------------------------------------------
 # Local: an embedded durable log in SQLite
 # ---------------------------------------------------------------------------
+#: Rows per multi-row INSERT (SQLite allows 32766 bound values per statement).
+INSERT_ROWS_PER_STATEMENT = 500
+
+
+def insert_rows(conn: sqlite3.Connection, head: str, width: int, params: list[Any]) -> None:
+    """``head`` + ``(?, ...), (?, ...)``: insert ``len(params) // width`` rows in few statements.
+
+    One statement for up to ``INSERT_ROWS_PER_STATEMENT`` rows instead of ``executemany``'s
+    statement step per row: each step gives up Python's GIL and takes it back, and a writer
+    thread that must win the GIL back from a busy event loop hundreds of times per group is
+    slow to finish the group.
+    """
+    rows = len(params) // width
+    one = "(" + ", ".join("?" * width) + ")"
+    step = INSERT_ROWS_PER_STATEMENT
+    for start in range(0, rows, step):
+        n = min(step, rows - start)
+        conn.execute(head + ", ".join([one] * n), params[start * width : (start + n) * width])
+
+
 _LOCAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS stream_meta (
     key TEXT PRIMARY KEY,
@@ -175,6 +250,7 @@ class LocalStream:
         self._lock = threading.Lock()  # one connection, shared by the API's worker threads
         self._conn: sqlite3.Connection | None = None
         self._shard_count: int | None = None
+        self._turn_fd: int | None = None
 
     # -- connection ------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -238,39 +314,96 @@ class LocalStream:
     def put_records(self, records: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
         if not records:
             return []
+        with self.transaction() as conn:
+            return self.append(conn, records)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the log's file: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (fsynced).
+
+        Yields the connection, for ``append`` and for anything else that must commit with the
+        records in the same file (the API's job rows when the log lives in the job database).
+        Rolls back if the block raises. The connection is held (its lock too) until the end.
+        """
+        self._shards()  # creates the log on first use (takes the lock itself)
+        with self._lock:
+            conn = self._connect()
+            self._take_turn()
+            try:
+                # IMMEDIATE takes the write lock up front: no lock upgrade, so no deadlock
+                # between two writer processes; busy_timeout makes the second one wait.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self._end_turn()
+
+    def _take_turn(self) -> None:
+        """Wait for this file's writer turn: an ``flock`` on ``<file>.writer-lock``.
+
+        Several API worker processes append to one file. Left to SQLite, a writer that finds
+        the write lock taken sleeps 1, 2, 5, 10, 15, 20, 25 ... ms between retries, far longer
+        than a group commit holds the lock (about a millisecond), which showed as tens to
+        hundreds of milliseconds of latency with two workers. The turn lock is polled every
+        0.1-1 ms instead; SQLite's own lock still guards the data (and orders the other
+        writers of the file: the consumer's job bookkeeping). A holder that is gone releases
+        it at once; one that is stuck makes the others give up after the busy timeout.
+        """
+        if fcntl is None:
+            return
+        if self._turn_fd is None:
+            self._turn_fd = os.open(f"{self.path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        delay = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StreamError(
+                        f"stream {self.path}: another writer held the write turn for {self._busy_timeout_ms} ms"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.001)
+
+    def _end_turn(self) -> None:
+        if fcntl is not None and self._turn_fd is not None:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+
+    def append(self, conn: sqlite3.Connection, records: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+        """Append records inside an open ``transaction()``; ``(shard_id, sequence_number)`` per record.
+
+        Sequence numbers are assigned from the shards' current ends, read inside the
+        transaction (which holds the write lock), so they stay strictly increasing across
+        writer processes. Nothing is durable before the transaction commits.
+        """
+        if not records:
+            return []
         for key, data in records:
             check_record(key, data)
         count = self._shards()
         shards = [local_shard_id(shard_index(key, count)) for key, _ in records]
         now = time.time()
-        with self._lock:
-            conn = self._connect()
-            # IMMEDIATE takes the write lock up front: no lock upgrade, so no deadlock
-            # between two writer processes; busy_timeout makes the second one wait.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                next_seq: dict[str, int] = {}
-                for shard in set(shards):
-                    (last,) = conn.execute(
-                        "SELECT COALESCE(MAX(seq), 0) FROM stream_records WHERE shard_id = ?", (shard,)
-                    ).fetchone()
-                    next_seq[shard] = last + 1
-                result: list[tuple[str, str]] = []
-                rows = []
-                for shard, (key, data) in zip(shards, records, strict=True):
-                    seq = next_seq[shard]
-                    next_seq[shard] = seq + 1
-                    rows.append((shard, seq, key, data, now))
-                    result.append((shard, str(seq)))
-                conn.executemany(
-                    "INSERT INTO stream_records (shard_id, seq, partition_key, data, written_at) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        next_seq: dict[str, int] = {}
+        for shard in set(shards):
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM stream_records WHERE shard_id = ?", (shard,)
+            ).fetchone()
+            next_seq[shard] = last + 1
+        result: list[tuple[str, str]] = []
+        params: list[Any] = []
+        for shard, (key, data) in zip(shards, records, strict=True):
+            seq = next_seq[shard]
+            next_seq[shard] = seq + 1
+            params += (shard, seq, key, data, now)
+            result.append((shard, str(seq)))
+        insert_rows(conn, "INSERT INTO stream_records (shard_id, seq, partition_key, data, written_at) VALUES ", 5, params)
         return result
 
     # -- read ------------------------------------------------------------------
@@ -294,6 +427,9 @@ class LocalStream:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
+                self._turn_fd = None
 
     def __repr__(self) -> str:
         return f"LocalStream({str(self.path)!r})"
@@ -308,7 +444,10 @@ class KinesisStream:
     ``put_records`` sends batches within the PutRecords limits and re-sends only
     the entries Kinesis reports as failed (throttling), with exponential
     backoff, until every record has a sequence number or ``max_attempts`` calls
-    in a row got nothing through.
+    in a row got nothing through. ``put_records_each`` does the same but reports
+    an outcome per record instead of raising, so a caller that packs several
+    requests into shared calls (the API's group writer) fails only the requests
+    whose records did not get through. ``put_calls`` counts PutRecords calls.
     Kinesis gives at-least-once delivery: when it raises after a partial
     success, some records of the call may still be in the stream.
     """
@@ -332,6 +471,7 @@ class KinesisStream:
         self.endpoint_url = endpoint_url
         self.max_attempts = max_attempts
         self.base_backoff_seconds = base_backoff_seconds
+        self.put_calls = 0
         self._client = client if client is not None else self._make_client(endpoint_url, region, client_retries)
 
     @staticmethod
@@ -407,6 +547,24 @@ class KinesisStream:
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
+    def put_records_each(self, records: list[tuple[str, bytes]]) -> list[tuple[str, str] | StreamError]:
+        """Publish in as few PutRecords calls as the limits allow; an outcome per record.
+
+        Each record gets its ``(shard_id, sequence_number)``, or the ``StreamError`` of the
+        call it was in when that call failed or its entries kept failing. Records of one
+        failed call may still have landed (Kinesis is at least once), as with ``put_records``.
+        Records over the size limit raise before anything is sent.
+        """
+        results: list[tuple[str, str] | StreamError | None] = [None] * len(records)
+        for batch in put_batches(records):
+            try:
+                self._put_batch(records, batch, results)  # type: ignore[arg-type]
+            except StreamError as exc:
+                for i in batch:
+                    if results[i] is None:
+                        results[i] = exc
+        return results  # type: ignore[return-value]
+
     def _put_batch(
         self, records: list[tuple[str, bytes]], batch: list[int], results: list[tuple[str, str] | None]
     ) -> None:
@@ -416,6 +574,7 @@ class KinesisStream:
         last_error = ""
         stalled = 0  # consecutive attempts in which no entry got through
         while True:
+            self.put_calls += 1
             try:
                 response = self._client.put_records(
                     StreamName=self.stream_name,

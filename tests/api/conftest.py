@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from eventlake import envelope
 from eventlake.jobs import JobStore
-from eventlake.resources.stream import LocalStream
+from eventlake.resources.stream import open_stream
 from eventlake.settings import Settings
 
 API_KEY = "test-key"
@@ -66,8 +67,8 @@ class Published:
 
 
 def published_chunks(settings: Settings, job_id: str) -> list[Published]:
-    """The job's stream records, read back from the stream file like the consumer does, in part order."""
-    stream = LocalStream(settings.stream_path, settings.stream_shards)
+    """The job's stream records, read back from the stream like the consumer does, in part order."""
+    stream = open_stream(settings)
     try:
         found = []
         for shard_id in stream.shard_ids():
@@ -199,3 +200,161 @@ def wait_for(condition, timeout: float = 10.0):
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
     return result
+
+
+# -- a real Kinesis (moto_server), shared with the resource tests ------------------------------
+from tests.resources.conftest import fake_aws_credentials, moto_url  # noqa: E402,F401  (pytest fixtures)
+
+
+def kinesis_settings(home, moto: str, **overrides) -> Settings:
+    """Settings for an app on Kinesis at ``moto`` (a fresh stream) with the SQLite job store: two-phase."""
+    import uuid
+
+    return make_settings(
+        home,
+        stream="kinesis",
+        stream_name=f"eventlake-api-{uuid.uuid4().hex[:8]}",
+        kinesis_endpoint_url=moto,
+        **overrides,
+    )
+
+
+def kinesis_records(settings: Settings) -> list[Published]:
+    """Every record of the settings' Kinesis stream, decoded."""
+    stream = open_stream(settings)
+    try:
+        found = []
+        for shard_id in stream.shard_ids():
+            after = None
+            while records := stream.read(shard_id, after, 1000):
+                for record in records:
+                    header, payload = envelope.decode(record.data)
+                    found.append(Published(header, payload, record.shard_id, record.sequence_number))
+                after = records[-1].sequence_number
+    finally:
+        stream.close()
+    return found
+
+
+# -- the API as its own process (`python -m api.main`), for crashes --------------------------
+@dataclass
+class ApiProcess:
+    proc: Any
+    url: str
+    log_path: Any
+
+    def kill(self) -> None:
+        """SIGKILL the API and its uvicorn workers: a crash, nothing flushed or closed."""
+        import os
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+
+@contextmanager
+def api_process(settings: Settings, log_path, **env: str) -> Iterator[ApiProcess]:
+    """``python -m api.main`` for ``settings`` (passed as EVENTLAKE_* variables, plus ``env``) on a
+    free port, in its own process group; killed at the end if still running."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
+    variables.update(
+        EVENTLAKE_HOME=str(settings.home),
+        EVENTLAKE_API_KEYS=",".join(settings.api_keys),
+        EVENTLAKE_API_HOST="127.0.0.1",
+        EVENTLAKE_API_PORT=str(port),
+        EVENTLAKE_DAGSTER_URL=settings.dagster_url,
+        EVENTLAKE_STREAM=settings.stream,
+        EVENTLAKE_STREAM_NAME=settings.stream_name,
+        EVENTLAKE_STREAM_SHARDS=str(settings.stream_shards),
+        EVENTLAKE_CHUNK_BYTES=str(settings.chunk_bytes),
+        EVENTLAKE_API_UNPUBLISHED_SECONDS=str(settings.api_unpublished_seconds),
+        EVENTLAKE_AWS_REGION=settings.aws_region,
+    )
+    variables.update(env)
+    if settings.kinesis_endpoint_url:
+        variables["EVENTLAKE_KINESIS_ENDPOINT_URL"] = settings.kinesis_endpoint_url
+    if settings.job_db_url:
+        variables["EVENTLAKE_JOB_DB_URL"] = settings.job_db_url
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.main"],
+            cwd=repo,
+            env=variables,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    api = ApiProcess(proc, f"http://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{api.url}/api/v1/metrics", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start: {open(log_path).read()[-3000:]}")
+            time.sleep(0.1)
+        yield api
+    finally:
+        api.kill()
+
+
+class TcpProxy:
+    """A real TCP proxy in front of a server; ``blackhole()`` makes it swallow what clients send.
+
+    Bytes already forwarded stay forwarded; after ``blackhole()`` nothing more reaches the server
+    (the client's request is accepted and never answered), like a network that dropped it.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        from urllib.parse import urlsplit
+
+        target = urlsplit(upstream)
+        self.upstream = (target.hostname, target.port)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.dropping = threading.Event()
+        self.dropped_bytes = 0  # client bytes swallowed since blackhole()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def blackhole(self) -> None:
+        self.dropping.set()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if from_client and self.dropping.is_set():
+                    self.dropped_bytes += len(data)
+                else:
+                    target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                target.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()

@@ -7,18 +7,17 @@ import io
 import json
 
 import anyio
+import boto3
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings as hyp_settings
 from hypothesis import strategies as st
 
-from api.dependencies import get_stream
 from api.main import create_app
-from eventlake.jobs import JobStatus
-from eventlake.resources.stream import KinesisStream
+from eventlake.jobs import JobStatus, JobStore
 
-from .conftest import AUTH, assert_error_shape, free_port, make_settings, published_chunks
+from .conftest import AUTH, assert_error_shape, kinesis_settings, make_settings, published_chunks
 
 EVENTS = [
     {"event_id": "e1", "user_id": "u1", "event_type": "click", "event_timestamp": "2025-01-01T00:00:00Z"},
@@ -296,21 +295,27 @@ def test_a_single_record_over_one_mib_is_413(tmp_path):
         assert client.get("/api/v1/metrics").json()["jobs"]["jobs_total"] == 0
 
 
-def test_publish_failure_is_503_and_the_job_failed(app, client, job_store):
-    # a Kinesis endpoint where nothing listens: the put fails for real
-    dead = KinesisStream("eventlake-ingest", endpoint_url=f"http://127.0.0.1:{free_port()}", client_retries=1)
-    app.dependency_overrides[get_stream] = lambda: dead
-    try:
+@pytest.mark.usefixtures("fake_aws_credentials")
+def test_publish_failure_is_503_and_the_job_failed(tmp_path, moto_url):
+    # Kinesis (two-phase: the job first, then the put); the stream disappears after startup,
+    # so the put fails for real
+    settings = kinesis_settings(tmp_path, moto_url)
+    with TestClient(create_app(settings)) as client:
+        boto3.client(
+            "kinesis", endpoint_url=moto_url, region_name=settings.aws_region
+        ).delete_stream(StreamName=settings.stream_name, EnforceConsumerDeletion=True)
         body = assert_error_shape(post(client, json.dumps(EVENTS).encode()), 503)
-    finally:
-        app.dependency_overrides.pop(get_stream)
-        dead.close()
-    assert body["error"] == "stream unavailable"
-    job_id = next(d["job_id"] for d in body["details"] if "job_id" in d)
-    job = job_store.get(job_id)
-    assert job.status is JobStatus.FAILED and "stream publish failed" in job.error_message
-    status = client.get(f"/api/v1/status/{job_id}").json()
-    assert status["status"] == "FAILED" and status["error_message"] == job.error_message
+        assert body["error"] == "stream unavailable"
+        job_id = next(d["job_id"] for d in body["details"] if "job_id" in d)
+        store = JobStore(settings.job_db)
+        try:
+            job = store.get(job_id)
+            assert job.status is JobStatus.FAILED and "stream publish failed" in job.error_message
+            assert store.unpublished_count() == 0  # settled: nothing left for the sweeper
+        finally:
+            store.close()
+        status = client.get(f"/api/v1/status/{job_id}").json()
+        assert status["status"] == "FAILED" and status["error_message"] == job.error_message
 
 
 # -- properties --------------------------------------------------------------------------------

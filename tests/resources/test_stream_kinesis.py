@@ -172,3 +172,30 @@ def test_put_gives_up_when_nothing_gets_through(moto_url):
         assert sent_sizes == [2, 2, 2]
     finally:
         s.close()
+
+
+def test_put_records_each_packs_records_into_shared_calls(stream):
+    # what the API's group writer does with many requests' records: as few PutRecords calls as
+    # the limits allow (500 records, 5 MiB), an outcome per record
+    records = [(f"job-{i % 11}", f"r{i}".encode()) for i in range(1200)]
+    calls = stream.put_calls
+    outcomes = stream.put_records_each(records)
+    assert stream.put_calls - calls == 3
+    assert all(isinstance(o, tuple) for o in outcomes)
+    stored = {(r.shard_id, r.sequence_number): r.data for sid in stream.shard_ids() for r in read_all(stream, sid)}
+    assert [stored[o] for o in outcomes] == [data for _, data in records]
+
+
+def test_put_records_each_reports_failures_per_record_instead_of_raising(tmp_path, moto_url):
+    settings = kinesis_settings(tmp_path, moto_url)
+    s = open_stream(settings)
+    s.ensure()
+    try:
+        s._client.delete_stream(StreamName=settings.stream_name, EnforceConsumerDeletion=True)
+        outcomes = s.put_records_each([(f"k{i}", b"v") for i in range(501)])  # two calls, both fail
+        assert len(outcomes) == 501 and all(isinstance(o, StreamError) for o in outcomes)
+        assert settings.stream_name in str(outcomes[0])
+        with pytest.raises(RecordTooLargeError):  # a record over the limit is refused before any call
+            s.put_records_each([("k", b"v"), ("k", b"x" * MAX_RECORD_BYTES)])
+    finally:
+        s.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from eventlake.resources.stream import (
     sequence_key,
     shard_index,
 )
+from eventlake.jobs import JobStore
 from eventlake.settings import Settings
 
 
@@ -46,15 +48,78 @@ def stream(tmp_path):
     s.close()
 
 
-def test_open_stream_picks_the_local_backend_under_home(tmp_path):
-    s = open_stream(Settings(home=tmp_path, stream_shards=4))
+def test_open_stream_picks_the_local_backend_in_the_job_database(tmp_path):
+    # the default: the log's tables live in the SQLite job store's file, so jobs and records commit together
+    settings = Settings(home=tmp_path, stream_shards=4)
+    s = open_stream(settings)
     try:
         assert isinstance(s, LocalStream)
         s.ensure()
-        assert s.path == tmp_path / "stream.db" and s.path.exists()
+        assert s.path == tmp_path.resolve() / "jobs.db" and s.path.exists()
+        assert not settings.stream_path.exists()
         assert len(s.shard_ids()) == 4
+        store = JobStore(settings.job_db)  # the job store's tables sit next to the log's
+        store.create_job("j1", "events", "json", 1, 1)
+        assert store.get("j1").record_count == 1 and store.sqlite_path == s.path
+        store.close()
     finally:
         s.close()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"stream_shares_job_db": False},
+        {"job_db_url": "postgresql+psycopg://nobody@127.0.0.1:1/none"},  # the store is no SQLite file
+    ],
+    ids=["not-shared", "postgres-store"],
+)
+def test_open_stream_uses_its_own_file_when_it_cannot_share(tmp_path, overrides):
+    s = open_stream(Settings(home=tmp_path, **overrides))
+    assert isinstance(s, LocalStream) and s.path == tmp_path / "stream.db"
+    s.close()
+
+
+def test_an_empty_separate_stream_file_does_not_keep_the_log_out_of_the_job_database(tmp_path):
+    settings = Settings(home=tmp_path)
+    LocalStream(settings.stream_path).shard_ids()  # a reader opened the old path: an empty log file
+    s = open_stream(settings)
+    assert s.path == tmp_path.resolve() / "jobs.db"
+    s.close()
+
+
+def test_an_existing_separate_stream_file_keeps_being_used(tmp_path):
+    # records written before the log moved into the job database must still be read: keep that file
+    settings = Settings(home=tmp_path)
+    old = LocalStream(settings.stream_path, shards=2)
+    old.put_records([("k", b"written before")])
+    old.close()
+    s = open_stream(settings)
+    try:
+        assert s.path == settings.stream_path
+        assert [r.data for sid in s.shard_ids() for r in read_all(s, sid)] == [b"written before"]
+    finally:
+        s.close()
+
+
+def test_a_transaction_commits_other_tables_with_the_records_or_nothing(tmp_path):
+    s = LocalStream(tmp_path / "both.db", shards=2)
+    s.ensure()
+    with s.transaction() as conn:
+        conn.execute("CREATE TABLE side (x TEXT)")
+    with pytest.raises(RuntimeError), s.transaction() as conn:
+        conn.execute("INSERT INTO side VALUES ('lost')")
+        s.append(conn, [("k", b"lost")])
+        raise RuntimeError("crash before commit")
+    with s.transaction() as conn:
+        conn.execute("INSERT INTO side VALUES ('kept')")
+        positions = s.append(conn, [("k", b"kept 1"), ("k", b"kept 2")])
+    assert [int(seq) for _, seq in positions] == [1, 2]  # the rolled-back append used no numbers
+    reader = LocalStream(tmp_path / "both.db", shards=2)
+    assert [r.data for sid in reader.shard_ids() for r in read_all(reader, sid)] == [b"kept 1", b"kept 2"]
+    reader.close()
+    assert sqlite3.connect(tmp_path / "both.db").execute("SELECT x FROM side").fetchall() == [("kept",)]
+    s.close()
 
 
 def test_ensure_is_idempotent(stream):

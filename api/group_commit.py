@@ -1,0 +1,406 @@
+"""Group commit for ``POST /api/v1/ingest``: one writer thread, one durable write per group of requests.
+
+Each API process has one ``IngestGroupWriter`` with one writer thread. A
+request hands it the job it creates (``NewJob``) and the job's stream records,
+then awaits a future. Requests gather on their event loop while the thread
+writes the previous group; when that group is durable the thread answers it
+(one ``call_soon_threadsafe``) and the loop hands over everything that
+gathered meanwhile (up to ``max_group_requests`` / ``max_group_bytes``) as the
+next group (one queue put). So a 202 still means the records are durable,
+concurrent requests share one transaction (one fsync) or a few PutRecords
+calls, and no request takes a thread-pool hop for the database; crossing
+threads costs two hand-offs per group, not per request. Groups form by
+themselves: an idle API writes a lone request at once (no waiting for
+company), a busy one writes whatever arrived during the last write.
+
+How a group is written depends on where the stream lives:
+
+* **shared** (the default embedded setup: the local stream kept in the SQLite
+  job database, see ``eventlake.resources.stream.local_stream_path``): the job
+  rows and the stream records go into one ``BEGIN IMMEDIATE`` ... ``COMMIT``
+  on the stream's connection. One transaction, one fsync: a crash at any
+  moment leaves either the job and all of its records, or neither. No PENDING
+  job can exist without its records.
+* **two-phase** (Kinesis, or a job store that is not the stream's SQLite file):
+  there is no transaction spanning both, so the group's job rows are created
+  first, with a publish intent per job, in one job-store transaction; then the
+  group's records are published together (Kinesis: PutRecords calls of at most
+  500 records and 5 MiB, shared by the requests); the requests whose records
+  all got through are acknowledged, and the intents are cleared (or the jobs
+  of failed requests marked FAILED with the reason, answered 503). If the
+  process dies between the two steps nothing was acknowledged, and the
+  sweeper (``sweep_unpublished_forever``, run by every API process) marks the
+  jobs whose intent outlived ``EVENTLAKE_API_UNPUBLISHED_SECONDS`` FAILED with
+  the reason. Job rows go first (not records first) because the consumer
+  needs the job row of every chunk it reads.
+
+SQLite allows one writer at a time, so several API worker processes each run
+their own writer and their groups take turns on the file (``LocalStream``'s
+writer turn lock, then SQLite's own lock).
+
+``stats()`` counts groups, requests, records, transactions and PutRecords
+calls: N concurrent requests written in fewer than N groups is what group
+commit means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eventlake.jobs import JobStore, NewJob
+from eventlake.resources.stream import LocalStream, Stream, StreamError
+
+from api.errors import ComponentUnavailable
+
+log = logging.getLogger("eventlake.api")
+
+#: Most requests written in one group.
+MAX_GROUP_REQUESTS = 2000
+#: Most stream-record bytes written in one group (a group always takes at least one request).
+MAX_GROUP_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class _Pending:
+    job: NewJob
+    records: list[tuple[str, bytes]]
+    size: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+@dataclass
+class _Stats:
+    groups: int = 0
+    requests: int = 0
+    records: int = 0
+    failed_requests: int = 0
+    transactions: int = 0
+    largest_group: int = 0
+    last_error: str | None = None
+
+
+def _resolve(items: list[_Pending], errors: list[BaseException | None]) -> None:
+    # Runs on the requests' event loop.
+    for item, error in zip(items, errors, strict=True):
+        if item.future.done():  # the request was cancelled meanwhile
+            continue
+        if error is None:
+            item.future.set_result(None)
+        else:
+            item.future.set_exception(error)
+
+
+class _LoopSide:
+    """The requests of one event loop: gathered on the loop, handed to the thread a group at a time.
+
+    All of it runs on the loop's thread (``submit`` and ``finish``), so it needs no lock, and
+    crossing threads costs one queue put and one ``call_soon_threadsafe`` per group, not per
+    request: with single-event requests, a thread wake-up per request cost more than the
+    SQLite work itself.
+    """
+
+    def __init__(self, writer: IngestGroupWriter, loop: asyncio.AbstractEventLoop) -> None:
+        self.writer = writer
+        self.loop = loop
+        self.waiting: list[_Pending] = []
+        self.in_flight = False  # a group of this loop is with the writer thread
+
+    def add(self, item: _Pending) -> None:
+        self.waiting.append(item)
+        if not self.in_flight:
+            self.dispatch()
+
+    def dispatch(self) -> None:
+        """Hand the waiting requests (up to the group limits) to the writer thread."""
+        writer = self.writer
+        if writer._closed:
+            items, self.waiting = self.waiting, []
+            _resolve(items, [writer.stopped_error()] * len(items))
+            return
+        count = size = 0
+        for item in self.waiting:
+            if count and (count >= writer.max_group_requests or size + item.size > writer.max_group_bytes):
+                break
+            count += 1
+            size += item.size
+        group, self.waiting = self.waiting[:count], self.waiting[count:]
+        self.in_flight = True
+        writer._queue.put((self, group))
+
+    def finish(self, group: list[_Pending], errors: list[BaseException | None]) -> None:
+        """The thread wrote ``group``: answer it, then send the next group (called on the loop)."""
+        _resolve(group, errors)
+        self.in_flight = False
+        if self.waiting:
+            self.dispatch()
+
+
+class IngestGroupWriter:
+    """Writes ingestion requests in groups (see the module docstring)."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        stream: Stream,
+        *,
+        max_group_requests: int = MAX_GROUP_REQUESTS,
+        max_group_bytes: int = MAX_GROUP_BYTES,
+    ) -> None:
+        self.jobs = jobs
+        self.stream = stream
+        self.max_group_requests = max(1, max_group_requests)
+        self.max_group_bytes = max(1, max_group_bytes)
+        job_file = jobs.sqlite_path
+        self.shared = isinstance(stream, LocalStream) and job_file is not None and stream.path.resolve() == job_file
+        self.mode = "shared" if self.shared else "two-phase"
+        self._queue: queue.SimpleQueue[tuple[_LoopSide, list[_Pending]] | None] = queue.SimpleQueue()
+        self._sides: dict[asyncio.AbstractEventLoop, _LoopSide] = {}
+        self._stats = _Stats()
+        self._stats_lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="eventlake-ingest-writer", daemon=True)
+
+    # -- the request side -----------------------------------------------------
+    def start(self) -> IngestGroupWriter:
+        self._thread.start()
+        log.info("ingest group writer started (%s: %s)", self.mode, self.stream)
+        return self
+
+    async def submit(self, job: NewJob, records: list[tuple[str, bytes]]) -> None:
+        """Create ``job`` and publish its records; return once both are durable.
+
+        Raises ``ComponentUnavailable`` (503) when the group could not be written; in
+        two-phase mode a job whose publishing failed exists and is FAILED (its id and status
+        are in the details).
+        """
+        if self._closed or not self._thread.is_alive():
+            raise self.stopped_error()
+        loop = asyncio.get_running_loop()
+        side = self._sides.get(loop)
+        if side is None:
+            side = self._sides[loop] = _LoopSide(self, loop)
+        future: asyncio.Future[None] = loop.create_future()
+        size = 0
+        for _, data in records:
+            size += len(data)
+        side.add(_Pending(job, records, size, loop, future))
+        await future
+
+    @staticmethod
+    def stopped_error() -> ComponentUnavailable:
+        return ComponentUnavailable("stream", "the ingest writer is stopped (the API is shutting down)")
+
+    def pending(self) -> int:
+        """Requests waiting for their group to go to the writer (not counting groups being written)."""
+        return sum(len(side.waiting) for side in list(self._sides.values()))
+
+    def stats(self) -> dict[str, Any]:
+        with self._stats_lock:
+            s = self._stats
+            out = {
+                "mode": self.mode,
+                "groups": s.groups,
+                "requests": s.requests,
+                "records": s.records,
+                "failed_requests": s.failed_requests,
+                "transactions": s.transactions,
+                "largest_group": s.largest_group,
+                "requests_per_group": round(s.requests / s.groups, 2) if s.groups else None,
+                "last_error": s.last_error,
+            }
+        out["put_calls"] = getattr(self.stream, "put_calls", None)
+        out["waiting"] = self.pending()
+        return out
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write the groups already handed over, then stop the thread. Later requests get 503."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+        # Groups still queued (the thread died or timed out) get an answer, not a hang.
+        while True:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if entry is not None:
+                side, group = entry
+                self._finish(side, group, [self.stopped_error()] * len(group))
+
+    # -- the writer thread ------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                break
+            side, group = entry
+            try:
+                errors = self._write_shared(group) if self.shared else self._write_two_phase(group)
+            except BaseException as exc:  # never leave a request waiting
+                log.exception("ingest group writer: unexpected error writing %d requests", len(group))
+                error = ComponentUnavailable("stream", f"cannot write the request: {type(exc).__name__}: {exc}")
+                errors = [error] * len(group)
+            self._finish(side, group, errors)
+
+    @staticmethod
+    def _finish(side: _LoopSide, group: list[_Pending], errors: list[BaseException | None]) -> None:
+        try:
+            side.loop.call_soon_threadsafe(side.finish, group, errors)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    @staticmethod
+    def _answer(group: list[_Pending], errors: list[BaseException | None]) -> None:
+        """Answer some requests of a group before the group is finished (on their loop)."""
+        if group:
+            try:
+                group[0].loop.call_soon_threadsafe(_resolve, group, errors)
+            except RuntimeError:
+                pass
+
+    def _count(self, group: list[_Pending], errors: list[BaseException | None], transactions: int) -> None:
+        failed = sum(1 for e in errors if e is not None)
+        with self._stats_lock:
+            s = self._stats
+            s.groups += 1
+            s.requests += len(group)
+            s.records += sum(len(p.records) for p in group)
+            s.failed_requests += failed
+            s.transactions += transactions
+            s.largest_group = max(s.largest_group, len(group))
+            if failed:
+                s.last_error = next(str(e) for e in errors if e is not None)
+
+    # shared: job rows and records in one SQLite transaction --------------------------------
+    def _write_shared(self, group: list[_Pending]) -> list[BaseException | None]:
+        stream = self.stream
+        assert isinstance(stream, LocalStream)
+        try:
+            self._shared_transaction(stream, group)
+        except sqlite3.IntegrityError as exc:
+            if len(group) == 1:
+                errors: list[BaseException | None] = [self._shared_error(exc)]
+                self._count(group, errors, 0)
+                return errors
+            # One request's rows conflict (a job id that exists): write the others without it.
+            log.warning("ingest group of %d requests refused (%s); writing them one by one", len(group), exc)
+            errors = []
+            for item in group:
+                errors.extend(self._write_shared([item]))
+            return errors
+        except Exception as exc:  # noqa: BLE001 - the requests get a 503 naming it
+            errors = [self._shared_error(exc)] * len(group)
+            self._count(group, errors, 0)
+            return errors
+        errors = [None] * len(group)
+        self._count(group, errors, 1)
+        return errors
+
+    def _shared_transaction(self, stream: LocalStream, group: list[_Pending]) -> None:
+        records = [record for item in group for record in item.records]
+        with stream.transaction() as conn:
+            self.jobs.insert_jobs_sqlite(conn, [item.job for item in group])
+            stream.append(conn, records)
+
+    @staticmethod
+    def _shared_error(exc: BaseException) -> ComponentUnavailable:
+        log.error("ingest: cannot commit jobs and records: %s", exc, extra={"component": "stream"})
+        # Rolled back: neither the job nor any record exists.
+        return ComponentUnavailable("stream", f"cannot write the job and its records: {exc}")
+
+    # two-phase: job rows (with publish intents), then the records, then settle ---------------
+    def _write_two_phase(self, group: list[_Pending]) -> list[BaseException | None]:
+        try:
+            self.jobs.create_jobs([item.job for item in group], unpublished=True)
+        except Exception as exc:  # noqa: BLE001
+            log.error("ingest: cannot create %d jobs: %s", len(group), exc, extra={"component": "job_store"})
+            errors: list[BaseException | None] = [
+                ComponentUnavailable("job_store", f"cannot create the job: {exc}")
+            ] * len(group)
+            self._count(group, errors, 0)
+            return errors
+        transactions = 1
+        outcomes = self._publish([record for item in group for record in item.records])
+        failures: list[BaseException | None] = []
+        at = 0
+        for item in group:
+            mine = outcomes[at : at + len(item.records)]
+            at += len(item.records)
+            failures.append(next((o for o in mine if isinstance(o, BaseException)), None))
+        published = [item.job.job_id for item, error in zip(group, failures, strict=True) if error is None]
+        failed = {
+            item.job.job_id: f"stream publish failed: {error}"
+            for item, error in zip(group, failures, strict=True)
+            if error is not None
+        }
+        # The published requests' records are durable in the stream: answer them now. Settling
+        # only clears their intents (if that is lost, the sweeper's verdict is undone by the
+        # consumer: a FAILED job becomes COMPLETED when its last chunk is recorded).
+        self._answer([item for item, error in zip(group, failures, strict=True) if error is None], [None] * len(published))
+        marked = True
+        try:
+            self.jobs.settle_publish(published, failed)
+            transactions += 1
+        except Exception as exc:  # noqa: BLE001
+            marked = False
+            log.error("ingest: cannot settle %d published jobs: %s", len(group), exc, extra={"component": "job_store"})
+        errors = [
+            None
+            if error is None
+            else ComponentUnavailable(
+                "stream", str(error), [{"job_id": item.job.job_id, "status": "FAILED" if marked else "PENDING"}]
+            )
+            for item, error in zip(group, failures, strict=True)
+        ]
+        self._count(group, failures, transactions)
+        return errors
+
+    def _publish(self, records: list[tuple[str, bytes]]) -> list[Any]:
+        """An outcome per record: ``(shard, sequence)`` or the exception that kept it out."""
+        each = getattr(self.stream, "put_records_each", None)
+        try:
+            if each is not None:
+                return list(each(records))
+            return list(self.stream.put_records(records))
+        except Exception as exc:  # noqa: BLE001
+            error = exc if isinstance(exc, StreamError) else StreamError(f"{type(exc).__name__}: {exc}")
+            return [error] * len(records)
+
+
+async def sweep_unpublished_forever(jobs_of: Any, seconds: float) -> None:
+    """Every tenth of ``seconds`` (at most 30 s): mark FAILED the jobs never published after ``seconds``.
+
+    ``jobs_of()`` returns the job store (it may raise while the store is down: the sweep
+    waits for the next round). Runs as a task of the API's lifespan until cancelled.
+    """
+    from fastapi.concurrency import run_in_threadpool
+
+    interval = min(30.0, seconds / 10)
+    while True:
+        try:
+            store = jobs_of()
+            started = time.monotonic()
+            failed = await run_in_threadpool(store.sweep_unpublished, seconds)
+            if failed:
+                log.error(
+                    "sweeper: marked %d never-published jobs FAILED (%.0f ms)",
+                    len(failed),
+                    (time.monotonic() - started) * 1000,
+                    extra={"component": "job_store", "job_ids": failed[:100]},
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - try again next round
+            log.warning("sweeper: cannot sweep unpublished jobs: %s", exc, extra={"component": "job_store"})
+        await asyncio.sleep(interval)
