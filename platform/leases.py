@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from eventlake.state import create_tables
+
 log = logging.getLogger("eventlake.leases")
 
 _meta = sa.MetaData()
@@ -87,7 +89,7 @@ class Lease:
         self.ttl = timedelta(seconds=ttl_seconds)
         self.owner = owner or new_owner()
         self.epoch: int | None = None  # set while held
-        _meta.create_all(engine, checkfirst=True)
+        create_tables(_meta, engine)
 
     # -- taking and keeping ------------------------------------------------------
     def acquire(self) -> bool:
@@ -231,9 +233,9 @@ workers_table = sa.Table(
 class ShardLeases:
     """The shard leases one consumer holds in a group of consumers of one stream.
 
-    Every consumer registers itself with a heartbeat; ``balance()`` aims at
-    ``ceil(shards / live consumers)`` shards each: a consumer over its share
-    gives shards up, one under it takes free, expired or dead owners' shards.
+    Every consumer registers itself with a heartbeat; ``balance()`` shares the
+    shards evenly among the live consumers: a consumer over its share gives
+    shards up, one under it takes free, expired or dead owners' shards.
     A consumer that dies is gone from the group within one lease period (at
     once when its process is provably gone), and its shards are taken over.
     """
@@ -244,7 +246,7 @@ class ShardLeases:
         self.ttl = timedelta(seconds=ttl_seconds)
         self.owner = new_owner()
         self.leases: dict[str, Lease] = {}
-        _meta.create_all(engine, checkfirst=True)
+        create_tables(_meta, engine)
 
     def _lease(self, shard: str) -> Lease:
         if shard not in self.leases:
@@ -287,19 +289,39 @@ class ShardLeases:
         live = [r.worker for r in rows if _aware(r.expires_at) > now and not _owner_is_dead(r.worker)]
         return max(1, len(set(live) | {self.owner}))
 
+    def _holdings(self, shards: list[str]) -> dict[str, int]:
+        """How many of ``shards`` each other live owner holds now."""
+        c = leases_table.c
+        names = [f"{self.group}:{s}" for s in shards]
+        now = datetime.now(UTC)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.owner, c.expires_at).where(c.name.in_(names))).all()
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r.owner != self.owner and _aware(r.expires_at) > now and not _owner_is_dead(r.owner):
+                counts[r.owner] = counts.get(r.owner, 0) + 1
+        return counts
+
     def balance(self, shards: list[str]) -> dict[str, int]:
-        """Renew, give up or take shard leases toward this consumer's share; returns ``held()``."""
+        """Renew, give up or take shard leases toward this consumer's share; returns ``held()``.
+
+        With S shards and C live consumers each holds S // C, and S % C of them
+        one more: a consumer takes the extra one only while fewer than S % C
+        others hold one, and gives a shard up when it holds more than its share.
+        """
         live = self._heartbeat()
-        target = -(-len(shards) // live)
         for shard in list(self.held()):
             if shard not in shards or not self._lease(shard).renew():
                 self.leases.pop(shard, None)
+        base, extra = divmod(len(shards), live)
+        others_over = sum(1 for n in self._holdings(shards).values() if n > base)
+        share = base + 1 if others_over < extra else base
         held = sorted(self.held())
-        for shard in held[target:]:  # over the share: let a newer consumer have them
+        for shard in held[max(share, 0):]:  # over the share: let another consumer have them
             self._lease(shard).release()
             log.info("lease %s:%s given up by %s to balance %d consumers", self.group, shard, self.owner, live)
         for shard in shards:
-            if len(self.held()) >= target:
+            if len(self.held()) >= share:
                 break
             if shard not in self.held():
                 self._lease(shard).acquire()

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from eventlake.checkpoints import Checkpoint, seq
+from eventlake.state import create_tables
 
 _meta = sa.MetaData()
 positions_table = sa.Table(
@@ -30,7 +31,7 @@ class ReadPositions:
     def __init__(self, engine: sa.Engine, stream: str):
         self.engine = engine
         self.stream = stream
-        _meta.create_all(engine, checkfirst=True)
+        create_tables(_meta, engine)
 
     def get(self, dataset: str) -> Checkpoint:
         c = positions_table.c

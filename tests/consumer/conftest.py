@@ -12,6 +12,7 @@ from eventlake.jobs import JobStore
 from eventlake.resources import iceberg
 from eventlake.resources.stream import open_stream
 from eventlake.settings import Settings
+from tests.resources.conftest import fake_aws_credentials, moto_url  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture
@@ -61,3 +62,13 @@ def events(n: int, prefix: str = "e", ts: str = "2026-03-01T10:00:00Z") -> list[
         {"event_id": f"{prefix}{i}", "user_id": f"u{i % 7}", "event_type": "view", "event_timestamp": ts}
         for i in range(n)
     ]
+
+
+@pytest.fixture(params=["local", "kinesis"])
+def stream_backend(request) -> dict:
+    """Settings that select the stream backend: the embedded log, or Kinesis on a real moto_server."""
+    if request.param == "local":
+        return {}
+    url = request.getfixturevalue("moto_url")
+    request.getfixturevalue("fake_aws_credentials")
+    return dict(stream="kinesis", kinesis_endpoint_url=url, stream_name=f"chaos-{uuid.uuid4().hex[:12]}")

@@ -1,5 +1,7 @@
 """Exactly once, proven by breaking real consumer processes (issue 6, part 6).
 
+Each test runs on the embedded stream and on Kinesis (a real moto_server).
+
 Property 14 (no acknowledged record lost or duplicated) and Property 15
 (checkpoints only move forward). Every test runs real ``eventlake consume``
 processes and breaks them with real signals at named fault points
@@ -10,6 +12,7 @@ job, positions that never went backwards.
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import signal
@@ -111,6 +114,12 @@ def _assert_forward(before: dict, after: dict) -> None:
 
 def _env(settings: Settings, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
+    if settings.stream == "kinesis":
+        env.update(
+            EVENTLAKE_STREAM="kinesis",
+            EVENTLAKE_KINESIS_ENDPOINT_URL=settings.kinesis_endpoint_url,
+            EVENTLAKE_STREAM_NAME=settings.stream_name,
+        )
     env.update(
         EVENTLAKE_HOME=str(settings.home),
         EVENTLAKE_STREAM_SHARDS=str(settings.stream_shards),
@@ -155,6 +164,31 @@ def _wait_stopped(proc: subprocess.Popen, timeout: float = 60) -> None:
     raise AssertionError("the consumer never reached its fault point")
 
 
+def _wait_until_each_holds_a_shard(settings: Settings, consumers: int, timeout: float = 90) -> None:
+    """Until ``consumers`` distinct owners hold unexpired shard leases (the shards are shared)."""
+    import sqlalchemy as sa
+
+    from eventlake.leases import leases_table
+
+    engine = sa.create_engine(settings.job_db)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with engine.connect() as conn:
+                    rows = conn.execute(sa.select(leases_table.c.owner, leases_table.c.expires_at)).all()
+            except sa.exc.OperationalError:  # no consumer has created the table yet
+                rows = []
+            now = datetime.datetime.now(datetime.UTC)
+            live = {r.owner for r in rows if r.expires_at.replace(tzinfo=datetime.UTC) > now}
+            if len(live) >= consumers:
+                return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"{consumers} consumers never shared the shards")
+
+
 def _reference(tmp_path: Path, requests, **settings_kw) -> dict:
     ref = Settings(home=tmp_path / "reference", **settings_kw)
     _publish_all(ref, requests)
@@ -164,7 +198,7 @@ def _reference(tmp_path: Path, requests, **settings_kw) -> dict:
     return state
 
 
-def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
+def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path, stream_backend):
     rng = random.Random(20261202)
     kw = dict(stream_shards=2, consumer_batch_records=3, consumer_lease_seconds=30)
     runs = 24
@@ -172,7 +206,7 @@ def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
     batches = [_requests(rng, 3, f"r{run}", 2, history) for run in range(runs)]
     expected = _reference(tmp_path, [r for b in batches for r in b], **kw)
 
-    s = Settings(home=tmp_path / "chaos", **kw)
+    s = Settings(home=tmp_path / "chaos", **kw, **stream_backend)
     kills, before, points = 0, None, set()
     for run in range(runs):
         _publish_all(s, batches[run])  # producers keep posting between crashes
@@ -198,12 +232,12 @@ def test_kill_9_at_random_fault_points_loses_and_duplicates_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("point", ["consumer.after_plan", "committer.after_rejected_commit"])
-def test_a_consumer_stopped_past_its_lease_cannot_commit_when_resumed(tmp_path, point):
+def test_a_consumer_stopped_past_its_lease_cannot_commit_when_resumed(tmp_path, point, stream_backend):
     rng = random.Random(point)
     kw = dict(stream_shards=2, consumer_batch_records=50, consumer_lease_seconds=1.5)
     requests = _requests(rng, 8, "s", 2)
     expected = _reference(tmp_path, requests, **kw)
-    s = Settings(home=tmp_path / "chaos", **kw)
+    s = Settings(home=tmp_path / "chaos", **kw, **stream_backend)
     _publish_all(s, requests)
 
     zombie = _consume(s, "--once", faults=f"{point}=stop")
@@ -224,16 +258,17 @@ def test_a_consumer_stopped_past_its_lease_cannot_commit_when_resumed(tmp_path, 
 
 
 @pytest.mark.parametrize("consumers", [2, 3])
-def test_several_consumers_over_four_shards_commit_each_record_once(tmp_path, consumers):
+def test_several_consumers_over_four_shards_commit_each_record_once(tmp_path, consumers, stream_backend):
     rng = random.Random(consumers)
     kw = dict(stream_shards=4, consumer_batch_records=4, consumer_lease_seconds=2)
     history: list = []
     first, second = _requests(rng, 12, "m", 4, history), _requests(rng, 12, "n", 4, history)
     expected = _reference(tmp_path, first + second, **kw)
-    s = Settings(home=tmp_path / "many", **kw)
+    s = Settings(home=tmp_path / "many", **kw, **stream_backend)
     _publish_all(s, first)
     procs = [_consume(s) for _ in range(consumers)]
     try:
+        _wait_until_each_holds_a_shard(s, consumers)
         _publish_all(s, second)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
