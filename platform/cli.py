@@ -160,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_processor.add_arguments(bp)
     bp.set_defaults(func=cmd_bench, bench_run=bench_processor.run)
+    ip = bench_sub.add_parser("ingest", help="the ingest path against the real API: POSTs, batches, drain, freshness, soak",
+                              description="Single-event POSTs (vs a bare FastAPI endpoint), batched NDJSON, draining a "
+                              "backlog into Iceberg with 1, 2 and 4 consumers (vs data_processor_rs.process() alone), "
+                              "freshness from POST to Iceberg and a soak, each against `eventlake api` started on a free "
+                              "port with a fresh EVENTLAKE_HOME; load by wrk when installed. Prints a table and the goals "
+                              "PASS/MISS, writes JSON results and a PNG chart.")
+    from eventlake.bench import ingest as bench_ingest
+
+    bench_ingest.add_arguments(ip)
+    ip.set_defaults(func=cmd_bench, bench_run=bench_ingest.run)
     return parser
 
 
