@@ -427,13 +427,18 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
 
+    from eventlake.jobs import ChunkRecord
+
+    records = []
     for dataset, dbatch in batch.datasets.items():
         current = tables[dataset].metadata.current_snapshot()
+        snapshot_id = current.snapshot_id if current else None
+        records.extend(
+            ChunkRecord(c.job_id, c.part, c.accepted, c.rejected, c.duplicates, snapshot_id) for c in dbatch.chunks
+        )
+    jobs.record_chunks(records)  # one transaction for the whole batch
+    for dbatch in batch.datasets.values():
         for chunk in dbatch.chunks:
-            jobs.record_chunk(
-                chunk.job_id, chunk.part, chunk.accepted, chunk.rejected, chunk.duplicates,
-                current.snapshot_id if current else None,
-            )
             if chunk.error:
                 jobs.note_error(chunk.job_id, chunk.error)
     faults.point("committer.after_record")

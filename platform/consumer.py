@@ -361,8 +361,7 @@ class Consumer:
             self.leases.release_all()
 
     def _mark_processing(self, batch: IngestBatch) -> None:
-        for job_id in batch.job_ids():
-            self.jobs.mark_processing(job_id)
+        self.jobs.mark_processing_many(sorted(batch.job_ids()))
 
     def close(self) -> None:
         self.stream.close()

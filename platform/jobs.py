@@ -167,6 +167,18 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database).expanduser().resolve()
 
 
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One processed chunk's outcome, for ``JobStore.record_chunks``."""
+
+    job_id: str
+    part: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    snapshot_id: int | None
+
+
 class JobNotFoundError(KeyError):
     """No job with this id."""
 
@@ -379,13 +391,19 @@ class JobStore:
 
     def mark_processing(self, job_id: str) -> bool:
         """PENDING -> PROCESSING; a no-op (False) in any other status."""
+        return self.mark_processing_many([job_id]) == 1
+
+    def mark_processing_many(self, job_ids: Sequence[str]) -> int:
+        """PENDING -> PROCESSING for each job, in one transaction; returns how many moved."""
+        if not job_ids:
+            return 0
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(jobs_table)
-                .where(jobs_table.c.job_id == job_id, jobs_table.c.status == JobStatus.PENDING.value)
+                .where(jobs_table.c.job_id.in_(list(job_ids)), jobs_table.c.status == JobStatus.PENDING.value)
                 .values(status=JobStatus.PROCESSING.value, updated_at=_now())
             )
-        return result.rowcount == 1
+        return result.rowcount
 
     def record_chunk(
         self,
@@ -402,63 +420,74 @@ class JobStore:
         its parts are recorded, PROCESSING before that (a FAILED job stays FAILED
         until its last part arrives: a retried batch that lands after all completes it).
         """
+        return self.record_chunks([ChunkRecord(job_id, part, accepted, rejected, duplicates, snapshot_id)]) == 1
+
+    def record_chunks(self, chunks: Sequence[ChunkRecord]) -> int:
+        """``record_chunk`` for many chunks in one transaction (one commit for a consumer's batch).
+
+        Returns how many chunks were new.
+        """
+        if not chunks:
+            return 0
         now = _now()
+        completed: list[tuple[str, dict[str, Any]]] = []
+        new = 0
         with self.engine.begin() as conn:
-            # The chunk row first: it is the idempotency guard and, on SQLite, takes the
-            # write lock before anything is read, so the read-modify-write below is serialized.
-            inserted = conn.execute(
-                _insert_ignoring_duplicates(
-                    self.engine,
-                    chunks_table,
-                    dict(
-                        job_id=job_id,
-                        part=part,
-                        accepted=accepted,
-                        rejected=rejected,
-                        duplicates=duplicates,
-                        snapshot_id=snapshot_id,
-                        recorded_at=now,
-                    ),
+            for chunk in chunks:
+                # The chunk row first: it is the idempotency guard and, on SQLite, takes the
+                # write lock before anything is read, so the read-modify-write below is serialized.
+                inserted = conn.execute(
+                    _insert_ignoring_duplicates(
+                        self.engine,
+                        chunks_table,
+                        dict(
+                            job_id=chunk.job_id,
+                            part=chunk.part,
+                            accepted=chunk.accepted,
+                            rejected=chunk.rejected,
+                            duplicates=chunk.duplicates,
+                            snapshot_id=chunk.snapshot_id,
+                            recorded_at=now,
+                        ),
+                    )
+                ).rowcount
+                if inserted != 1:
+                    continue
+                new += 1
+                row = (
+                    conn.execute(select(jobs_table).where(jobs_table.c.job_id == chunk.job_id).with_for_update())
+                    .mappings()
+                    .one_or_none()
                 )
-            ).rowcount
-            if inserted != 1:
-                return False
-            row = (
-                conn.execute(select(jobs_table).where(jobs_table.c.job_id == job_id).with_for_update())
-                .mappings()
-                .one_or_none()
-            )
-            if row is None:
-                raise JobNotFoundError(job_id)
-            parts_done = row["parts_done"] + 1
-            values: dict[str, Any] = dict(
-                accepted_count=row["accepted_count"] + accepted,
-                rejected_count=row["rejected_count"] + rejected,
-                duplicate_count=row["duplicate_count"] + duplicates,
-                parts_done=parts_done,
-                updated_at=now,
-            )
-            if snapshot_id is not None:
-                values["snapshot_id"] = snapshot_id
-            if parts_done >= row["parts"]:
-                # Every chunk is in: the job's data landed, even if an earlier attempt
-                # had marked it FAILED (error_message keeps what went wrong then).
-                values["status"] = JobStatus.COMPLETED.value
-                values["completed_at"] = now
-                values["seconds_to_complete"] = (now - _aware(row["created_at"])).total_seconds()
-            elif JobStatus(row["status"]) is not JobStatus.FAILED:
-                values["status"] = JobStatus.PROCESSING.value
-            conn.execute(update(jobs_table).where(jobs_table.c.job_id == job_id).values(**values))
-        if values.get("status") == JobStatus.COMPLETED.value:
+                if row is None:
+                    raise JobNotFoundError(chunk.job_id)
+                parts_done = row["parts_done"] + 1
+                values: dict[str, Any] = dict(
+                    accepted_count=row["accepted_count"] + chunk.accepted,
+                    rejected_count=row["rejected_count"] + chunk.rejected,
+                    duplicate_count=row["duplicate_count"] + chunk.duplicates,
+                    parts_done=parts_done,
+                    updated_at=now,
+                )
+                if chunk.snapshot_id is not None:
+                    values["snapshot_id"] = chunk.snapshot_id
+                if parts_done >= row["parts"]:
+                    # Every chunk is in: the job's data landed, even if an earlier attempt
+                    # had marked it FAILED (error_message keeps what went wrong then).
+                    values["status"] = JobStatus.COMPLETED.value
+                    values["completed_at"] = now
+                    values["seconds_to_complete"] = (now - _aware(row["created_at"])).total_seconds()
+                    completed.append((chunk.job_id, {**values, "snapshot_id": values.get("snapshot_id", row["snapshot_id"])}))
+                elif JobStatus(row["status"]) is not JobStatus.FAILED:
+                    values["status"] = JobStatus.PROCESSING.value
+                conn.execute(update(jobs_table).where(jobs_table.c.job_id == chunk.job_id).values(**values))
+        for job_id, values in completed:
             log.info(
                 "jobs: job %s COMPLETED accepted=%d rejected=%d duplicates=%d snapshot_id=%s",
-                job_id,
-                values["accepted_count"],
-                values["rejected_count"],
-                values["duplicate_count"],
-                values.get("snapshot_id", row["snapshot_id"]),
+                job_id, values["accepted_count"], values["rejected_count"], values["duplicate_count"],
+                values["snapshot_id"],
             )
-        return True
+        return new
 
     def mark_failed(self, job_id: str, error_message: str) -> bool:
         """PENDING/PROCESSING -> FAILED with the reason; a COMPLETED job stays COMPLETED."""
