@@ -337,9 +337,11 @@ class Consumer:
     def run_forever(self, stop=lambda: False) -> None:
         """Poll until ``stop()`` is true; failures back off and retry, nothing is skipped."""
         poll = self.settings.consumer_poll_seconds
+        interval = self.settings.consumer_commit_interval_seconds
         backoff = poll
         try:
             while not stop():
+                started = time.monotonic()
                 try:
                     result = self.run_once()
                 except LeaseHeld as exc:
@@ -355,8 +357,12 @@ class Consumer:
                     backoff = min(backoff * 2, 60)
                     continue
                 backoff = poll
-                if not result.summary["stream_records"]:
+                read = result.summary["stream_records"]
+                if not read:
                     time.sleep(poll)
+                elif read < self.settings.consumer_batch_records:
+                    # keeping up: commit at most once per interval (a backlog is drained without pause)
+                    time.sleep(max(0.0, interval - (time.monotonic() - started)))
         finally:
             self.leases.release_all()
 

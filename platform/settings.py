@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         default=100, description="Stream records (chunks) the consumer reads per batch."
     )
     consumer_poll_seconds: float = Field(default=1.0, description="Sleep between empty polls.")
+    consumer_commit_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Shortest time between two commits of a running consumer while it keeps up (a pass that "
+        "reads a full batch commits at once): fewer, larger snapshots, at the cost of up to this much freshness.",
+    )
     consumer_max_attempts: int = Field(
         default=3, description="Attempts for a failing batch before its jobs are marked FAILED."
     )

@@ -157,3 +157,34 @@ def test_shards_are_shared_among_live_consumers_and_taken_over_when_one_stops(tm
         for shard, epoch in list(b.leases.held().items()):
             if not b.leases.still_held(shard, epoch):
                 raise StaleBatch(shard)
+
+
+def test_a_running_consumer_coalesces_commits_by_the_commit_interval(tmp_path):
+    """Jobs posted while a consumer keeps up land in fewer, larger snapshots."""
+    import threading
+
+    from eventlake.jobs import JobStatus
+
+    s = Settings(home=tmp_path / "home", consumer_poll_seconds=0.05, consumer_commit_interval_seconds=2.5)
+    consumer = Consumer(s)
+    stop = threading.Event()
+    runner = threading.Thread(target=consumer.run_forever, kwargs={"stop": stop.is_set})
+    runner.start()
+    try:
+        jobs = []
+        for i in range(6):
+            jobs.append(publish(s, "events", events(10, f"b{i}-")))
+            time.sleep(0.15)
+        store = JobStore(s.job_db)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(store.get(j).status is not JobStatus.COMPLETED for j in jobs):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join()
+    assert all(store.get(j).status is JobStatus.COMPLETED for j in jobs)
+    assert len(rows(s, "events")) == 60
+    from eventlake.resources import iceberg
+
+    table = iceberg.ensure_tables(iceberg.load_catalog(s))["events"]
+    assert len(table.metadata.snapshots) <= 3, "six jobs within one interval should take at most a few commits"
