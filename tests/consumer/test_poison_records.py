@@ -147,3 +147,37 @@ def test_fuzzed_extreme_values_of_every_field_type_never_stop_the_pipeline(setti
     landed = {d: rows(settings, d) for d in fields}
     assert sum(len(v) for v in landed.values()) == sum(store.get(j).accepted_count for j in jobs) + 20
     assert len(rows(settings, "rejected_records")) == sum(store.get(j).rejected_count for j in jobs)
+
+
+def test_a_failing_warehouse_is_retried_then_fails_the_jobs_and_loses_nothing(tmp_path):
+    """Property 16: a commit that keeps failing is tried consumer_max_attempts times, then its jobs
+    are FAILED with the reason; the records stay in the stream and land once the fault is gone.
+    An infrastructure fault never sets records aside as if they were bad."""
+    import shutil
+
+    import pytest
+
+    from eventlake.settings import Settings
+
+    s = Settings(home=tmp_path / "home", consumer_max_attempts=3)
+    consumer = Consumer(s)
+    data_dir = consumer.tables["events"].location().removeprefix("file://") + "/data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    with open(data_dir, "w") as f:  # a file where the data directory should be: every write fails
+        f.write("not a directory")
+    job = publish(s, "events", events(20))
+
+    with pytest.raises(Exception):
+        consumer.drain()
+    failed = JobStore(s.job_db).get(job)
+    assert failed.status is JobStatus.FAILED
+    assert "after 3 attempts" in failed.error_message
+    assert rows(s, "events") == [] and rows(s, "rejected_records") == []
+
+    import os
+
+    os.remove(data_dir)
+    Consumer(s).drain()
+    done = JobStore(s.job_db).get(job)
+    assert (done.status, done.accepted_count, done.rejected_count) == (JobStatus.COMPLETED, 20, 0)
+    assert len(rows(s, "events")) == 20
