@@ -101,3 +101,12 @@ def rejected_rows(
 
 def violation_json(rule: str, message: str, field_name: str | None = None) -> str:
     return json.dumps([{"field": field_name, "rule": rule, "value": None, "message": message}])
+
+
+@dataclass
+class DrainResult:
+    """What ``Consumer.drain`` did for a raw asset: totals per pass summed, or why it did nothing."""
+
+    totals: dict[str, int] = field(default_factory=dict)
+    #: set when another consumer keeps the tables current and this drain did not run
+    skipped: str | None = None

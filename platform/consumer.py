@@ -279,7 +279,7 @@ class Consumer:
         raise AssertionError("unreachable")
 
     # -- the loops -------------------------------------------------------------
-    def run_once(self, datasets: Sequence[str] = contracts.DATASETS) -> CommitResult:
+    def run_once(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> CommitResult:
         """One pass: balance the shard leases, plan the held shards' next batch and commit it.
 
         The leases are kept alive meanwhile. Raises ``LeaseHeld`` when other
@@ -289,7 +289,7 @@ class Consumer:
         if not self.leases.balance(self.stream.shard_ids()):
             raise LeaseHeld(f"every shard of {self.leases.group!r} is held by another consumer")
         with self.leases.kept_alive():
-            batch = self.plan(datasets)
+            batch = self.plan(datasets, max_records=max_records)
             faults.point("consumer.after_plan")
             if batch.empty:
                 return CommitResult({}, batch.summary())
@@ -301,7 +301,7 @@ class Consumer:
         held = self.leases.held()
         return all(s in held or self.leases.held_elsewhere(s) for s in self.stream.shard_ids())
 
-    def drain(self, datasets: Sequence[str] = contracts.DATASETS) -> dict[str, int]:
+    def drain(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> dict[str, int]:
         """Run passes until the shards have nothing new; give the leases up.
 
         Shards held by another live consumer are left to it. A shard whose
@@ -314,7 +314,7 @@ class Consumer:
         try:
             while True:
                 try:
-                    result = self.run_once(datasets)
+                    result = self.run_once(datasets, max_records=max_records)
                 except LeaseHeld:
                     if time.monotonic() > give_up:
                         raise

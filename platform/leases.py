@@ -302,6 +302,17 @@ class ShardLeases:
                 counts[r.owner] = counts.get(r.owner, 0) + 1
         return counts
 
+    def others_alive(self) -> list[str]:
+        """Other consumers of the group with an unexpired heartbeat (and a live process, when local)."""
+        now = datetime.now(UTC)
+        c = workers_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.worker, c.expires_at).where(c.group_name == self.group)).all()
+        return sorted(
+            r.worker for r in rows
+            if r.worker != self.owner and _aware(r.expires_at) > now and not _owner_is_dead(r.worker)
+        )
+
     def balance(self, shards: list[str]) -> dict[str, int]:
         """Renew, give up or take shard leases toward this consumer's share; returns ``held()``.
 

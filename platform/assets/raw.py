@@ -1,16 +1,17 @@
 """Raw assets: the Iceberg tables raw.events, raw.users and raw.products.
 
 Materializing one drains its dataset's pending chunks from the stream through
-data_processor_rs and hands the batch to the Rust-backed Iceberg IO manager,
-which appends it exactly once. When the long-running consumer
-(`eventlake consume`) holds the stream lease it is already doing this work, so
-the materialization records the table as it stands.
+the consumer's one entry point (``Consumer.drain``: data_processor_rs, then
+fenced, exactly-once Iceberg commits) and hands the totals to the Iceberg IO
+manager, which records the table as it stands. When long-running consumers
+(`eventlake consume`) are alive they are already doing this work, so the
+materialization only records the table.
 """
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, asset, asset_check
 
 from eventlake import contracts
-from eventlake.batch import IngestBatch
+from eventlake.batch import DrainResult
 from eventlake.resources.core import EventlakeResource
 
 # stream records per drain pass of a materialization (each up to ~1 MiB)
@@ -30,19 +31,19 @@ def _raw_asset(dataset: str):
             f"{contracts.RAW_NAMESPACE}.{contracts.REJECTED_TABLE} with their violations."
         ),
     )
-    def _asset(context: AssetExecutionContext, eventlake: EventlakeResource) -> IngestBatch:
+    def _asset(context: AssetExecutionContext, eventlake: EventlakeResource) -> DrainResult:
         consumer = eventlake.consumer()
-        if not consumer.leases.balance(consumer.stream.shard_ids()):
-            context.log.info(
-                f"the stream consumers ({consumer.leases.group}) hold every shard and drain continuously; "
-                f"raw.{dataset} is kept current by them"
-            )
-            return IngestBatch()
-        batch = consumer.plan([dataset], max_records=MAX_STREAM_RECORDS)
-        if not batch.empty:
-            consumer._mark_processing(batch)
-        context.log.info(f"planned {batch.summary()} for raw.{dataset}")
-        return batch
+        others = consumer.leases.others_alive()
+        if others:
+            note = f"the stream consumer(s) {', '.join(others)} drain continuously; raw.{dataset} is kept current by them"
+            context.log.info(note)
+            return DrainResult(skipped=note)
+        try:
+            totals = consumer.drain([dataset], max_records=MAX_STREAM_RECORDS)
+        finally:
+            consumer.close()
+        context.log.info(f"raw.{dataset}: drained {totals or 'nothing new'}")
+        return DrainResult(totals=totals)
 
     return _asset
 

@@ -7,8 +7,9 @@ with pyiceberg (partition pruning, snapshot selection) and decode the data
 files with ``data_processor_rs.parse_parquet``.
 
 An asset states its table in its definition metadata: ``{"iceberg_table": "raw.events"}``.
-It may return a ``pyarrow.Table`` (appended) or an ``IngestBatch`` from the
-consumer (appended with the stream position it includes, exactly once).
+It may return a ``pyarrow.Table`` (appended) or a ``DrainResult`` from the
+consumer, which already committed what it drained (exactly once, fenced): the
+IO manager then records the table's snapshot and row count.
 """
 
 from __future__ import annotations
@@ -45,26 +46,17 @@ class IcebergIOManager(ConfigurableIOManager):
         return iceberg.ensure_tables(iceberg.load_catalog(settings_for(self.home)))
 
     def handle_output(self, context: OutputContext, obj) -> None:
-        from eventlake.batch import IngestBatch
-        from eventlake.committer import append_rows, commit_batch
+        from eventlake.batch import DrainResult
+        from eventlake.committer import append_rows
 
         tables = self._tables()
         identifier = _table_identifier(context)
-        name = identifier.split(".", 1)[1]
-        table = tables[name]
-        if isinstance(obj, IngestBatch):
-            from eventlake.jobs import JobStore
-
-            try:
-                if obj.empty:
-                    context.log.info(f"{identifier}: the stream had nothing new")
-                else:
-                    result = commit_batch(obj, tables, JobStore(settings_for(self.home).job_db))
-                    context.log.info(f"{identifier}: committed {result.summary}")
-            finally:
-                if obj.leases is not None:
-                    obj.leases.release_all()
-            summary = obj.summary()
+        table = tables[identifier.split(".", 1)[1]]
+        if isinstance(obj, DrainResult):
+            # the consumer committed (exactly once, fenced) while draining: record the table as it stands
+            summary = dict(obj.totals)
+            if obj.skipped:
+                context.log.info(f"{identifier}: {obj.skipped}")
         elif isinstance(obj, pa.Table):
             append_rows(table, obj)
             summary = {"rows_appended": obj.num_rows}
@@ -81,6 +73,7 @@ class IcebergIOManager(ConfigurableIOManager):
                 "iceberg_table": identifier,
                 "snapshot_id": str(snapshot.snapshot_id) if snapshot else "",
                 "total_records": int(totals.get("total-records", 0)),
+                "dagster/row_count": int(totals.get("total-records", 0)),
                 "total_data_files": int(totals.get("total-data-files", 0)),
                 **{k: int(v) for k, v in summary.items()},
             }
