@@ -144,6 +144,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", default=None,
                         help="results directory: ingest-<stamp>.json/.png and ingest-latest.json/.png (default <EVENTLAKE_HOME>/bench)")  # fmt: skip
     parser.add_argument("--seed", type=int, metavar="N", default=42, help="generator seed of the event data (default 42)")
+    parser.add_argument("--chaos", type=float, metavar="MINUTES", default=None,
+                        help="instead of the benchmark: a chaos soak of MINUTES. Producers keep POSTing while an API and two "
+                        "consumers are killed (SIGKILL) or paused past their lease (SIGSTOP) at random and restarted; "
+                        "then every acknowledged job is reconciled (each event exactly once, counts, positions). "
+                        "Exit code 1 when anything does not reconcile.")  # fmt: skip
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (every EVENTLAKE_HOME, server and consumer logs) instead of deleting it")  # fmt: skip
     parser.add_argument("--quick", action="store_true",
@@ -198,10 +203,14 @@ def eventlake_cmd(*args: str) -> list[str]:
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "eventlake.cli", *args]
 
 
+#: settings every child gets on top of its fresh home (the chaos soak shortens the lease period)
+CHILD_SETTINGS: dict[str, str] = {}
+
+
 def child_env(home: Path) -> dict[str, str]:
     """The environment of a server or consumer: a fresh home, local backends, the bench key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
-    env.update(EVENTLAKE_HOME=str(home), EVENTLAKE_API_KEYS=API_KEY, PYTHONUNBUFFERED="1")
+    env.update(EVENTLAKE_HOME=str(home), EVENTLAKE_API_KEYS=API_KEY, PYTHONUNBUFFERED="1", **CHILD_SETTINGS)
     return env
 
 
@@ -991,11 +1000,15 @@ def run(args: argparse.Namespace) -> int:
 
     from eventlake.bench import ingest_report, loadgen
 
-    cfg = _config(args)
     for noisy in ("httpx", "httpcore"):  # `eventlake` logs at INFO: not one line per bench request
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # piped into a file or CI log: wide enough for the tables instead of rich's 80 columns
     console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=150)
+    if getattr(args, "chaos", None) is not None:
+        from eventlake.bench import chaos
+
+        return chaos.run(args, console)
+    cfg = _config(args)
     out: Path = cfg["out"]
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)

@@ -136,3 +136,17 @@ def test_help_explains_every_option():
 def test_unknown_section_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="unknown section"):
         ingest.main(["--only", "post,teleport", "--out", str(tmp_path)])
+
+
+def test_chaos_soak_breaks_components_and_reconciles_every_job(tmp_path):
+    """`--chaos`: components are killed and paused while producers post; every check of the
+    reconciliation must hold (exit code 0) and the results file says what was broken."""
+    out = tmp_path / "out"
+    proc = subprocess.run([*_eventlake(), "bench", "ingest", "--chaos", "0.3", "--out", str(out)],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=400)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    (results,) = out.glob("chaos-*.json")
+    data = json.loads(results.read_text())
+    assert data["breaks"], "nothing was broken"
+    assert data["acknowledged_jobs"] > 0 and data["rows_in_raw_events"] == data["valid_events"]
+    assert all(data["checks"].values()), data["checks"]
