@@ -59,6 +59,54 @@ def _dead_letter(payload: bytes, header: envelope.ChunkHeader, error: Exception,
     )
 
 
+class _Regroup(RuntimeError):
+    """Joined chunks did not split back by their headers' record counts: plan again chunk by chunk."""
+
+
+def _groups(items: list, max_bytes: int) -> list[list]:
+    """Runs of consecutive NDJSON chunks of one dataset, up to ``max_bytes`` each; a CSV chunk alone."""
+    groups: list[list] = []
+    size = 0
+    for item in items:
+        header, payload = item[1], item[2]
+        joinable = header.format == "ndjson" and max_bytes > 0
+        last = groups[-1] if groups else None
+        if (
+            joinable and last is not None and last[-1][1].format == "ndjson"
+            and last[-1][1].dataset == header.dataset and size + len(payload) <= max_bytes
+        ):
+            last.append(item)
+            size += len(payload)
+        else:
+            groups.append([item])
+            size = len(payload)
+    return groups
+
+
+def _split(result, firsts: list[int], total: int) -> list:
+    """Per chunk of a joined ``process()`` call: (valid, rejected, duplicates), record indexes made chunk-local."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    valid = pa.table(result.valid)
+    rejected = pa.table(result.rejected)
+    bounds = np.asarray([*firsts, total], dtype=np.int64)
+    v_at = np.searchsorted(valid.column("_index").to_numpy(), bounds) if valid.num_rows else np.zeros(len(bounds), int)
+    r_index = rejected.column("record_index").cast(pa.int64())
+    r_at = np.searchsorted(r_index.to_numpy(), bounds) if rejected.num_rows else np.zeros(len(bounds), int)
+    is_dup = pc.match_substring(rejected.column("violations"), '"rule":"duplicate"') if rejected.num_rows else None
+    out = []
+    for i, first in enumerate(firsts):
+        v = valid.slice(v_at[i], v_at[i + 1] - v_at[i])
+        v = v.set_column(v.schema.get_field_index("_index"), "_index", pc.subtract(v.column("_index"), first))
+        r = rejected.slice(r_at[i], r_at[i + 1] - r_at[i])
+        r = r.set_column(r.schema.get_field_index("record_index"), "record_index",
+                         pc.subtract(r.column("record_index").cast(pa.int64()), first))
+        dups = pc.sum(is_dup.slice(r_at[i], r_at[i + 1] - r_at[i])).as_py() or 0 if r.num_rows else 0
+        out.append((v, r, dups))
+    return out
+
+
 class Consumer:
     """Reads the stream, processes chunks in Rust and commits them to Iceberg."""
 
@@ -86,8 +134,13 @@ class Consumer:
     # -- phase 1: read + process, no side effects ---------------------------------
     def plan(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> IngestBatch:
         """Read and process the next records of the shards this consumer holds, after the tables' positions."""
-        import data_processor_rs as dp
+        try:
+            return self._plan(datasets, max_records, self.settings.consumer_process_bytes)
+        except _Regroup as exc:
+            log.warning("%s; planning again chunk by chunk", exc)
+            return self._plan(datasets, max_records, 0)
 
+    def _plan(self, datasets: Sequence[str], max_records: int | None, group_bytes: int) -> IngestBatch:
         held = self.leases.held()
         if not held:
             raise LeaseLost(f"plan() needs shard leases of {self.leases.group!r}; call leases.balance() first")
@@ -138,63 +191,95 @@ class Consumer:
 
         for shard in sorted(held):
             start = self._start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts)
+            items = []
             for record in self._read_whole_jobs(shard, start, limit):
                 batch.stream_records += 1
                 batch.read_to[shard] = record.sequence_number
                 header, payload = envelope.decode(record.data)
-                if header.dataset not in batch.datasets:
-                    continue
-                dbatch = batch.datasets[header.dataset]
-                in_valid = checkpoints.includes(valid_ckpts[header.dataset], shard, record.sequence_number)
-                in_rejected = checkpoints.includes(rejected_ckpts[header.dataset], shard, record.sequence_number)
-                outcome = ChunkOutcome(
-                    header.job_id, header.part, header.dataset, shard, record.sequence_number, header.first_index
-                )
-                dedup = self.dedup.get(header.dataset)
-                try:
-                    result = dp.process(
-                        payload,
-                        header.format,
-                        contracts.validation_schema_json(header.dataset),
-                        contracts.transform_rules_json(header.dataset),
-                        index=dedup.index if dedup is not None else None,
-                        job_id=header.job_id,
-                        day=today,
+                if header.dataset in batch.datasets:
+                    items.append((record, header, payload))
+            for group in _groups(items, group_bytes):
+                for (record, header, payload), result in zip(group, self._process(group, today), strict=True):
+                    dbatch = batch.datasets[header.dataset]
+                    in_valid = checkpoints.includes(valid_ckpts[header.dataset], shard, record.sequence_number)
+                    in_rejected = checkpoints.includes(rejected_ckpts[header.dataset], shard, record.sequence_number)
+                    outcome = ChunkOutcome(
+                        header.job_id, header.part, header.dataset, shard, record.sequence_number, header.first_index
                     )
-                except Exception as exc:  # noqa: BLE001 - any processor failure dead-letters the chunk
-                    log.error(
-                        "processor failed on chunk job=%s part=%s (%s); keeping it whole in rejected_records",
-                        header.job_id, header.part, exc,
-                    )
-                    outcome.rejected = header.record_count
-                    if not in_rejected:
-                        dbatch.rejected.append(_dead_letter(payload, header, exc, now))
-                else:
-                    valid = pa.table(result.valid)
-                    rejected = pa.table(result.rejected)
-                    outcome.accepted = valid.num_rows
-                    outcome.rejected = rejected.num_rows
-                    outcome.duplicates = result.duplicate_count
-                    if not in_valid and valid.num_rows:
-                        dbatch.valid.append((outcome, self._valid_table(valid, header.job_id, now)))
-                    if not in_rejected and rejected.num_rows:
-                        dbatch.rejected.append(
-                            rejected_rows(
-                                job_id=header.job_id,
-                                dataset=header.dataset,
-                                record_index=pa.compute.add(rejected.column("record_index").cast(pa.int64()),
-                                                            header.first_index),
-                                raw=rejected.column("raw"),
-                                violations=rejected.column("violations"),
-                                now=now,
+                    if isinstance(result, Exception):  # the processor could not handle it: kept whole
+                        outcome.rejected = header.record_count
+                        if not in_rejected:
+                            dbatch.rejected.append(_dead_letter(payload, header, result, now))
+                    else:
+                        valid, rejected, duplicates = result
+                        outcome.accepted = valid.num_rows
+                        outcome.rejected = rejected.num_rows
+                        outcome.duplicates = duplicates
+                        if not in_valid and valid.num_rows:
+                            dbatch.valid.append((outcome, self._valid_table(valid, header.job_id, now)))
+                        if not in_rejected and rejected.num_rows:
+                            dbatch.rejected.append(
+                                rejected_rows(
+                                    job_id=header.job_id,
+                                    dataset=header.dataset,
+                                    record_index=pa.compute.add(rejected.column("record_index").cast(pa.int64()),
+                                                                header.first_index),
+                                    raw=rejected.column("raw"),
+                                    violations=rejected.column("violations"),
+                                    now=now,
+                                )
                             )
-                        )
-                if not in_valid:
-                    checkpoints.advance(dbatch.valid_checkpoint, shard, record.sequence_number)
-                if not in_rejected:
-                    checkpoints.advance(dbatch.rejected_checkpoint, shard, record.sequence_number)
-                dbatch.chunks.append(outcome)
+                    if not in_valid:
+                        checkpoints.advance(dbatch.valid_checkpoint, shard, record.sequence_number)
+                    if not in_rejected:
+                        checkpoints.advance(dbatch.rejected_checkpoint, shard, record.sequence_number)
+                    dbatch.chunks.append(outcome)
         return batch
+
+    def _process(self, group: list, today: int) -> list:
+        """Process a group of chunks of one dataset in one ``process()`` call.
+
+        Returns, per chunk, ``(valid, rejected, duplicate count)`` with
+        chunk-local record indexes, or the exception that chunk raised. The
+        chunks are joined; each chunk's records are found again by the record
+        counts of their headers. If the processor counts the records otherwise,
+        or fails, each chunk is processed on its own.
+        """
+        import data_processor_rs as dp
+
+        header = group[0][1]
+        dedup = self.dedup.get(header.dataset)
+        kw = dict(index=dedup.index if dedup is not None else None, day=today)
+        schema_json = contracts.validation_schema_json(header.dataset)
+        rules_json = contracts.transform_rules_json(header.dataset)
+        if len(group) > 1:
+            firsts, total = [], 0
+            for _, h, _ in group:
+                firsts.append(total)
+                total += h.record_count
+            joined = b"".join(p if p.endswith(b"\n") else p + b"\n" for _, _, p in group)
+            try:
+                # a failed call adds no key to the index: the chunks are tried one by one below
+                result = dp.process(joined, header.format, schema_json, rules_json,
+                                    jobs=[(f, h.job_id) for f, (_, h, _) in zip(firsts, group, strict=True)], **kw)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("processing %d chunks together failed (%s); one at a time", len(group), exc)
+            else:
+                if result.record_count == total:
+                    return _split(result, firsts, total)
+                raise _Regroup(f"the processor counted {result.record_count} records in {len(group)} chunks, "
+                               f"their headers {total}")
+        out: list = []
+        for _, h, payload in group:
+            try:
+                result = dp.process(payload, h.format, schema_json, rules_json, job_id=h.job_id, **kw)
+            except Exception as exc:  # noqa: BLE001 - any processor failure dead-letters the chunk
+                log.error("processor failed on chunk job=%s part=%s (%s); keeping it whole in rejected_records",
+                          h.job_id, h.part, exc)
+                out.append(exc)
+            else:
+                out.append((pa.table(result.valid), pa.table(result.rejected), result.duplicate_count))
+        return out
 
     def _key_check(self, dataset: str):
         index = self.dedup[dataset]

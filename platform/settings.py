@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         default=100, description="Stream records (chunks) the consumer reads per batch."
     )
     consumer_poll_seconds: float = Field(default=1.0, description="Sleep between empty polls.")
+    consumer_process_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Consecutive NDJSON chunks of one dataset are processed together, in one "
+        "data_processor_rs.process() call, up to this many bytes (0 = one call per chunk).",
+    )
     consumer_commit_interval_seconds: float = Field(
         default=1.0,
         ge=0,

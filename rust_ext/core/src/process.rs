@@ -338,12 +338,30 @@ pub fn process(
     process_indexed(data, format, schema, rules, seen, None)
 }
 
-/// Where `process_indexed` checks and records keys: the index, the job the
+/// Where `process_indexed` checks and records keys: the index, the jobs the
 /// records belong to, and the day they are stored (for the index's window).
 pub struct IndexUse<'a> {
     pub index: &'a mut KeyIndex,
-    pub job_id: &'a [u8],
+    /// (index of the first record, job id), ascending by record: a record
+    /// belongs to the last entry at or before it. One entry for a one-job input.
+    pub jobs: Vec<(i64, &'a [u8])>,
     pub day: i32,
+}
+
+impl IndexUse<'_> {
+    fn origins(&self) -> Vec<(i64, u64)> {
+        self.jobs
+            .iter()
+            .map(|(first, job)| (*first, self.index.hashers.origin(job)))
+            .collect()
+    }
+}
+
+/// The origin of record `at` in `origins` (sorted by first record).
+#[inline]
+fn origin_at(origins: &[(i64, u64)], at: i64) -> u64 {
+    let i = origins.partition_point(|(first, _)| *first <= at);
+    origins[i.saturating_sub(1)].1
 }
 
 /// `process`, also dropping keys that `index` holds from another job (or
@@ -408,6 +426,8 @@ pub fn process_indexed(
     let key_field = schema.key_index();
     let mut keep: Vec<Vec<bool>> = chunks.iter().map(|c| vec![true; c.rows.len()]).collect();
     let mut dups: Vec<(i64, Loc, usize, String)> = Vec::new(); // (index, raw, chunk, violations)
+    // keys kept, added to the index only once the whole output is built (an error adds none)
+    let mut pending: Vec<(Fingerprint, u64)> = Vec::new();
     if let Some(kf) = key_field {
         let ty = schema.fields[kf].ty;
         let hasher = key_hasher();
@@ -449,12 +469,11 @@ pub fn process_indexed(
         } else {
             rayon::current_num_threads().clamp(1, 64) as u64
         };
-        let indexed = index
-            .as_ref()
-            .map(|u| (&*u.index, u.index.hashers.origin(u.job_id)));
-        // (chunk, row, verdict) of every repeat, and the fingerprints of the
-        // keys kept (for the index), shard by shard
-        let per_shard: Vec<(Vec<(usize, usize, Verdict)>, Vec<Fingerprint>)> = (0..shards)
+        let origins: Vec<(i64, u64)> = index.as_ref().map(|u| u.origins()).unwrap_or_default();
+        let indexed = index.as_ref().map(|u| &*u.index).filter(|_| !origins.is_empty());
+        // (chunk, row, verdict) of every repeat, and the fingerprints (with
+        // their job) of the keys kept, for the index, shard by shard
+        let per_shard: Vec<(Vec<(usize, usize, Verdict)>, Vec<(Fingerprint, u64)>)> = (0..shards)
             .into_par_iter()
             .map(|shard| {
                 let in_shard = |h: u64| (h >> 32) % shards == shard;
@@ -469,15 +488,17 @@ pub fn process_indexed(
                         if !in_shard(h) {
                             continue;
                         }
-                        let verdict = dd.check_hashed(key, h, base[ci] + c.rows[r] as i64);
+                        let at = base[ci] + c.rows[r] as i64;
+                        let verdict = dd.check_hashed(key, h, at);
                         if verdict != Verdict::First {
                             out.push((ci, r, verdict));
-                        } else if let Some((ix, origin)) = indexed {
+                        } else if let Some(ix) = indexed {
+                            let origin = origin_at(&origins, at);
                             let fp = ix.hashers.fingerprint_with(key, h);
                             if ix.is_duplicate(&fp, origin) {
                                 out.push((ci, r, Verdict::Stored));
                             } else {
-                                kept.push(fp);
+                                kept.push((fp, origin));
                             }
                         }
                     }
@@ -486,17 +507,12 @@ pub fn process_indexed(
             })
             .collect();
         let mut repeats: Vec<(usize, usize, Verdict)> = Vec::new();
-        let mut kept: Vec<Fingerprint> = Vec::new();
+        let mut kept: Vec<(Fingerprint, u64)> = Vec::new();
         for (out, k) in per_shard {
             repeats.extend(out);
             kept.extend(k);
         }
-        if let Some(u) = index.as_mut() {
-            let origin = u.index.hashers.origin(u.job_id);
-            for fp in kept {
-                u.index.add_pending(fp, origin, u.day);
-            }
-        }
+        pending = kept;
         repeats.sort_unstable_by_key(|&(ci, r, _)| (ci, r));
         let kname = &schema.fields[kf].name;
         for (ci, r, verdict) in repeats {
@@ -504,7 +520,18 @@ pub fn process_indexed(
             let c = &chunks[ci];
             let key = key_of(ci, r).map_or(&[][..], |(k, _)| k);
             let shown = String::from_utf8_lossy(key).into_owned();
+            let at = base[ci] + c.rows[r] as i64;
             let message = match verdict {
+                // several jobs in one input: name the job's own record, or say it was another job's
+                Verdict::DuplicateOf(first) if origins.len() > 1 => {
+                    let job_start = |i: i64| origins[origins.partition_point(|(f, _)| *f <= i).saturating_sub(1)];
+                    let (mine, theirs) = (job_start(at), job_start(first));
+                    if mine.1 == theirs.1 {
+                        format!("{kname}: duplicate of record {}", first - mine.0)
+                    } else {
+                        format!("{kname}: duplicate of a record of an earlier job in the same batch")
+                    }
+                }
                 Verdict::DuplicateOf(first) => format!("{kname}: duplicate of record {first}"),
                 Verdict::Stored => {
                     format!("{kname}: already stored by an earlier job (within the dedup window)")
@@ -628,6 +655,11 @@ pub fn process_indexed(
         batches,
     };
 
+    if let Some(u) = index.as_mut() {
+        for (fp, origin) in pending {
+            u.index.add_pending(fp, origin, u.day);
+        }
+    }
     Ok(ProcessOutput {
         record_count: total,
         valid_count,

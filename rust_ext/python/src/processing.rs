@@ -452,11 +452,13 @@ impl ProcessResult {
 
 /// parse (lenient) -> validate -> drop invalid -> transform -> deduplicate.
 ///
-/// With `index` (a `KeyIndex`), `job_id` and `day` (days since 1970-01-01),
-/// keys the index holds from another job, or from earlier in the pass, are
-/// duplicates too, and the keys kept are added to the index as pending.
+/// With `index` (a `KeyIndex`), the job the records belong to (`job_id`, or
+/// `jobs`: `[(first record index, job id), ...]` for an input that joins the
+/// chunks of several jobs) and `day` (days since 1970-01-01), keys the index
+/// holds from another job, or from earlier in the pass, are duplicates too,
+/// and the keys kept are added to the index as pending.
 #[pyfunction]
-#[pyo3(signature = (data, format, schema, rules, *, seen = None, index = None, job_id = None, day = 0))]
+#[pyo3(signature = (data, format, schema, rules, *, seen = None, index = None, job_id = None, jobs = None, day = 0))]
 #[allow(clippy::too_many_arguments)]
 fn process(
     py: Python<'_>,
@@ -467,20 +469,28 @@ fn process(
     seen: Option<Vec<String>>,
     index: Option<PyRef<'_, KeyIndex>>,
     job_id: Option<String>,
+    jobs: Option<Vec<(i64, String)>>,
     day: i32,
 ) -> PyResult<ProcessResult> {
     let schema = schema_of(schema)?;
     let rules = Rules::from_json(rules, &schema).map_err(to_py_err)?;
     let seen = seen.unwrap_or_default();
     let format = format.to_string();
-    if index.is_some() && job_id.is_none() {
-        return Err(to_py_err(CoreError::input("process(index=...) needs the job_id the records belong to")));
-    }
+    let mut jobs = match (jobs, job_id) {
+        (Some(j), None) if !j.is_empty() => j,
+        (None, Some(id)) => vec![(0, id)],
+        (None, None) if index.is_none() => Vec::new(),
+        _ => {
+            return Err(to_py_err(CoreError::input(
+                "process(index=...) needs either job_id or a non-empty jobs list (not both)",
+            )))
+        }
+    };
+    jobs.sort_by_key(|(first, _)| *first);
     let mut guard = index.as_ref().map(|ix| ix.lock());
-    let job = job_id.unwrap_or_default();
     let use_index = guard.as_mut().map(|g| core_process::IndexUse {
         index: &mut **g,
-        job_id: job.as_bytes(),
+        jobs: jobs.iter().map(|(first, id)| (*first, id.as_bytes())).collect(),
         day,
     });
     run(py, || {
