@@ -207,6 +207,10 @@ def _insert_ignoring_duplicates(engine: Engine, table: Table, values: dict[str, 
     return dialect_insert(table).values(**values).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 
 
+#: PostgreSQL ends a transaction left idle this long (ms): see ``JobStore._make_engine``.
+IDLE_IN_TRANSACTION_MS = 5_000
+
+
 class JobStore:
     """Tracks ingestion jobs in a SQL database (see module docstring)."""
 
@@ -232,7 +236,11 @@ class JobStore:
                 cursor.close()
 
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        # A process paused inside a transaction (SIGSTOP, a GC pause, a frozen VM) would hold its row
+        # locks until resumed; every transaction here lasts milliseconds, so the server ends one that
+        # sits idle this long and its locks go to the others (the paused process's commit then fails).
+        options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
 
     def _create_tables(self) -> None:
         # Two processes opening a fresh PostgreSQL store at once can race on CREATE TABLE.
