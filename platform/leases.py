@@ -191,32 +191,6 @@ class Lease:
             )
         self.epoch = None
 
-    @contextmanager
-    def kept_alive(self) -> Iterator[None]:
-        """Renew the lease every third of its period while the block runs.
-
-        A renewal that finds the lease lost stops; the next commit then
-        refuses to land (see ``eventlake.committer``).
-        """
-        stop = threading.Event()
-        period = self.ttl.total_seconds() / 3
-
-        def beat() -> None:
-            while not stop.wait(period):
-                try:
-                    if not self.renew():
-                        return
-                except Exception as exc:  # noqa: BLE001 - a failed renewal is retried next beat
-                    log.warning("lease %s: renewal failed: %s", self.name, exc)
-
-        thread = threading.Thread(target=beat, name=f"lease-{self.name}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-
 
 # ---------------------------------------------------------------------------
 # leases per shard, balanced over the live consumers (as the Kinesis Client Library does)
