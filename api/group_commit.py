@@ -1,15 +1,15 @@
 """Group commit for ``POST /api/v1/ingest``: one writer thread, one durable write per group of requests.
 
 Each API process has one ``IngestGroupWriter`` with one writer thread. A
-request hands it the job it creates (``NewJob``) and the job's stream records,
-then awaits a future. Requests gather on their event loop while the thread
-writes the previous group; when that group is durable the thread answers it
-(one ``call_soon_threadsafe``) and the loop hands over everything that
-gathered meanwhile (up to ``max_group_requests`` / ``max_group_bytes``) as the
-next group (one queue put). So a 202 still means the records are durable,
+request appends the job it creates (``NewJob``) and the job's stream records to
+the writer's waiting list and awaits a future. The thread takes everything
+waiting (up to ``max_group_requests`` / ``max_group_bytes``) as one group,
+writes it, and only then answers it: one ``call_soon_threadsafe`` per group and
+event loop, not per request. Then it takes whatever arrived meanwhile as the
+next group, without a round trip through the event loop; a request wakes the
+thread only when it sat idle. So a 202 still means the records are durable,
 concurrent requests share one transaction (one fsync) or a few PutRecords
-calls, and no request takes a thread-pool hop for the database; crossing
-threads costs two hand-offs per group, not per request. Groups form by
+calls, and no request takes a thread-pool hop for the database. Groups form by
 themselves: an idle API writes a lone request at once (no waiting for
 company), a busy one writes whatever arrived during the last write.
 
@@ -98,51 +98,6 @@ def _resolve(items: list[_Pending], errors: list[BaseException | None]) -> None:
             item.future.set_exception(error)
 
 
-class _LoopSide:
-    """The requests of one event loop: gathered on the loop, handed to the thread a group at a time.
-
-    All of it runs on the loop's thread (``submit`` and ``finish``), so it needs no lock, and
-    crossing threads costs one queue put and one ``call_soon_threadsafe`` per group, not per
-    request: with single-event requests, a thread wake-up per request cost more than the
-    SQLite work itself.
-    """
-
-    def __init__(self, writer: IngestGroupWriter, loop: asyncio.AbstractEventLoop) -> None:
-        self.writer = writer
-        self.loop = loop
-        self.waiting: list[_Pending] = []
-        self.in_flight = False  # a group of this loop is with the writer thread
-
-    def add(self, item: _Pending) -> None:
-        self.waiting.append(item)
-        if not self.in_flight:
-            self.dispatch()
-
-    def dispatch(self) -> None:
-        """Hand the waiting requests (up to the group limits) to the writer thread."""
-        writer = self.writer
-        if writer._closed:
-            items, self.waiting = self.waiting, []
-            _resolve(items, [writer.stopped_error()] * len(items))
-            return
-        count = size = 0
-        for item in self.waiting:
-            if count and (count >= writer.max_group_requests or size + item.size > writer.max_group_bytes):
-                break
-            count += 1
-            size += item.size
-        group, self.waiting = self.waiting[:count], self.waiting[count:]
-        self.in_flight = True
-        writer._queue.put((self, group))
-
-    def finish(self, group: list[_Pending], errors: list[BaseException | None]) -> None:
-        """The thread wrote ``group``: answer it, then send the next group (called on the loop)."""
-        _resolve(group, errors)
-        self.in_flight = False
-        if self.waiting:
-            self.dispatch()
-
-
 class IngestGroupWriter:
     """Writes ingestion requests in groups (see the module docstring)."""
 
@@ -161,8 +116,13 @@ class IngestGroupWriter:
         job_file = jobs.sqlite_path
         self.shared = isinstance(stream, LocalStream) and job_file is not None and stream.path.resolve() == job_file
         self.mode = "shared" if self.shared else "two-phase"
-        self._queue: queue.SimpleQueue[tuple[_LoopSide, list[_Pending]] | None] = queue.SimpleQueue()
-        self._sides: dict[asyncio.AbstractEventLoop, _LoopSide] = {}
+        # Requests waiting for a group. The loop appends under the lock; the thread takes a group
+        # from it under the lock. The thread is woken (one token) only when it sat idle.
+        self._lock = threading.Lock()
+        self._waiting: list[_Pending] = []
+        self._idle = True
+        self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._writing = 0  # requests in the group being written
         self._stats = _Stats()
         self._stats_lock = threading.Lock()
         self._closed = False
@@ -184,14 +144,15 @@ class IngestGroupWriter:
         if self._closed or not self._thread.is_alive():
             raise self.stopped_error()
         loop = asyncio.get_running_loop()
-        side = self._sides.get(loop)
-        if side is None:
-            side = self._sides[loop] = _LoopSide(self, loop)
         future: asyncio.Future[None] = loop.create_future()
         size = 0
         for _, data in records:
             size += len(data)
-        side.add(_Pending(job, records, size, loop, future))
+        with self._lock:
+            self._waiting.append(_Pending(job, records, size, loop, future))
+            wake, self._idle = self._idle, False
+        if wake:
+            self._wake.put(True)
         await future
 
     @staticmethod
@@ -199,8 +160,8 @@ class IngestGroupWriter:
         return ComponentUnavailable("stream", "the ingest writer is stopped (the API is shutting down)")
 
     def pending(self) -> int:
-        """Requests waiting for their group to go to the writer (not counting groups being written)."""
-        return sum(len(side.waiting) for side in list(self._sides.values()))
+        """Requests waiting for the writer (not counting the group being written)."""
+        return len(self._waiting)
 
     def stats(self) -> dict[str, Any]:
         with self._stats_lock:
@@ -218,55 +179,70 @@ class IngestGroupWriter:
             }
         out["put_calls"] = getattr(self.stream, "put_calls", None)
         out["waiting"] = self.pending()
+        out["writing"] = self._writing
         return out
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write the groups already handed over, then stop the thread. Later requests get 503."""
+        """Write what is already waiting, then stop the thread. Later requests get 503."""
         if self._closed:
             return
         self._closed = True
         if self._thread.is_alive():
-            self._queue.put(None)
+            self._wake.put(False)
             self._thread.join(timeout)
-        # Groups still queued (the thread died or timed out) get an answer, not a hang.
-        while True:
-            try:
-                entry = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if entry is not None:
-                side, group = entry
-                self._finish(side, group, [self.stopped_error()] * len(group))
+        # Anything still waiting (the thread died or timed out) gets an answer, not a hang.
+        with self._lock:
+            leftovers, self._waiting = self._waiting, []
+        self._answer(leftovers, [self.stopped_error()] * len(leftovers))
 
     # -- the writer thread ------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            entry = self._queue.get()
-            if entry is None:
-                break
-            side, group = entry
-            try:
-                errors = self._write_shared(group) if self.shared else self._write_two_phase(group)
-            except BaseException as exc:  # never leave a request waiting
-                log.exception("ingest group writer: unexpected error writing %d requests", len(group))
-                error = ComponentUnavailable("stream", f"cannot write the request: {type(exc).__name__}: {exc}")
-                errors = [error] * len(group)
-            self._finish(side, group, errors)
+        while self._wake.get():  # False: stop (once nothing is left waiting)
+            # Group after group until nothing waits: the next group is whatever arrived while the
+            # last one was written, taken without a round trip through the event loop.
+            while group := self._take_group():
+                self._writing = len(group)
+                try:
+                    errors = self._write_shared(group) if self.shared else self._write_two_phase(group)
+                except BaseException as exc:  # never leave a request waiting
+                    log.exception("ingest group writer: unexpected error writing %d requests", len(group))
+                    error = ComponentUnavailable("stream", f"cannot write the request: {type(exc).__name__}: {exc}")
+                    errors = [error] * len(group)
+                self._answer(group, errors)
+                self._writing = 0
+        while group := self._take_group():  # stopping: write what came before the stop
+            self._answer(group, self._write_shared(group) if self.shared else self._write_two_phase(group))
 
-    @staticmethod
-    def _finish(side: _LoopSide, group: list[_Pending], errors: list[BaseException | None]) -> None:
-        try:
-            side.loop.call_soon_threadsafe(side.finish, group, errors)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
+    def _take_group(self) -> list[_Pending]:
+        """The waiting requests, up to the group limits; empty (and the thread marked idle) if none."""
+        with self._lock:
+            waiting = self._waiting
+            count = size = 0
+            for item in waiting:
+                if count and (count >= self.max_group_requests or size + item.size > self.max_group_bytes):
+                    break
+                count += 1
+                size += item.size
+            if count == len(waiting):
+                group, self._waiting = waiting, []
+            else:
+                group, self._waiting = waiting[:count], waiting[count:]
+            if not group:
+                self._idle = True
+            return group
 
     @staticmethod
     def _answer(group: list[_Pending], errors: list[BaseException | None]) -> None:
-        """Answer some requests of a group before the group is finished (on their loop)."""
-        if group:
+        """Resolve the requests' futures on their event loops: one call per loop, not per request."""
+        by_loop: dict[asyncio.AbstractEventLoop, tuple[list[_Pending], list[BaseException | None]]] = {}
+        for item, error in zip(group, errors, strict=True):
+            items, errs = by_loop.setdefault(item.loop, ([], []))
+            items.append(item)
+            errs.append(error)
+        for loop, (items, errs) in by_loop.items():
             try:
-                group[0].loop.call_soon_threadsafe(_resolve, group, errors)
-            except RuntimeError:
+                loop.call_soon_threadsafe(_resolve, items, errs)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
 
     def _count(self, group: list[_Pending], errors: list[BaseException | None], transactions: int) -> None:

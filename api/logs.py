@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,7 +45,10 @@ class JsonFormatter(logging.Formatter):
         payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        try:  # orjson: a line per request, so the formatter's cost counts
+            return orjson.dumps(payload, default=str).decode("utf-8")
+        except TypeError:  # e.g. non-string keys, or integers past 64 bits
+            return json.dumps(payload, default=str)
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:

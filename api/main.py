@@ -2,8 +2,9 @@
 
 ``create_app(settings=None)`` returns the FastAPI app; with no settings it uses
 the process's cached ``eventlake.settings.get_settings()`` (``EVENTLAKE_*``
-environment variables). Serve it with ``python -m api.main``, or with
-``uvicorn --factory api.main:create_app --http api.server:JsonErrorProtocol``
+environment variables). Serve it with ``python -m api.main`` (``run``:
+``EVENTLAKE_API_WORKERS`` processes), or with
+``uvicorn --factory api.main:create_server_app --http api.server:JsonErrorProtocol``
 (the protocol makes uvicorn's own 400 answers use the API's error shape; see
 ``api.server``).
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +44,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = AppResources(settings)
     app.state.resources = resources
     await run_in_threadpool(resources.open_essentials)
+    if app.state.server_process:
+        _tune_server_process()
     sweeper = asyncio.create_task(
         sweep_unpublished_forever(resources.job_store, settings.api_unpublished_seconds), name="unpublished-sweeper"
     )
@@ -50,6 +56,33 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await run_in_threadpool(resources.close)
+
+
+def _tune_server_process() -> None:
+    """Settings for a process that exists to serve the API, applied once it has started.
+
+    * ``gc.freeze()``: the modules, the app and its backends are a few hundred thousand
+      long-lived objects that every full collection would traverse again, and in-flight
+      requests allocate enough to trigger collections often (about a quarter of the CPU of a
+      single-event ingest, measured).
+    * A GIL switch interval of 0.5 ms (not 5): the group writer thread needs the GIL back after
+      every SQLite call, and while it waits for a busy event loop to let go it holds the job
+      database's write turn, stalling every other API worker's commits with it (waits of
+      hundreds of milliseconds measured with two workers).
+    * The logging module's documented optimizations (Logging HOWTO, "Optimization"): no caller
+      lookup (a stack walk per record), no thread or process names. Nothing the API logs uses
+      them, and the request log writes a record per request.
+
+    Only for a process that serves the app (``run``, ``create_server_app``): a test process that
+    builds many apps would keep their garbage cycles forever.
+    """
+    sys.setswitchinterval(0.0005)
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    gc.collect()
+    gc.freeze()
 
 
 def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
@@ -68,7 +101,9 @@ def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, server_process: bool = False) -> FastAPI:
+    """The API (see the module docstring). ``server_process``: this process exists to serve it
+    (tunes the garbage collector and logging at startup, see ``_tune_server_process``)."""
     app = FastAPI(
         title="eventlake ingestion API",
         version="1.0.0",
@@ -78,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # On app.state, not as a dependency override: any override makes FastAPI re-inspect every
     # dependency's signature on every request.
     app.state.settings = settings if settings is not None else get_settings()
+    app.state.server_process = server_process
     counters = ApiCounters()
     app.state.counters = counters
     install_error_handlers(app)
@@ -88,6 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
+
+
+def create_server_app() -> FastAPI:
+    """``create_app()`` for a process that only serves the API: what ``run`` gives each uvicorn
+    worker (``uvicorn --factory api.main:create_server_app``)."""
+    return create_app(server_process=True)
 
 
 def run(settings: Settings | None = None) -> None:
@@ -105,12 +147,20 @@ def run(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     options: dict[str, Any] = dict(
-        host=settings.api_host, port=settings.api_port, log_level="info", http=HTTP_PROTOCOL, log_config=log_config()
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        http=HTTP_PROTOCOL,
+        log_config=log_config(),
+        # The request log (api.logs.RequestLogMiddleware) writes one JSON line per request with
+        # what the access log has and more; uvicorn's access log on top cost a quarter of the
+        # throughput of single-event ingests.
+        access_log=False,
     )
     if settings.api_workers > 1:
-        uvicorn.run("api.main:create_app", factory=True, workers=settings.api_workers, **options)
+        uvicorn.run("api.main:create_server_app", factory=True, workers=settings.api_workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, server_process=True), **options)
 
 
 if __name__ == "__main__":

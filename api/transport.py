@@ -53,16 +53,24 @@ class DrainRequestBodyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_headers = scope.get("headers") or []
-        content_length = _header(request_headers, b"content-length")
-        chunked = b"chunked" in _tokens(_header(request_headers, b"transfer-encoding"))
+        # one pass over the request headers (this runs for every request)
+        content_length = transfer_encoding = expect = None
+        for key, value in scope.get("headers") or ():
+            key = key.lower()
+            if key == b"content-length":
+                content_length = value
+            elif key == b"transfer-encoding":
+                transfer_encoding = value
+            elif key == b"expect":
+                expect = value
+        chunked = transfer_encoding is not None and b"chunked" in _tokens(transfer_encoding)
         try:
             declared = int(content_length) if content_length is not None else None
         except ValueError:
             declared = None
         # HTTP/1.1: without Content-Length or chunked Transfer-Encoding there is no body to drain.
         body_done = not chunked and not declared
-        expects_continue = b"100-continue" in _tokens(_header(request_headers, b"expect"))
+        expects_continue = expect is not None and b"100-continue" in _tokens(expect)
         body_requested = False
         drain = False
 
@@ -78,10 +86,9 @@ class DrainRequestBodyMiddleware:
             nonlocal drain
             if message["type"] == "http.response.start":
                 headers = message.get("headers") or []
-                drain = (
-                    not body_done
+                drain = not body_done and (
                     # the client can read the whole answer without waiting for the end of the response
-                    and _header(headers, b"content-length") is not None
+                    _header(headers, b"content-length") is not None
                     # the app closes the connection on purpose (e.g. 408: the client stopped sending)
                     and b"close" not in _tokens(_header(headers, b"connection"))
                     # a client waiting for "100 Continue" that never came sends no body

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -229,6 +230,57 @@ CREATE TABLE IF NOT EXISTS stream_records (
 """
 
 
+@dataclass(eq=False)
+class _TurnTicket:
+    fd: int
+    done: threading.Event
+    lock: threading.Lock
+    acquired: bool = False
+    abandoned: bool = False
+
+
+class _TurnWaiter:
+    """Blocking ``flock`` waits for ``LocalStream``'s writer turn, in a helper thread.
+
+    A blocking ``flock`` cannot be given up from the waiting thread, so the writer hands the
+    wait to this thread and waits for it with a timeout. Each wait locks a fresh descriptor
+    of the lock file (its own lock owner): a wait given up and granted later is released at
+    once by the helper and cannot be mistaken for the writer's next turn.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._tickets: queue.SimpleQueue[_TurnTicket | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="eventlake-stream-turn", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float) -> int | None:
+        """A descriptor holding the turn (the caller unlocks and closes it), or None after ``timeout``."""
+        ticket = _TurnTicket(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), threading.Event(), threading.Lock())
+        self._tickets.put(ticket)
+        if ticket.done.wait(timeout):
+            return ticket.fd
+        with ticket.lock:
+            if ticket.acquired:  # granted just now
+                return ticket.fd
+            ticket.abandoned = True
+        return None
+
+    def _run(self) -> None:
+        while (ticket := self._tickets.get()) is not None:
+            fcntl.flock(ticket.fd, fcntl.LOCK_EX)
+            with ticket.lock:
+                if ticket.abandoned:
+                    fcntl.flock(ticket.fd, fcntl.LOCK_UN)
+                    os.close(ticket.fd)
+                    continue
+                ticket.acquired = True
+            ticket.done.set()
+
+    def close(self) -> None:
+        self._tickets.put(None)
+
+
 class LocalStream:
     """A durable, sharded append-only log in one SQLite file.
 
@@ -250,7 +302,10 @@ class LocalStream:
         self._lock = threading.Lock()  # one connection, shared by the API's worker threads
         self._conn: sqlite3.Connection | None = None
         self._shard_count: int | None = None
-        self._turn_fd: int | None = None
+        self._turn_path = f"{self.path}.writer-lock"
+        self._turn_fd: int | None = None  # the writer turn's lock file (see _take_turn)
+        self._held_fd: int | None = None
+        self._turn_waiter: _TurnWaiter | None = None
 
     # -- connection ------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -349,32 +404,38 @@ class LocalStream:
         Several API worker processes append to one file. Left to SQLite, a writer that finds
         the write lock taken sleeps 1, 2, 5, 10, 15, 20, 25 ... ms between retries, far longer
         than a group commit holds the lock (about a millisecond), which showed as tens to
-        hundreds of milliseconds of latency with two workers. The turn lock is polled every
-        0.1-1 ms instead; SQLite's own lock still guards the data (and orders the other
-        writers of the file: the consumer's job bookkeeping). A holder that is gone releases
-        it at once; one that is stuck makes the others give up after the busy timeout.
+        hundreds of milliseconds of latency with two workers. Polling ``flock`` every
+        millisecond was no better: a busy writer releases the turn and takes it back for its
+        next group before the poller looks again (waits of up to 800 ms measured). A contended
+        writer therefore waits in the kernel's queue for the lock (a blocking ``flock``, woken
+        when the turn is released), from a helper thread (``_TurnWaiter``) so that it can give
+        up after the busy timeout, as SQLite would. SQLite's own lock still guards the data and
+        orders the other writers of the file (the consumer's job bookkeeping). A holder that is
+        gone releases the turn at once.
         """
         if fcntl is None:
             return
         if self._turn_fd is None:
-            self._turn_fd = os.open(f"{self.path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
-        delay = 0.0001
-        while True:
-            try:
-                fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StreamError(
-                        f"stream {self.path}: another writer held the write turn for {self._busy_timeout_ms} ms"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.001)
+            self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._held_fd = self._turn_fd
+            return
+        except BlockingIOError:
+            pass
+        if self._turn_waiter is None:
+            self._turn_waiter = _TurnWaiter(self._turn_path)
+        fd = self._turn_waiter.wait(self._busy_timeout_ms / 1000)
+        if fd is None:
+            raise StreamError(f"stream {self.path}: another writer held the write turn for {self._busy_timeout_ms} ms")
+        self._held_fd = fd
 
     def _end_turn(self) -> None:
-        if fcntl is not None and self._turn_fd is not None:
-            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+        fd, self._held_fd = self._held_fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            if fd != self._turn_fd:
+                os.close(fd)
 
     def append(self, conn: sqlite3.Connection, records: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
         """Append records inside an open ``transaction()``; ``(shard_id, sequence_number)`` per record.
@@ -430,6 +491,9 @@ class LocalStream:
             if self._turn_fd is not None:
                 os.close(self._turn_fd)
                 self._turn_fd = None
+            if self._turn_waiter is not None:
+                self._turn_waiter.close()
+                self._turn_waiter = None
 
     def __repr__(self) -> str:
         return f"LocalStream({str(self.path)!r})"

@@ -73,16 +73,18 @@ def test_concurrent_requests_share_one_transaction(tmp_path):
         assert writer_stats(live.url)["mode"] == "shared"  # the local log lives in the job database
         blocker = hold_write_lock(JobStore(settings.job_db).sqlite_path)
         threads, responses = post_concurrently(live.url, [events(2, f"r{i}") for i in range(n)])
-        # the first request's group waits for the lock; the other requests gather behind it
-        wait_for(lambda: writer_stats(live.url)["waiting"] == n - 1, timeout=30)
+        # the first group (the first request, or the first few) waits for the lock; the other
+        # requests gather behind it
+        first = wait_for(lambda: (s := writer_stats(live.url))["writing"] + s["waiting"] == n and s["writing"], timeout=30)
         blocker.execute("COMMIT")
         blocker.close()
         for t in threads:
             t.join(60)
         stats = writer_stats(live.url)
     assert [r.status_code for r in responses] == [202] * n
-    # 12 requests, 2 transactions (one fsync each): the lone first one, then the other 11 at once
-    assert (stats["requests"], stats["groups"], stats["transactions"], stats["largest_group"]) == (n, 2, 2, n - 1)
+    # 12 requests, 2 transactions (one fsync each): the first group, then all the others at once
+    assert (stats["requests"], stats["groups"], stats["transactions"]) == (n, 2, 2)
+    assert stats["largest_group"] == max(first, n - first)
     store = JobStore(settings.job_db)
     for response in responses:
         job_id = response.json()["job_id"]
@@ -101,7 +103,7 @@ def test_kinesis_requests_share_put_records_calls(tmp_path, moto_url):
         assert writer_stats(live.url)["mode"] == "two-phase"
         blocker = hold_write_lock(JobStore(settings.job_db).sqlite_path)  # the first group's job rows wait
         threads, responses = post_concurrently(live.url, [events(60, f"r{i}") for i in range(n)])
-        wait_for(lambda: writer_stats(live.url)["waiting"] == n - 1, timeout=30)
+        first = wait_for(lambda: (s := writer_stats(live.url))["writing"] + s["waiting"] == n and s["writing"], timeout=30)
         blocker.execute("COMMIT")
         blocker.close()
         for t in threads:
@@ -109,8 +111,10 @@ def test_kinesis_requests_share_put_records_calls(tmp_path, moto_url):
         stats = writer_stats(live.url)
     assert [r.status_code for r in responses] == [202] * n
     assert (stats["requests"], stats["groups"], stats["records"]) == (n, 2, 60 * n)
-    # 12 requests, 720 records, 3 PutRecords calls: 60 for the first group, then 660 = 500 + 160
-    assert stats["put_calls"] == 3
+    # 12 requests, 720 records: each group's records in as few PutRecords calls as the 500-record
+    # limit allows (the first group alone, e.g. 60 records: 1 call; the other 660: 500 + 160)
+    calls = lambda records: -(-records // 500)  # noqa: E731
+    assert stats["put_calls"] == calls(60 * first) + calls(60 * (n - first)) < n
     records = kinesis_records(settings)
     parts = Counter((r.header.job_id, r.header.part) for r in records)
     store = JobStore(settings.job_db)

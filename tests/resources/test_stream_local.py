@@ -282,3 +282,29 @@ def test_property_every_put_record_is_read_back_in_key_order(stream, records):
         assert len({shard for shard, _ in key_positions}) == 1
         seqs = [sequence_key(seq) for _, seq in key_positions]
         assert seqs == sorted(seqs)
+
+
+def test_a_writer_waits_for_the_write_turn_and_gives_up_after_the_busy_timeout(tmp_path):
+    import fcntl
+    import threading
+
+    path = tmp_path / "stream.db"
+    stream = LocalStream(path, shards=1, busy_timeout_ms=300)
+    stream.ensure()
+    holder = open(f"{path}.writer-lock", "a+")  # another writer (its own lock owner) holds the turn
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    with pytest.raises(StreamError, match="write turn"):
+        stream.put_records([("k", b"given up")])
+    # a writer that waits gets the turn as soon as it is released
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (stream.put_records([("k", b"waited")]), done.set()))
+    waiter.start()
+    assert not done.wait(0.1)
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    waiter.join(10)
+    assert done.is_set()
+    # the wait given up earlier holds nothing: the next writer goes straight in
+    stream.put_records([("k", b"after")])
+    assert [r.data for r in read_all(stream, stream.shard_ids()[0])] == [b"waited", b"after"]
+    holder.close()
+    stream.close()
