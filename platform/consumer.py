@@ -431,7 +431,7 @@ class Consumer:
                     result = self.run_once()
                 except LeaseHeld as exc:
                     log.info("%s; waiting", exc)
-                    time.sleep(min(5.0, self.leases.ttl.total_seconds() / 3))
+                    time.sleep(poll)  # a share may free up at the holders' next pass
                     continue
                 except (StaleBatch, LeaseLost) as exc:
                     log.warning("%s; planning again", exc)
