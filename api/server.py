@@ -9,8 +9,15 @@ subclasses here answer ``{"error": "invalid HTTP request", "details": [...]}``
 instead, and also answer (rather than silently close) a request whose client
 half-closes the connection before sending the whole body it announced.
 
+The httptools variant (uvicorn's default) also writes each response with one
+``send`` instead of two: uvicorn writes the status line and headers, then the
+body, as separate transport writes, each a system call (on loopback, the
+receiver's TCP processing too). ``CoalescingTransport`` joins the writes made in
+one event-loop step; for small responses this was a fifth of the event loop's
+time.
+
 Serve the API with them: ``uvicorn.run(app, http=HTTP_PROTOCOL)`` or
-``uvicorn --factory api.main:create_app --http api.server:JsonErrorProtocol``.
+``uvicorn --factory api.main:create_server_app --http api.server:JsonErrorProtocol``.
 """
 
 from __future__ import annotations
@@ -85,6 +92,41 @@ class JsonErrorH11Protocol(H11Protocol):
         self.transport.close()
 
 
+class CoalescingTransport:
+    """A transport whose writes made in one event-loop step go out as one write (one ``send``).
+
+    The first write of a step is kept and a flush is scheduled with ``call_soon``; later writes
+    of the same step join it. ``close()`` flushes first. Everything else is the wrapped
+    transport's (flow control, extra info, ``is_closing``...).
+    """
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            self._pending.append(data)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 JsonErrorProtocol: type[asyncio.Protocol]
 
 try:
@@ -94,7 +136,10 @@ except ImportError:  # pragma: no cover - uvicorn without httptools uses h11, so
 else:
 
     class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol (its default) with JSON 400 answers."""
+        """uvicorn's httptools protocol (its default) with JSON 400 answers and one write per response."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
         def send_400_response(self, msg: str) -> None:
             self._send_json_error(400, INVALID_REQUEST, _invalid_request_details(msg))

@@ -50,10 +50,10 @@ class Settings(BaseSettings):
         description="Largest stream record the API publishes (Kinesis allows 1 MiB per record).",
     )
     api_workers: int = Field(
-        default=1,
-        ge=1,
-        description="uvicorn worker processes `python -m api.main` serves the API with. Each has its own "
-        "group writer; SQLite serializes their commits. Workers read their settings from the environment.",
+        default=0,
+        ge=0,
+        description="uvicorn worker processes `python -m api.main` serves the API with (0 = one per CPU core, "
+        "at most 4). Each has its own group writer; their commits take turns on the SQLite file.",
     )
     api_unpublished_seconds: float = Field(
         default=300.0,

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -182,6 +184,26 @@ def second_json_value(body: bytes) -> dict[str, Any]:
     }
 
 
+def new_job_id() -> str:
+    """A fresh job id: a UUIDv7 (RFC 9562), 48 bits of Unix milliseconds then 74 random bits.
+
+    Time-ordered, so a group's new job rows land at the end of the job table's primary key
+    index instead of on random pages: with random (v4) ids every job rewrote a 4 KiB index page
+    into the write-ahead log (about 15 KB written per single-event request). The random bits
+    (from ``os.urandom``) keep ids unguessable: the status endpoint answers whoever knows one.
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76  # version 7
+        | (rand >> 68 & 0xFFF) << 64  # rand_a: 12 bits
+        | 0b10 << 62  # the RFC 9562 variant
+        | rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b: 62 bits
+    )
+    return str(uuid.UUID(int=value))
+
+
 def split(body: bytes, fmt: str, chunk_bytes: int) -> list[tuple[bytes, int]]:
     try:
         return data_processor_rs.split_payload(body, fmt, chunk_bytes)
@@ -243,7 +265,7 @@ async def ingest(request: Request) -> Any:
     if record_count == 0:
         raise ApiError(400, "empty body", [{"message": "the request body holds no records"}])
 
-    job_id = str(uuid.uuid4())
+    job_id = new_job_id()
     request.state.job_id = job_id
     chunk_format = "csv" if fmt == "csv" else "ndjson"
     records: list[tuple[str, bytes]] = []

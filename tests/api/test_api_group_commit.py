@@ -251,7 +251,10 @@ def test_sigkill_between_job_rows_and_kinesis_then_the_sweeper_fails_the_orphans
     stream.close()
     store = JobStore(settings.job_db)
     try:
-        with api_process(settings, tmp_path / "api.log", EVENTLAKE_API_UNPUBLISHED_SECONDS="3600") as api:
+        # one worker: one writer, one group at a time (what the wait below relies on)
+        with api_process(
+            settings, tmp_path / "api.log", EVENTLAKE_API_WORKERS="1", EVENTLAKE_API_UNPUBLISHED_SECONDS="3600"
+        ) as api:
             posters = Posters(api.url, clients=4, records=8)
             wait_for(lambda: posters.count() >= 40, timeout=120)
             proxy.blackhole()  # PutRecords calls from now on never reach Kinesis (not whole, at least)

@@ -445,3 +445,14 @@ def test_random_bytes_are_rejected_unless_they_are_a_valid_payload(client):
     # pins a few classic garbage inputs
     for body in (b"\x00\x01\x02", b"{", b"}", b"[", b"nul", b"[{}", b'{"a":1}}', b"\xef\xbb\xbf\xff"):
         assert_error_shape(post(client, body), 400)
+
+
+def test_job_ids_are_time_ordered_uuids(client):
+    import uuid
+
+    ids = [assert_accepted(post(client, json.dumps(EVENTS[0]).encode()), 1) for _ in range(3)]
+    parsed = [uuid.UUID(job_id) for job_id in ids]
+    assert [(u.version, u.variant) for u in parsed] == [(7, uuid.RFC_4122)] * 3
+    # the leading 48 bits are Unix milliseconds: later requests never sort before earlier ones
+    assert [u.int >> 80 for u in parsed] == sorted(u.int >> 80 for u in parsed)
+    assert len(set(ids)) == 3

@@ -119,3 +119,17 @@ def test_a_failing_component_is_named_in_the_log(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="eventlake"), TestClient(create_app(settings)) as client:
         client.post("/api/v1/ingest?dataset=events", content=b"{}", headers={**AUTH, "Content-Type": "application/json"})
     assert any(getattr(r, "component", None) == "stream" and r.levelno >= logging.ERROR for r in caplog.records)
+
+
+def test_worker_processes_rebuild_the_settings_they_were_given(tmp_path, monkeypatch):
+    # `python -m api.main` with several workers: each worker builds its app from the environment
+    from api.main import settings_environment, worker_count
+    from eventlake.settings import Settings
+
+    given = make_settings(tmp_path, api_workers=3, stream_shares_job_db=False, api_unpublished_seconds=2.5)
+    for name, value in settings_environment(given).items():
+        monkeypatch.setenv(name, value)
+    rebuilt = Settings(_env_file=None)
+    assert rebuilt.model_dump() == given.model_dump()
+    assert worker_count(rebuilt) == 3
+    assert 1 <= worker_count(make_settings(tmp_path, api_workers=0)) <= 4  # one per core, at most 4
