@@ -21,19 +21,13 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from api.main import run
     from eventlake.settings import get_settings
 
+    overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port), ("api_workers", args.workers))
+                 if v is not None}  # fmt: skip
     settings = get_settings()
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        log_level="info",
-        http="api.server:JsonErrorProtocol",  # uvicorn's own 400s in the API's error shape
-    )
+    run(settings.model_copy(update=overrides) if overrides else settings)
     return 0
 
 
@@ -127,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="serve the ingestion API", description="Serve the FastAPI ingestion service with uvicorn.")
     p.add_argument("--host", help="bind address (default EVENTLAKE_API_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default EVENTLAKE_API_PORT, 8000)")
+    p.add_argument("--workers", type=int, help="worker processes (default EVENTLAKE_API_WORKERS; 0 = one per core, "
+                   "at most 4)")
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("consume", help="move stream records into Iceberg",
