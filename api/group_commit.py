@@ -284,10 +284,14 @@ class IngestGroupWriter:
         return errors
 
     def _shared_transaction(self, stream: LocalStream, group: list[_Pending]) -> None:
-        records = [record for item in group for record in item.records]
+        # Everything that needs no transaction first: inside it this thread holds the file's
+        # write turn, which every other API worker waits for.
+        job_inserts = self.jobs.sqlite_job_inserts([item.job for item in group])
+        records = stream.prepare_append([record for item in group for record in item.records])
         with stream.transaction() as conn:
-            self.jobs.insert_jobs_sqlite(conn, [item.job for item in group])
-            stream.append(conn, records)
+            for sql, params in job_inserts:
+                conn.execute(sql, params)
+            stream.append_prepared(conn, records)
 
     @staticmethod
     def _shared_error(exc: BaseException) -> ComponentUnavailable:

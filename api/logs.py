@@ -14,6 +14,7 @@ closed request", as nginx does), never as a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -51,6 +52,59 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(payload, default=str)
 
 
+class CoalescingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A ``StreamHandler`` that writes the lines logged in one event-loop step together.
+
+    The request log writes a line per request; written one by one that is a ``write`` system
+    call per request. Here a line logged on an event loop is kept until the end of the loop's
+    current step (``call_soon``), and the lines of that step go out in one write and flush.
+    Lines logged by other threads are written at once (after any kept ones). A process that is
+    killed loses at most the lines of the step it was in.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - logging never raises into the caller
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        # Handler.handle holds self.lock around emit
+        if loop is None:
+            self._pending.append(line)
+            self._write_pending()
+            return
+        if not self._pending:
+            loop.call_soon(self._flush_step)
+        self._pending.append(line)
+
+    def _flush_step(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        text, self._pending = "".join(self._pending), []
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception:  # noqa: BLE001
+            self.handleError(logging.makeLogRecord({"msg": "cannot write log lines"}))
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+            super().flush()
+
+
 def log_config(level: str = "INFO") -> dict[str, Any]:
     """uvicorn's logging config plus JSON lines on stderr for the eventlake loggers.
 
@@ -64,7 +118,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["eventlake_json"] = {"()": "api.logs.JsonFormatter"}
     config["handlers"]["eventlake"] = {
-        "formatter": "eventlake_json", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"
+        "formatter": "eventlake_json", "class": "api.logs.CoalescingStreamHandler", "stream": "ext://sys.stderr"
     }
     config["loggers"]["eventlake"] = {"handlers": ["eventlake"], "level": level, "propagate": False}
     return config

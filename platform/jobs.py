@@ -304,20 +304,30 @@ class JobStore:
         job database): the rows commit, or not, with whatever else that transaction writes. The
         stored values are exactly what ``create_jobs`` stores (SQLAlchemy's SQLite datetime text).
         """
+        for sql, params in self.sqlite_job_inserts(jobs):
+            conn.execute(sql, params)
+
+    def sqlite_job_inserts(self, jobs: Sequence[NewJob]) -> list[tuple[str, list[Any]]]:
+        """The statements ``insert_jobs_sqlite`` executes, built ahead (outside the transaction).
+
+        Multi-row INSERTs, not executemany: one statement step, and one GIL round trip for the
+        writer thread, per 500 jobs.
+        """
         if not jobs:
-            return
+            return []
         if self.engine.dialect.name != "sqlite":
             raise ValueError("insert_jobs_sqlite needs a SQLite job store")
         stamp = self._sqlite_datetime(_now())
         pending = JobStatus.PENDING.value
-        # Multi-row INSERTs, not executemany: one statement step (one GIL round trip) per 500 jobs.
+        statements = []
         step = _SQLITE_ROWS_PER_STATEMENT
         for start in range(0, len(jobs), step):
             part = jobs[start : start + step]
             params: list[Any] = []
             for j in part:
                 params += (j.job_id, j.dataset, j.format, pending, stamp, stamp, j.record_count, j.parts)
-            conn.execute(_SQLITE_INSERT_JOBS + ", ".join([_SQLITE_JOB_VALUES] * len(part)), params)
+            statements.append((_SQLITE_INSERT_JOBS + ", ".join([_SQLITE_JOB_VALUES] * len(part)), params))
+        return statements
 
     def _sqlite_datetime(self, value: datetime) -> str:
         dialect = self.engine.dialect

@@ -231,6 +231,15 @@ CREATE TABLE IF NOT EXISTS stream_records (
 
 
 @dataclass(eq=False)
+class PreparedAppend:
+    """Records made ready for ``LocalStream.append_prepared`` (see ``prepare_append``)."""
+
+    shards: list[str]  # the shards the records go to
+    offsets: list[tuple[int, int]]  # per record: index into shards, records of that shard before it
+    rows: list[Any]  # the INSERT parameters, five per record; the sequence numbers are filled in
+
+
+@dataclass(eq=False)
 class _TurnTicket:
     fd: int
     done: threading.Event
@@ -312,7 +321,12 @@ class LocalStream:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=self._busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                # multi-row INSERTs have one statement text per row count: keep them prepared
+                cached_statements=512,
             )
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode=WAL")
@@ -444,27 +458,49 @@ class LocalStream:
         transaction (which holds the write lock), so they stay strictly increasing across
         writer processes. Nothing is durable before the transaction commits.
         """
-        if not records:
-            return []
+        return self.append_prepared(conn, self.prepare_append(records))
+
+    def prepare_append(self, records: list[tuple[str, bytes]]) -> PreparedAppend:
+        """The work of ``append`` that needs no transaction: checks, shard routing, the rows.
+
+        A writer holding the write turn should spend it on SQLite calls only: every line of
+        Python it runs there may first have to win the GIL from a busy event loop.
+        """
         for key, data in records:
             check_record(key, data)
         count = self._shards()
         shards = [local_shard_id(shard_index(key, count)) for key, _ in records]
+        used = sorted(set(shards))
+        column = {shard: i for i, shard in enumerate(used)}
+        seen = [0] * len(used)
+        offsets = []  # (which shard, how many of its records came before)
+        for shard in shards:
+            i = column[shard]
+            offsets.append((i, seen[i]))
+            seen[i] += 1
         now = time.time()
-        next_seq: dict[str, int] = {}
-        for shard in set(shards):
-            (last,) = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM stream_records WHERE shard_id = ?", (shard,)
-            ).fetchone()
-            next_seq[shard] = last + 1
-        result: list[tuple[str, str]] = []
-        params: list[Any] = []
+        rows: list[Any] = []
         for shard, (key, data) in zip(shards, records, strict=True):
-            seq = next_seq[shard]
-            next_seq[shard] = seq + 1
-            params += (shard, seq, key, data, now)
-            result.append((shard, str(seq)))
-        insert_rows(conn, "INSERT INTO stream_records (shard_id, seq, partition_key, data, written_at) VALUES ", 5, params)
+            rows += (shard, 0, key, data, now)
+        return PreparedAppend(used, offsets, rows)
+
+    def append_prepared(self, conn: sqlite3.Connection, prepared: PreparedAppend) -> list[tuple[str, str]]:
+        """``append`` for rows from ``prepare_append``: one query for the shards' ends, then the inserts."""
+        if not prepared.offsets:
+            return []
+        used = prepared.shards
+        ends = conn.execute(
+            "SELECT "
+            + ", ".join(["(SELECT COALESCE(MAX(seq), 0) FROM stream_records WHERE shard_id = ?)"] * len(used)),
+            used,
+        ).fetchone()
+        rows = prepared.rows
+        result: list[tuple[str, str]] = []
+        for n, (i, before) in enumerate(prepared.offsets):
+            seq = ends[i] + 1 + before
+            rows[n * 5 + 1] = seq
+            result.append((used[i], str(seq)))
+        insert_rows(conn, "INSERT INTO stream_records (shard_id, seq, partition_key, data, written_at) VALUES ", 5, rows)
         return result
 
     # -- read ------------------------------------------------------------------
