@@ -380,24 +380,35 @@ class JobStore:
         Such a job was created but its records never reached the stream (the API stopped in
         between, so the request was never acknowledged). Its ``error_message`` says so
         (``UNPUBLISHED_REASON``). Stale intents of jobs that moved on anyway (their records did
-        arrive: the API stopped right after publishing) are dropped. Returns the failed job ids.
+        arrive: the API stopped right after publishing) are dropped. At most 10,000 intents a call
+        (the sweeper calls again). Returns the failed job ids.
         """
         cutoff = _now() - timedelta(seconds=older_than_seconds)
         reason = UNPUBLISHED_REASON.format(seconds=older_than_seconds)
         c = jobs_table.c
-        stale = select(unpublished_table.c.job_id).where(unpublished_table.c.created_at < cutoff)
-        with self.engine.begin() as conn:
-            # The UPDATE first: on SQLite it takes the write lock before anything is read.
-            failed = [
-                row[0]
-                for row in conn.execute(
-                    update(jobs_table)
-                    .where(c.status == JobStatus.PENDING.value, c.job_id.in_(stale))
-                    .values(status=JobStatus.FAILED.value, error_message=reason, updated_at=_now())
-                    .returning(c.job_id)
-                )
-            ]
-            conn.execute(delete(unpublished_table).where(unpublished_table.c.created_at < cutoff))
+        u = unpublished_table.c
+        # A read first: nothing to do is the rule, and a write transaction would take the
+        # database's write lock from the API's group writer for nothing.
+        with self.engine.connect() as conn:
+            stale = [row[0] for row in conn.execute(select(u.job_id).where(u.created_at < cutoff).limit(10_000))]
+        failed: list[str] = []
+        for start in range(0, len(stale), 500):
+            ids = stale[start : start + 500]
+            with self.engine.begin() as conn:
+                # The intents first (a write: on SQLite it takes the lock before anything is
+                # read); only the ones still there count: a publish settled meanwhile took its own.
+                gone = [row[0] for row in conn.execute(delete(unpublished_table).where(u.job_id.in_(ids)).returning(u.job_id))]
+                if gone:
+                    # By primary key: the status index would walk every PENDING job.
+                    failed += [
+                        row[0]
+                        for row in conn.execute(
+                            update(jobs_table)
+                            .where(c.job_id.in_(gone), c.status == JobStatus.PENDING.value)
+                            .values(status=JobStatus.FAILED.value, error_message=reason, updated_at=_now())
+                            .returning(c.job_id)
+                        )
+                    ]
         for job_id in failed:
             log.error("jobs: job %s FAILED: %s", job_id, reason)
         return failed
