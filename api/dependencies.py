@@ -23,7 +23,6 @@ from fastapi.security import APIKeyHeader
 
 from api.counters import ApiCounters
 from api.errors import ApiError
-from api.group_commit import IngestGroupWriter
 from api.resources import AppResources
 
 log = logging.getLogger("eventlake.api")
@@ -51,10 +50,6 @@ async def get_stream(resources: ResourcesDep) -> Stream:
     return resources.opened_stream() or await run_in_threadpool(resources.stream)
 
 
-async def get_ingest_writer(resources: ResourcesDep) -> IngestGroupWriter:
-    return resources.opened_ingest_writer() or await run_in_threadpool(resources.ingest_writer)
-
-
 async def get_counters(request: Request) -> ApiCounters:
     return request.app.state.counters
 
@@ -75,7 +70,6 @@ def get_dagster_client(settings: SettingsDep) -> Iterator[DagsterClient]:
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 StreamDep = Annotated[Stream, Depends(get_stream)]
 CountersDep = Annotated[ApiCounters, Depends(get_counters)]
-IngestWriterDep = Annotated[IngestGroupWriter, Depends(get_ingest_writer)]
 DagsterClientDep = Annotated[DagsterClient, Depends(get_dagster_client)]
 
 api_key_header = APIKeyHeader(
