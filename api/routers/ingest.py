@@ -18,7 +18,7 @@ import os
 import re
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import data_processor_rs
 from eventlake import envelope
