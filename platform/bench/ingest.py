@@ -982,16 +982,9 @@ def library_versions() -> dict[str, str]:
 
 def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path]:
     """ingest-<UTC stamp>.json/.png, copied to ingest-latest.json/.png."""
-    from eventlake.bench import ingest_report
+    from eventlake.bench import ingest_report, processor
 
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    results_path = out / f"ingest-{stamp}.json"
-    chart_path = out / f"ingest-{stamp}.png"
-    results_path.write_text(json.dumps(summary, indent=2, default=str))
-    ingest_report.chart(summary, chart_path)
-    for src, name in ((results_path, "ingest-latest.json"), (chart_path, "ingest-latest.png")):
-        (out / name).write_bytes(src.read_bytes())
-    return results_path, chart_path
+    return processor.write_outputs(summary, out, started, "ingest", ingest_report.chart)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -329,16 +329,20 @@ def summarise(cfg, modules, machine, versions, dataset, runs, batch_runs, batch_
     return summary
 
 
-def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path]:
-    """processor-<UTC stamp>.json/.png, copied to processor-latest.json/.png."""
-    from eventlake.bench import report
+def write_outputs(
+    summary: dict[str, Any], out: Path, started: datetime, prefix: str = "processor", chart=None
+) -> tuple[Path, Path]:
+    """<prefix>-<UTC stamp>.json/.png (the chart drawn by ``chart``, default the processor's),
+    copied to <prefix>-latest.json/.png."""
+    if chart is None:
+        from eventlake.bench.report import chart
 
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    results_path = out / f"processor-{stamp}.json"
-    chart_path = out / f"processor-{stamp}.png"
+    results_path = out / f"{prefix}-{stamp}.json"
+    chart_path = out / f"{prefix}-{stamp}.png"
     results_path.write_text(json.dumps(summary, indent=2, default=str))
-    report.chart(summary, chart_path)
-    for src, name in ((results_path, "processor-latest.json"), (chart_path, "processor-latest.png")):
+    chart(summary, chart_path)
+    for src, name in ((results_path, f"{prefix}-latest.json"), (chart_path, f"{prefix}-latest.png")):
         (out / name).write_bytes(src.read_bytes())
     return results_path, chart_path
 
