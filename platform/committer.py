@@ -448,10 +448,3 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
     summary = batch.summary()
     log.info("committed %s", summary)
     return CommitResult(snapshots, summary)
-
-
-def append_rows(table: Table, data: pa.Table) -> Snapshot | None:
-    """Append ``data`` without stream positions (the IO manager's plain ``pa.Table`` outputs)."""
-    from eventlake.resources import iceberg
-
-    return iceberg.append_arrow(table, data)

@@ -47,7 +47,7 @@ class IcebergIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj) -> None:
         from eventlake.batch import DrainResult
-        from eventlake.committer import append_rows
+        from eventlake.resources import iceberg
 
         tables = self._tables()
         identifier = _table_identifier(context)
@@ -58,7 +58,7 @@ class IcebergIOManager(ConfigurableIOManager):
             if obj.skipped:
                 context.log.info(f"{identifier}: {obj.skipped}")
         elif isinstance(obj, pa.Table):
-            append_rows(table, obj)
+            iceberg.append_arrow(table, obj)
             summary = {"rows_appended": obj.num_rows}
         elif obj is None:
             return
