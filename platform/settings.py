@@ -135,6 +135,60 @@ class Settings(BaseSettings):
         default=128 * 1024 * 1024, description="Target size of the Parquet data files written."
     )
 
+    # -- table maintenance of the raw tables (eventlake.maintenance) -------------
+    compaction_schedule: str = Field(
+        default="20 * * * *",
+        description="Cron (UTC) of maintenance_compaction_job: compaction of the small data files of the raw tables.",
+    )
+    compaction_target_file_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        gt=0,
+        description="Compaction writes files of about this size (one partition's small files become one file, "
+        "or several of this size).",
+    )
+    compaction_small_file_bytes: int = Field(
+        default=96 * 1024 * 1024,
+        gt=0,
+        description="Data files smaller than this are compaction candidates (Iceberg's default: 75% of the target).",
+    )
+    compaction_min_input_files: int = Field(
+        default=5,
+        ge=2,
+        description="A partition is compacted only when it has at least this many candidate files.",
+    )
+    compaction_commit_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Attempts of one compaction when consumers commit meanwhile: each commit lands only if the "
+        "table did not move since it was planned (otherwise it is re-validated against the new snapshot, or "
+        "re-planned).",
+    )
+    snapshot_expiry_schedule: str = Field(
+        default="40 3 * * *",
+        description="Cron (UTC) of maintenance_expire_snapshots_job.",
+    )
+    snapshot_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Snapshots older than this many days are expired (time travel reaches this far back); "
+        "the files only they referenced are deleted. The current snapshot is never expired.",
+    )
+    snapshot_retain_last: int = Field(
+        default=10,
+        ge=1,
+        description="The last this many snapshots of the current history are kept whatever their age.",
+    )
+    orphan_files_schedule: str = Field(
+        default="10 4 * * 0",
+        description="Cron (UTC) of maintenance_remove_orphan_files_job.",
+    )
+    orphan_file_min_age_days: float = Field(
+        default=3.0,
+        gt=0,
+        description="Files under a table's location that no snapshot or metadata file references are deleted "
+        "once they are this many days old (a younger one may belong to a write in flight).",
+    )
+
     # -- warehouse (dbt) ----------------------------------------------------------
     duckdb_path: Path | None = Field(
         default=None, description="DuckDB file the dbt models build into. Default: home/warehouse.duckdb."

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # heavy imports stay lazy
     import pyarrow as pa
     from pyiceberg.catalog import Catalog
     from pyiceberg.manifest import DataFile
+    from pyiceberg.schema import Schema
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
 
@@ -75,7 +76,9 @@ def load_catalog(settings: Settings) -> Catalog:
 def ensure_tables(catalog: Catalog) -> dict[str, Table]:
     """Create namespace ``raw`` and every table of the contracts if missing.
 
-    Idempotent, and safe when several processes race: whoever loses a create
+    Each table has the contract's columns plus the optional row lineage column
+    ``source_snapshot_id`` (``table_schema``); an existing table without it gets
+    it added. Idempotent, and safe when several processes race: whoever loses a create
     loads the winner's table. Returns ``{contract name: Table}``.
     """
     from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
@@ -93,25 +96,65 @@ def ensure_tables(catalog: Catalog) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     for name, contract in ICEBERG_TABLES.items():
         try:
-            tables[name] = _with_table_properties(catalog.load_table(contract.identifier))
+            tables[name] = _with_lineage_column(_with_table_properties(catalog.load_table(contract.identifier)))
             continue
         except NoSuchTableError:
             pass
         try:
             tables[name] = catalog.create_table(
                 contract.identifier,
-                schema=contract.schema,
+                schema=table_schema(contract.schema),
                 partition_spec=contract.partition_spec,
                 properties=TABLE_PROPERTIES,
             )
             log.info("created Iceberg table %s", contract.identifier)
         except TableAlreadyExistsError:
-            tables[name] = catalog.load_table(contract.identifier)
+            tables[name] = _with_lineage_column(catalog.load_table(contract.identifier))
         except Exception:
             if not catalog.table_exists(contract.identifier):
                 raise
-            tables[name] = catalog.load_table(contract.identifier)
+            tables[name] = _with_lineage_column(catalog.load_table(contract.identifier))
     return tables
+
+
+def table_schema(contract_schema: Schema) -> Schema:
+    """The Iceberg schema of a raw table: the contract's columns, then the optional row lineage
+    column ``source_snapshot_id`` (see ``eventlake.maintenance``; the writers leave it null)."""
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField
+
+    from eventlake.maintenance import LINEAGE_COLUMN, LINEAGE_DOC
+
+    if LINEAGE_COLUMN in contract_schema.column_names:
+        return contract_schema
+    lineage = NestedField(
+        contract_schema.highest_field_id + 1, LINEAGE_COLUMN, LongType(), required=False, doc=LINEAGE_DOC
+    )
+    return Schema(*contract_schema.fields, lineage, identifier_field_ids=contract_schema.identifier_field_ids)
+
+
+def _with_lineage_column(table: Table) -> Table:
+    """Add the optional ``source_snapshot_id`` column to a table created by an older version."""
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.types import LongType
+
+    from eventlake.maintenance import LINEAGE_COLUMN, LINEAGE_DOC
+
+    for attempt in range(1, 6):
+        if LINEAGE_COLUMN in table.schema().column_names:
+            return table
+        try:
+            with table.update_schema() as update:
+                update.add_column(LINEAGE_COLUMN, LongType(), doc=LINEAGE_DOC)
+            log.info("added the row lineage column %s to %s", LINEAGE_COLUMN, ".".join(table.name()))
+            return table
+        except (CommitFailedException, ValueError) as exc:
+            # a concurrent opener changed the table (or added the column) first: look again
+            log.debug("adding %s to %s (attempt %d): %s", LINEAGE_COLUMN, ".".join(table.name()), attempt, exc)
+            table.refresh()
+    if LINEAGE_COLUMN not in table.schema().column_names:
+        raise RuntimeError(f"could not add the column {LINEAGE_COLUMN} to {'.'.join(table.name())}")
+    return table
 
 
 def _with_table_properties(table: Table) -> Table:

@@ -201,7 +201,7 @@ def test_processed_batch_lands_in_the_table(tmp_path):
     table = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path)))["events"]
     iceberg.append_arrow(table, valid)
     back = table.scan().to_arrow().sort_by("event_id")
-    assert back.column_names == EVENT_COLUMNS
+    assert back.column_names == [*EVENT_COLUMNS, "source_snapshot_id"]  # + the row lineage column (eventlake.maintenance)
     assert back["event_id"].to_pylist() == sorted(r["event_id"] for r in records)
     assert back["properties"].to_pylist()[0] == '{"i":0}'
     assert len(table.inspect.files()) == 2  # one file per day
