@@ -199,10 +199,12 @@ def test_unknown_product_gets_an_inferred_member(built: Lakehouse) -> None:
     assert rows == [("p9", None, True)]
 
 
-def test_enriched_events_carry_user_and_product_attributes_as_of_the_event(built: Lakehouse) -> None:
+def test_enriched_events_carry_user_attributes_as_of_the_event(built: Lakehouse) -> None:
     rows = built.query(
-        "select event_id, user_name, email, user_resolution, product_name, price "
-        "from intermediate.int_events_enriched where event_id in ('e2', 'e4', 'e6') order by event_id"
+        "select e.event_id, e.user_name, e.email, e.user_resolution, p.product_name, p.price "
+        "from intermediate.int_events_enriched e "
+        "left join marts.dim_products p on p.product_id = e.product_id "
+        "where e.event_id in ('e2', 'e4', 'e6') order by e.event_id"
     )
     assert rows == [
         ("e2", "Alice", "a2@example.com", "valid_at_event_time", "Widget", 12.5),

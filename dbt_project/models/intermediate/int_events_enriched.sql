@@ -1,37 +1,81 @@
 {#
-    Each event with the product it concerns and the user version valid at
-    the event time ([valid_from, valid_to) contains event_timestamp).
+    Each event with the user version valid at the event time
+    ([valid_from, valid_to) contains event_timestamp).
     An event earlier than the user's first known version gets that first
     version: the first change row records the user as already existing, and
     a client clock a little ahead of the user service must not orphan the
     event. Events whose user has no change row at all keep user columns
     null (user_resolution = 'no_user_record'); dim_users gives such users an
     inferred member so they still reach fact_events.
+
+    Incremental (delete+insert on event_id). A run considers the events
+    staged since its last run and the events of users whose history changed
+    since then (a late change can move an old event to another version), and
+    writes only the rows that are new or whose user version changed. Product
+    attributes are not copied here: they live in dim_products, so a product
+    change re-keys no event.
 #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+since as (
+
+    select {{ loaded_since() }} as loaded_at
+
+),
+
+changed_users as (
+
+    select distinct user_id
+    from {{ ref('int_users_with_history') }}
+    where dbt_loaded_at > (select loaded_at from since)
+
+),
+{% endif %}
 
 events as (
 
     select * from {{ ref('stg_events') }}
+    {% if is_incremental() %}
+    where dbt_loaded_at > (select loaded_at from since)
+        or user_id in (select user_id from changed_users)
+    {% endif %}
 
 ),
 
 user_versions as (
 
     select * from {{ ref('int_users_with_history') }}
-
-),
-
-products as (
-
-    select * from {{ ref('stg_products') }}
+    {% if is_incremental() %}
+    where user_id in (select distinct user_id from events)
+    {% endif %}
 
 ),
 
 joined as (
 
     select
-        events.*,
+        events.event_id,
+        events.user_id,
+        events.event_type,
+        events.event_timestamp,
+        events.event_value,
+        events.product_id,
+        events.properties,
+        events.event_date,
+        events.event_hour,
+        events.job_id,
+        events.ingested_at,
+        events.snapshot_id,
 
         case
             when at_event.user_id is not null then 'valid_at_event_time'
@@ -52,12 +96,7 @@ joined as (
         case
             when at_event.user_id is not null then at_event.email
             else first_version.email
-        end as email,
-
-        products.product_id is not null as is_product_known,
-        products.product_name,
-        products.category,
-        products.price
+        end as email
 
     from events
 
@@ -71,9 +110,24 @@ joined as (
         and first_version.version_number = 1
         and events.event_timestamp < first_version.valid_from
 
-    left join products
-        on products.product_id = events.product_id
-
 )
 
-select * from joined
+select
+    joined.*,
+    {{ loaded_at() }} as dbt_loaded_at
+
+from joined
+
+{% if is_incremental() %}
+-- a stored row is rewritten only when the event is new to this model (or
+-- its staged copy was replaced) or its user version changed
+left join {{ this }} as stored
+    on stored.event_id = joined.event_id
+    and stored.job_id = joined.job_id
+    and stored.ingested_at = joined.ingested_at
+    and stored.user_resolution = joined.user_resolution
+    and stored.user_version_valid_from is not distinct from joined.user_version_valid_from
+    and stored.user_name is not distinct from joined.user_name
+    and stored.email is not distinct from joined.email
+where stored.event_id is null
+{% endif %}

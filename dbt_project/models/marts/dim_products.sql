@@ -4,12 +4,36 @@
     get an inferred member (attributes null) so every non-null product_sk in
     fact_events has its row; the key does not change when the product
     arrives.
+
+    Incremental per product (delete+insert on product_id): a run rewrites
+    the products staged since its last run and adds inferred members for the
+    new events' unknown products.
 #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='product_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+since as (
+
+    select {{ loaded_since() }} as loaded_at
+
+),
+{% endif %}
 
 products as (
 
     select * from {{ ref('stg_products') }}
+    {% if is_incremental() %}
+    where dbt_loaded_at > (select loaded_at from since)
+    {% endif %}
 
 ),
 
@@ -18,6 +42,11 @@ event_products as (
     select distinct product_id
     from {{ ref('stg_events') }}
     where product_id is not null
+    {% if is_incremental() %}
+        and dbt_loaded_at > (select loaded_at from since)
+        -- already a member (real or inferred): nothing to add
+        and product_id not in (select product_id from {{ this }})
+    {% endif %}
 
 ),
 
@@ -25,9 +54,9 @@ inferred as (
 
     select event_products.product_id
     from event_products
-    left join products
-        on products.product_id = event_products.product_id
-    where products.product_id is null
+    left join {{ ref('stg_products') }} as known
+        on known.product_id = event_products.product_id
+    where known.product_id is null
 
 ),
 
@@ -61,6 +90,7 @@ select
     product_name,
     category,
     price,
-    is_inferred
+    is_inferred,
+    {{ loaded_at() }} as dbt_loaded_at
 
 from members

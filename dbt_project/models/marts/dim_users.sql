@@ -6,39 +6,62 @@
     yet gets one row (is_inferred, valid for all time, attributes null) so
     its events keep a user_sk in fact_events instead of vanishing or carrying
     a null key. When the user's first change row arrives the inferred row is
-    replaced by real versions and fact_events re-points those events (its
-    incremental filter re-reads the events of users whose changes arrived).
+    replaced by real versions and fact_events re-points those events.
 
-    Materialized as a full rebuild, not incremental: a new version changes
-    the valid_to and is_current of the previous one, and rebuilding the small
-    dimension from the complete change log is both correct and idempotent.
+    Incremental per user (delete+insert on user_id): a run rebuilds the rows
+    of the users whose history changed since its last run and adds inferred
+    members for the new events' unknown users; other users are not touched.
 #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='user_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+since as (
+
+    select {{ loaded_since() }} as loaded_at
+
+),
+{% endif %}
+
+touched_users as (
+
+    select user_id from {{ ref('int_users_with_history') }}
+    {% if is_incremental() %}
+    where dbt_loaded_at > (select loaded_at from since)
+    {% endif %}
+
+    union
+
+    select user_id from {{ ref('stg_events') }}
+    {% if is_incremental() %}
+    where dbt_loaded_at > (select loaded_at from since)
+    {% endif %}
+
+),
 
 versions as (
 
     select * from {{ ref('int_users_with_history') }}
-
-),
-
-event_users as (
-
-    select distinct user_id from {{ ref('stg_events') }}
-
-),
-
-known_users as (
-
-    select distinct user_id from versions
+    {% if is_incremental() %}
+    where user_id in (select user_id from touched_users)
+    {% endif %}
 
 ),
 
 inferred as (
 
-    select event_users.user_id
-    from event_users
-    left join known_users
-        on known_users.user_id = event_users.user_id
+    select touched_users.user_id
+    from touched_users
+    left join (select distinct user_id from versions) as known_users
+        on known_users.user_id = touched_users.user_id
     where known_users.user_id is null
 
 ),
@@ -79,6 +102,7 @@ select
     valid_from,
     valid_to,
     is_current,
-    is_inferred
+    is_inferred,
+    {{ loaded_at() }} as dbt_loaded_at
 
 from members

@@ -1,19 +1,16 @@
 {#
     One row per event (grain: event_id), with foreign keys to dim_users (the
     user version valid at event time, or the user's inferred member) and to
-    dim_products (null when the event names no product).
+    dim_products (null when the event names no product), and its lineage:
+    job_id (the ingestion job) and snapshot_id (the raw Iceberg snapshot
+    that brought it in).
 
-    Incremental (delete+insert on event_sk). A run considers only:
-    - events ingested after the table's watermark (new rows), and
-    - the events of users whose change rows were ingested after it: a late
-      user change can move an old event to another user version (or replace
-      an inferred member), so those rows must be re-keyed;
-    and of those writes only the rows that are new or whose keys changed.
-    Product changes need no re-read: product_sk depends on product_id only.
-    The watermark (loaded_through) is the latest ingested_at of stg_events
-    and stg_users that the writing run saw; the lookback var re-considers
-    loads that commit slightly out of ingested_at order (unchanged rows among
-    them are still not rewritten).
+    Incremental (delete+insert on event_sk). A run considers only the rows
+    int_events_enriched wrote since this model's last run (new events, and
+    events a late user change re-keyed), and of those writes only the rows
+    that are new or whose keys changed. Product changes need no re-read:
+    product_sk depends on product_id only. loaded_through is the latest
+    ingested_at among the rows the writing run considered.
 #}
 {{
     config(
@@ -26,54 +23,11 @@
 
 with
 
-events as (
-
-    select * from {{ ref('int_events_enriched') }}
-
-),
-
-load_watermark as (
-
-    select max(ingested_at) as loaded_through
-    from (
-        select ingested_at from {{ ref('stg_events') }}
-        union all
-        select ingested_at from {{ ref('stg_users') }}
-    ) as loads
-
-),
-
-{% if is_incremental() %}
-
-previous_watermark as (
-
-    -- an empty table (first run saw no events) has no watermark: read everything
-    select
-        coalesce(
-            {{ dbt.dateadd('minute', -1 * var('incremental_lookback_minutes', 10), 'max(loaded_through)') }},
-            cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }})
-        ) as since
-    from {{ this }}
-
-),
-
-changed_users as (
-
-    select distinct user_id
-    from {{ ref('stg_users') }}
-    where ingested_at > (select since from previous_watermark)
-
-),
-
-{% endif %}
-
 candidates as (
 
-    select * from events
-
+    select * from {{ ref('int_events_enriched') }}
     {% if is_incremental() %}
-    where ingested_at > (select since from previous_watermark)
-        or user_id in (select user_id from changed_users)
+    where dbt_loaded_at > {{ loaded_since() }}
     {% endif %}
 
 ),
@@ -88,6 +42,7 @@ keyed as (
         end as product_sk,
         event_id,
         job_id,
+        snapshot_id,
         event_timestamp,
         event_date,
         event_hour,
@@ -102,15 +57,17 @@ keyed as (
 
 select
     keyed.*,
-    (select loaded_through from load_watermark) as loaded_through
+    (select max(ingested_at) from candidates) as loaded_through,
+    {{ loaded_at() }} as dbt_loaded_at
 
 from keyed
 
 {% if is_incremental() %}
--- a candidate already stored with the same keys is unchanged: the first
--- delivery of an event never changes, so only its user version can move
+-- a candidate already stored with the same keys and delivery is unchanged
 left join {{ this }} as stored
     on stored.event_sk = keyed.event_sk
     and stored.user_sk = keyed.user_sk
+    and stored.job_id = keyed.job_id
+    and stored.ingested_at = keyed.ingested_at
 where stored.event_sk is null
 {% endif %}

@@ -1,13 +1,27 @@
 {#
     One row per event_id. The stream delivers at least once, so the same
-    event can arrive in several loads: keep the copy ingested first (ties
-    broken by job_id so the choice is deterministic).
+    event can arrive in several loads: keep the copy delivered first
+    (ingested_at, then job_id, then raw sequence number: deterministic).
+
+    Incremental: a run reads only the raw rows that arrived since the last
+    one (raw_rows) and anti-joins them on event_id against the rows already
+    stored. A new copy replaces a stored one only if it was delivered first
+    (a load that committed late), so the table always equals a full refresh.
 #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
 
-    select * from {{ source('raw', 'events') }}
+    select * from {{ raw_rows('events') }}
 
 ),
 
@@ -24,7 +38,8 @@ renamed as (
         cast(event_date as date) as event_date,
         cast(event_hour as {{ dbt.type_int() }}) as event_hour,
         cast(job_id as {{ dbt.type_string() }}) as job_id,
-        {{ to_utc_timestamp('ingested_at') }} as ingested_at
+        {{ to_utc_timestamp('ingested_at') }} as ingested_at,
+        {{ raw_lineage() }}
 
     from source
 
@@ -36,25 +51,40 @@ ranked as (
         *,
         row_number() over (
             partition by event_id
-            order by ingested_at, job_id
+            order by ingested_at, job_id, raw_sequence_number
         ) as delivery_rank
 
     from renamed
 
+),
+
+first_delivery as (
+
+    select * from ranked where delivery_rank = 1
+
 )
 
 select
-    event_id,
-    user_id,
-    event_type,
-    event_timestamp,
-    event_value,
-    product_id,
-    properties,
-    event_date,
-    event_hour,
-    job_id,
-    ingested_at
+    first_delivery.event_id,
+    first_delivery.user_id,
+    first_delivery.event_type,
+    first_delivery.event_timestamp,
+    first_delivery.event_value,
+    first_delivery.product_id,
+    first_delivery.properties,
+    first_delivery.event_date,
+    first_delivery.event_hour,
+    first_delivery.job_id,
+    first_delivery.ingested_at,
+    first_delivery.snapshot_id,
+    first_delivery.raw_sequence_number,
+    {{ loaded_at() }} as dbt_loaded_at
 
-from ranked
-where delivery_rank = 1
+from first_delivery
+
+{% if is_incremental() %}
+left join {{ this }} as stored
+    on stored.event_id = first_delivery.event_id
+where stored.event_id is null
+    or {{ delivered_before('first_delivery', 'stored') }}
+{% endif %}

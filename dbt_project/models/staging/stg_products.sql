@@ -1,12 +1,25 @@
 {#
     Products carry no change timestamp: a later load replaces an earlier one,
-    so the latest ingested row per product_id is the product.
+    so the latest delivered row per product_id is the product (ingested_at,
+    then job_id, then raw sequence number).
+
+    Incremental: only the raw rows that arrived since the last run are read;
+    one replaces the stored product only if it was delivered after it.
 #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='product_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 source as (
 
-    select * from {{ source('raw', 'products') }}
+    select * from {{ raw_rows('products') }}
 
 ),
 
@@ -18,7 +31,8 @@ renamed as (
         cast(category as {{ dbt.type_string() }}) as category,
         cast(price as {{ type_double() }}) as price,
         cast(job_id as {{ dbt.type_string() }}) as job_id,
-        {{ to_utc_timestamp('ingested_at') }} as ingested_at
+        {{ to_utc_timestamp('ingested_at') }} as ingested_at,
+        {{ raw_lineage() }}
 
     from source
 
@@ -30,20 +44,35 @@ ranked as (
         *,
         row_number() over (
             partition by product_id
-            order by ingested_at desc, job_id desc
+            order by ingested_at desc, job_id desc, raw_sequence_number desc
         ) as version_rank
 
     from renamed
 
+),
+
+latest as (
+
+    select * from ranked where version_rank = 1
+
 )
 
 select
-    product_id,
-    product_name,
-    category,
-    price,
-    job_id,
-    ingested_at
+    latest.product_id,
+    latest.product_name,
+    latest.category,
+    latest.price,
+    latest.job_id,
+    latest.ingested_at,
+    latest.snapshot_id,
+    latest.raw_sequence_number,
+    {{ loaded_at() }} as dbt_loaded_at
 
-from ranked
-where version_rank = 1
+from latest
+
+{% if is_incremental() %}
+left join {{ this }} as stored
+    on stored.product_id = latest.product_id
+where stored.product_id is null
+    or {{ delivered_before('stored', 'latest') }}
+{% endif %}
