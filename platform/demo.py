@@ -137,10 +137,30 @@ def ensure_api_key(settings: Settings) -> str:
 
 
 def write_dagster_yaml(dagster_home: Path) -> None:
+    """The demo's Dagster instance config (``eventlake.runs.instance_config``): every run goes
+    through the run queue, which starts one transform run at a time.
+
+    Written when missing, and rewritten when it is one this function wrote (an older
+    version too); a dagster.yaml written by hand is left as it is, with a warning.
+    """
+    import yaml
+
+    from eventlake import runs
+
+    header = "# written by eventlake (eventlake.runs.instance_config); edits are overwritten\n"
+    text = header + yaml.safe_dump(runs.instance_config(), sort_keys=False)
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if config.exists():
+        current = config.read_text()
+        if current == text:
+            return
+        if not current.startswith(header) and current != "telemetry:\n  enabled: false\n":
+            logging.getLogger("eventlake.demo").warning(
+                "%s was not written by eventlake: left as it is; without its concurrency settings two "
+                "transform runs may start at once", config)
+            return
+    config.write_text(text)
 
 
 # -- ingestion ------------------------------------------------------------------

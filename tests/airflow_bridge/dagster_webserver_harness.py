@@ -8,7 +8,10 @@ repository is ``__repository__``, so the client's defaults are exercised.
 The instance uses the DefaultRunCoordinator: the webserver then hands a launched
 run straight to the DefaultRunLauncher (a run-worker subprocess of the code
 server), so no ``dagster-daemon`` is needed. Dagster's default instance uses the
-QueuedRunCoordinator, whose runs stay QUEUED until a daemon dequeues them.
+QueuedRunCoordinator, whose runs stay QUEUED until a daemon dequeues them:
+``run_dagster_webserver(..., dagster_yaml=QUEUED_DAGSTER_YAML)`` serves eventlake's
+own instance config (runs queue; one ``eventlake/pipeline: transform`` run at a
+time), and ``daemon=True`` also starts ``dagster-daemon`` to dequeue them.
 """
 
 from __future__ import annotations
@@ -103,6 +106,15 @@ DAGSTER_YAML = textwrap.dedent(
     """
 )
 
+def queued_dagster_yaml() -> str:
+    """eventlake's instance config, as the demo writes it (``eventlake.runs.instance_config``)."""
+    import yaml
+
+    from eventlake import runs
+
+    return yaml.safe_dump(runs.instance_config(), sort_keys=False)
+
+
 WORKSPACE_YAML = textwrap.dedent(
     """
     load_from:
@@ -120,6 +132,7 @@ class DagsterWebserver:
     url: str
     home: Path
     log_path: Path
+    daemon_log_path: Path | None = None
 
 
 def free_port() -> int:
@@ -145,12 +158,30 @@ def _location_loaded(url: str) -> bool:
     return False
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    # The process group also holds the code server and run workers.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, 15)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
-def run_dagster_webserver(root: Path, startup_timeout_s: float = 120) -> Iterator[DagsterWebserver]:
-    """Run dagster-webserver over the throwaway definitions until the block ends."""
+def run_dagster_webserver(
+    root: Path, startup_timeout_s: float = 120, *, dagster_yaml: str = DAGSTER_YAML, daemon: bool = False
+) -> Iterator[DagsterWebserver]:
+    """Run dagster-webserver over the throwaway definitions until the block ends.
+
+    ``dagster_yaml`` is the instance config; ``daemon`` also runs ``dagster-daemon``
+    (it dequeues the runs of a QueuedRunCoordinator) on the same instance.
+    """
     home = root / "dagster_home"
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(dagster_yaml)
     code_dir = root / "code"
     code_dir.mkdir()
     (code_dir / "throwaway_defs.py").write_text(DEFINITIONS_PY)
@@ -160,33 +191,40 @@ def run_dagster_webserver(root: Path, startup_timeout_s: float = 120) -> Iterato
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
     log_path = root / "webserver.log"
-    webserver = Path(sys.executable).with_name("dagster-webserver")
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [str(webserver), "-h", "127.0.0.1", "-p", str(port), "-w", str(code_dir / "workspace.yaml")],
-            cwd=code_dir,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + startup_timeout_s
-            while not _location_loaded(url):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"dagster-webserver exited with {proc.returncode}:\n{log_path.read_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"dagster-webserver not ready after {startup_timeout_s} s:\n{log_path.read_text()}")
-                time.sleep(0.5)
-            yield DagsterWebserver(url=url, home=home, log_path=log_path)
-        finally:
-            # The webserver's process group also holds its code server and run workers.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 9)
-                proc.wait(timeout=10)
-
+    daemon_log_path = root / "daemon.log" if daemon else None
+    bin_dir = Path(sys.executable).parent
+    started: list[subprocess.Popen] = []
+    try:
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(code_dir / "workspace.yaml")],
+                cwd=code_dir,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started.append(proc)
+        if daemon_log_path is not None:
+            with daemon_log_path.open("wb") as log_file:
+                started.append(
+                    subprocess.Popen(
+                        [str(bin_dir / "dagster-daemon"), "run", "-w", str(code_dir / "workspace.yaml")],
+                        cwd=code_dir,
+                        env=env,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        deadline = time.monotonic() + startup_timeout_s
+        while not _location_loaded(url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"dagster-webserver exited with {proc.returncode}:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dagster-webserver not ready after {startup_timeout_s} s:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield DagsterWebserver(url=url, home=home, log_path=log_path, daemon_log_path=daemon_log_path)
+    finally:
+        for p in reversed(started):
+            _stop(p)

@@ -1,0 +1,93 @@
+"""Runs that coalesce: at most one transform run at a time, and no pile of waiting ones.
+
+Every transform run carries the tag ``eventlake/pipeline: transform``
+(``TRANSFORM_TAGS``; transform_job's own tags, and set again by every trigger).
+The Dagster instance (its ``dagster.yaml``, see ``instance_config``) queues
+every run through the QueuedRunCoordinator and lets only one run with that tag
+be in progress (STARTING, STARTED, CANCELING) at a time; the others wait QUEUED.
+
+A trigger (the API, Airflow through ``DagsterClient.trigger_run``, the snapshot
+sensor) that finds a transform run still QUEUED joins it instead of queueing
+another: a queued run has not started yet, so it will read every Iceberg
+snapshot that landed before it starts, the trigger's too.
+
+This module imports neither dagster nor yaml: the API and Airflow workers import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+TRANSFORM_JOB = "transform_job"
+
+#: The tag that puts a run in a pipeline's lane of the run queue.
+PIPELINE_TAG = "eventlake/pipeline"
+TRANSFORM = "transform"
+TRANSFORM_TAGS: Mapping[str, str] = {PIPELINE_TAG: TRANSFORM}
+
+#: Who asked for a run: ``api``, ``airflow``, ``iceberg_snapshot`` (the sensor), ...
+TRIGGERED_BY_TAG = "eventlake/triggered_by"
+
+#: Transform runs in progress at once. One: dbt builds into one DuckDB file, and
+#: DuckDB lets a single process open it for writing ("Could not set lock on file").
+TRANSFORM_RUN_LIMIT = 1
+
+#: Dagster's tag of a re-execution (its steps are a subset, or its config is its parent's).
+PARENT_RUN_TAG = "dagster/parent_run_id"
+
+
+def concurrency_config() -> dict[str, Any]:
+    """The ``concurrency:`` section of dagster.yaml: one transform run in progress at a time."""
+    return {
+        "runs": {
+            "tag_concurrency_limits": [
+                {"key": PIPELINE_TAG, "value": TRANSFORM, "limit": TRANSFORM_RUN_LIMIT},
+            ],
+        },
+    }
+
+
+def instance_config(**extra: Any) -> dict[str, Any]:
+    """The dagster.yaml of an instance that runs eventlake's jobs (the demo's, the tests').
+
+    Runs go through the QueuedRunCoordinator (said explicitly: the limits above
+    only hold for queued runs; a DefaultRunCoordinator would launch at once).
+    Run monitoring fails a run whose worker did not start within 180 s, so a
+    run stuck in STARTING cannot hold the transform lane forever. ``extra``
+    adds or replaces top-level sections (storage, run_launcher, ...).
+    """
+    config: dict[str, Any] = {
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"},
+        "concurrency": concurrency_config(),
+        "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 30},
+        "telemetry": {"enabled": False},
+    }
+    config.update(extra)
+    return config
+
+
+def lane_of(job_name: str) -> Mapping[str, str]:
+    """The tags of the run queue lane a job's runs wait in ({} for jobs without one)."""
+    return TRANSFORM_TAGS if job_name == TRANSFORM_JOB else {}
+
+
+def is_transform(tags: Mapping[str, str]) -> bool:
+    return tags.get(PIPELINE_TAG) == TRANSFORM
+
+
+def joinable(job_name: str, tags: Mapping[str, str], *, status: str, subset: bool = False) -> bool:
+    """Whether a trigger may join this run instead of queueing another.
+
+    Only a whole transform_job run that has not started: QUEUED, in the
+    transform lane, not a re-execution and not a ``subset`` of the job (a
+    selection of ops, assets or steps): those would not rebuild everything a
+    trigger asks for.
+    """
+    return (
+        status == "QUEUED"
+        and job_name == TRANSFORM_JOB
+        and is_transform(tags)
+        and PARENT_RUN_TAG not in tags
+        and not subset
+    )
