@@ -68,7 +68,9 @@ def contract_rows(table) -> pa.Table:
     name = table.name()[-1]
     columns = [f.name for f in contracts.ICEBERG_TABLES[name].schema.fields]
     data = table.scan(selected_fields=tuple(columns)).to_arrow().select(columns)
-    return data.sort_by([(c, "ascending") for c in columns])
+    # pyiceberg reads strings as large_string or string depending on the files: compare values
+    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in data.schema])
+    return data.cast(schema).sort_by([(c, "ascending") for c in columns])
 
 
 def data_files(table) -> list:

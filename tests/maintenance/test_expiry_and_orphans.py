@@ -117,8 +117,8 @@ def test_orphan_files_older_than_the_safety_age_are_removed_and_young_ones_kept(
 
 
 def test_files_of_expired_snapshots_left_behind_are_collected_as_orphans(settings):
-    filled = fill(settings, passes=2, all_tables=True)
-    tables = open_tables(settings)
+    filled = fill(settings, passes=2)
+    tables = {name: t for name, t in open_tables(settings).items() if name in ("events", "rejected_records")}
     for table in tables.values():
         _compact(table)
     before = {name: contract_rows(t) for name, t in tables.items()}
