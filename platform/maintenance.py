@@ -192,7 +192,7 @@ class CompactionResult:
 @dataclass
 class _Plan:
     base_snapshot_id: int
-    groups: list[list[ManifestEntry]] = field(default_factory=list)  # one group of candidates per partition
+    groups: list[list[ManifestEntry]] = field(default_factory=list)  # files of one partition -> about one output file
     files: int = 0
     bytes: int = 0
     note: str = ""
@@ -203,12 +203,18 @@ def _partition_key(data_file: DataFile) -> tuple:
     return (data_file.spec_id, tuple(partition[i] for i in range(len(partition))))
 
 
-def plan_compaction(table: Table, *, small_file_bytes: int, min_input_files: int) -> _Plan | None:
-    """Which files of the table's current snapshot (as loaded) to rewrite, grouped by partition.
+def plan_compaction(
+    table: Table, *, small_file_bytes: int, min_input_files: int, target_file_bytes: int | None = None
+) -> _Plan | None:
+    """Which files of the table's current snapshot (as loaded) to rewrite, in groups of one partition.
 
     Candidates: Parquet data files of the current partition spec smaller than
     ``small_file_bytes``; a partition is rewritten when it has at least
-    ``min_input_files`` of them. None when the table has no snapshot.
+    ``min_input_files`` of them. Its candidates (oldest first) are packed into
+    groups of about ``target_file_bytes`` of input each, so that one group
+    becomes about one output file and is all a compaction holds in memory at
+    once; a group of a single file is left as it is. None when the table has
+    no snapshot.
     """
     from pyiceberg.manifest import DataFileContent, FileFormat
 
@@ -230,10 +236,21 @@ def plan_compaction(table: Table, *, small_file_bytes: int, min_input_files: int
         if f.spec_id == spec_id and f.file_format == FileFormat.PARQUET and f.file_size_in_bytes < small_file_bytes:
             by_partition[_partition_key(f)].append(entry)
     for key in sorted(by_partition, key=repr):
-        group = by_partition[key]
-        if len(group) >= min_input_files:
-            # oldest first: the output keeps the order the rows arrived in
-            group.sort(key=lambda e: (e.sequence_number or 0, e.data_file.file_path))
+        candidates = by_partition[key]
+        if len(candidates) < min_input_files:
+            continue
+        # oldest first: the output keeps the order the rows arrived in
+        candidates.sort(key=lambda e: (e.sequence_number or 0, e.data_file.file_path))
+        group: list[ManifestEntry] = []
+        size = 0
+        for entry in candidates:
+            group.append(entry)
+            size += entry.data_file.file_size_in_bytes
+            if target_file_bytes is not None and size >= target_file_bytes:
+                if len(group) > 1:
+                    plan.groups.append(group)
+                group, size = [], 0
+        if len(group) > 1:
             plan.groups.append(group)
     return plan
 
@@ -324,7 +341,9 @@ def compact(
     tries = 0
     while True:
         table.refresh()
-        plan = plan_compaction(table, small_file_bytes=small_file_bytes, min_input_files=min_input_files)
+        plan = plan_compaction(
+            table, small_file_bytes=small_file_bytes, min_input_files=min_input_files, target_file_bytes=target_file_bytes
+        )
         if plan is None:
             result.note = "empty table"
             log.info("compaction of %s: nothing to do (no snapshot)", name)
@@ -332,7 +351,10 @@ def compact(
         result.files_before = result.files_after = plan.files
         result.bytes_before = result.bytes_after = plan.bytes
         if not plan.groups:
-            result.note = plan.note or f"no partition has {min_input_files} or more files under {small_file_bytes} bytes"
+            result.note = plan.note or (
+                f"no partition has {min_input_files} or more files under {small_file_bytes} bytes "
+                f"to pack into files of {target_file_bytes} bytes"
+            )
             log.info("compaction of %s: nothing to do (%d data files, %d bytes): %s", name, plan.files, plan.bytes, result.note)
             return result
 
@@ -398,7 +420,7 @@ def compact(
         result.added_files = len(added)
         result.added_bytes = sum(f.file_size_in_bytes for f in added)
         result.rows = rows
-        result.partitions = len(plan.groups)
+        result.partitions = len({_partition_key(group[0].data_file) for group in plan.groups})
         # the table as committed (other commits may have landed between the plan and the commit)
         result.files_after = int(summary.get("total-data-files", result.files_before - len(inputs) + len(added)))
         result.bytes_after = int(summary.get("total-files-size", result.bytes_before))

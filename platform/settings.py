@@ -143,8 +143,8 @@ class Settings(BaseSettings):
     compaction_target_file_bytes: int = Field(
         default=128 * 1024 * 1024,
         gt=0,
-        description="Compaction writes files of about this size (one partition's small files become one file, "
-        "or several of this size).",
+        description="Compaction packs a partition's small files into groups of about this many bytes and "
+        "rewrites each group as one file (a group is what a compaction holds in memory at once).",
     )
     compaction_small_file_bytes: int = Field(
         default=96 * 1024 * 1024,

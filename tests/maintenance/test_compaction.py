@@ -145,9 +145,14 @@ def test_only_partitions_with_enough_small_files_are_compacted(settings):
     result = _compact(events_table, min_input_files=3)
     assert (result.partitions, result.rewritten_files, result.added_files) == (1, 3, 1)
     assert len(data_files(events_table)) == 1 + 2
-    # the target size: files roll at the target (a tiny target gives one output per row here)
-    result = _compact(tables["rejected_records"], target_file_bytes=1)
-    assert result.added_files == result.rows == 2
+    # the target size: candidates are packed into groups of about the target, one output each
+    rejected = tables["rejected_records"]
+    sizes = sorted(f.file_size_in_bytes for f in data_files(rejected))
+    assert len(sizes) == 2
+    result = _compact(rejected, target_file_bytes=sizes[0])  # each file alone reaches the target
+    assert result.snapshot_id is None and "to pack into files of" in result.note
+    result = _compact(rejected, target_file_bytes=sum(sizes))
+    assert (result.rewritten_files, result.added_files) == (2, 1)
 
 
 def test_a_consumer_commit_landing_while_compaction_runs_is_kept_with_its_positions(settings, monkeypatch):
