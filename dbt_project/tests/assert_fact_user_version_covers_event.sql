@@ -1,7 +1,8 @@
 -- reads several models; dagster-dbt attaches it as a check of fact_events
 {{ config(meta={'dagster': {'ref': {'name': 'fact_events'}}}) }}
 
--- The user version a fact row points at was valid when the event happened,
+-- The user version a fact row (of the latest run, or every row with
+-- full_checks) points at was valid when the event happened,
 -- except for events older than the user's first version (which take the
 -- first version) and inferred members (valid for all time).
 with
@@ -9,6 +10,7 @@ with
 facts as (
 
     select event_id, user_sk, event_timestamp from {{ ref('fact_events') }}
+    where {{ new_rows_filter(ref('fact_events')) }}
 
 ),
 
