@@ -166,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_ingest.add_arguments(ip)
     ip.set_defaults(func=cmd_bench, bench_run=bench_ingest.run)
+    pp = bench_sub.add_parser("pipeline", help="transform cost against history size (full, incremental, peak RSS) and freshness to fact_events",
+                              description="Build a history of --events events with the real consumer path (growing it "
+                              "through --sizes), then run the real transform_job in a child process: a full build and "
+                              "--runs incremental runs of --incremental-events new events at each size (wall time, peak "
+                              "RSS of the process tree), and freshness from POST to Iceberg and to fact_events under a "
+                              "steady stream with the API, a consumer and transform_job back to back. Prints a table, "
+                              "the goals PASS/MISS and the slowest steps, writes JSON results and a PNG chart.")
+    from eventlake.bench import pipeline as bench_pipeline
+
+    bench_pipeline.add_arguments(pp)
+    pp.set_defaults(func=cmd_bench, bench_run=bench_pipeline.run)
     return parser
 
 

@@ -1,0 +1,137 @@
+"""`eventlake bench pipeline`, tiny: every phase runs end to end on a tmp EVENTLAKE_HOME, the files it
+writes, and the counts reconcile (fact_events holds exactly the distinct valid events published).
+
+No timing is asserted: the goals may be PASS or MISS, but each must be measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eventlake.bench import pipeline
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EVENTS = 20_000
+SIZES = [10_000, 20_000]
+INCREMENTAL = 1_000
+RUNS = 1  # each transform_job run is a child process of its own (Dagster + dbt start): keep them few
+FRESH_RATE, FRESH_BATCH, FRESH_SECONDS = 200, 20, 10
+
+
+def _eventlake() -> list[str]:
+    script = Path(sys.executable).parent / "eventlake"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "eventlake.cli"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
+    env["EVENTLAKE_HOME"] = str(tmp_path / "home")
+    return env
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@pytest.mark.timeout(1500)  # about 6 transform_job runs, each a fresh process
+def test_smoke_every_phase_runs_and_counts_reconcile(tmp_path):
+    out = tmp_path / "bench"
+    cmd = [*_eventlake(), "bench", "pipeline", "--events", str(EVENTS), "--sizes", ",".join(map(str, SIZES)),
+           "--incremental-events", str(INCREMENTAL), "--runs", str(RUNS), "--users", "500", "--products", "50",
+           "--freshness-seconds", str(FRESH_SECONDS), "--freshness-rate", str(FRESH_RATE), "--freshness-batch", str(FRESH_BATCH),
+           "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1400, env=_env(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
+    results = json.loads((out / "pipeline-latest.json").read_text())
+    png = (out / "pipeline-latest.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
+    assert list(out.glob("pipeline-2*.json")) and list(out.glob("pipeline-2*.png"))
+    assert results["status"] == "passed" and results["failures"] == []
+    assert not list(out.glob("pipeline-work-*")), "the work directory is removed without --keep"
+
+    phases = results["phases"]
+    history = phases["history"]
+    valid_per_event = sum(t["valid"] for t in history["templates"]) / sum(t["events"] for t in history["templates"])
+    assert [b["to_events"] for b in history["build"]] == SIZES  # one history, grown through the sizes
+    assert history["users_rows"] >= 500 and history["products_rows"] == 50
+    assert all(t["invalid"] > 0 and t["duplicates"] > 0 for t in history["templates"])  # the history holds both
+    assert 0.9 < valid_per_event < 1.0
+
+    sizes = phases["sizes"]
+    assert [s["size"] for s in sizes] == SIZES
+    expected = None
+    for entry in sizes:
+        full = entry["full"]
+        assert full["status"] == "SUCCESS" and full["rows_match"], full
+        # Property: after every run fact_events holds exactly the distinct valid events published
+        assert full["fact_events_rows"] == full["expected_rows"] > 0
+        assert _number(full["run_wall_s"]) and _number(full["process_wall_s"]) and full["process_wall_s"] >= full["run_wall_s"]
+        assert _number(full["peak_rss_bytes"]) and full["peak_rss_bytes"] > 50e6
+        assert full["steps"] and all(s["status"] == "SUCCESS" for s in full["steps"])
+        assert full["top_steps"] and all(_number(s["seconds"]) for s in full["top_steps"])
+        inc = entry["incremental"]
+        assert len(inc["runs"]) == RUNS and inc["rows_match"]
+        rows = [full["fact_events_rows"]] + [r["fact_events_rows"] for r in inc["runs"]]
+        for before, after in zip(rows, rows[1:]):  # each run adds the new events' distinct valid ones
+            assert after - before == pytest.approx(INCREMENTAL * valid_per_event, rel=0.1)
+        assert _number(inc["run_wall_s"]["p50"]) and inc["run_wall_s"]["p50"] <= inc["run_wall_s"]["max"]
+        assert _number(inc["peak_rss_bytes"])
+        if expected is not None:
+            assert full["history_events"] > expected
+        expected = full["history_events"]
+    assert sizes[-1]["history_events"] >= EVENTS
+    dbt = [m for m in sizes[-1]["full"]["dbt_models"] or []]
+    assert any("fact_events" in m["node"] for m in dbt), "dbt's per-model timings come from run_results.json"
+
+    fresh = phases["freshness"]
+    assert fresh["errors"] == 0 and fresh["requests_accepted"] == FRESH_RATE // FRESH_BATCH * FRESH_SECONDS
+    assert fresh["posts_not_in_fact_events"] == 0 and fresh["fact_events"]["posts"] == fresh["requests_accepted"]
+    assert fresh["iceberg"]["posts"] == fresh["requests_accepted"]
+    for key in ("iceberg", "fact_events"):
+        assert _number(fresh[key]["p50_s"]) and _number(fresh[key]["p95_s"]) and fresh[key]["p50_s"] <= fresh[key]["p95_s"]
+    # an event is in Iceberg before a transform can put it in fact_events
+    assert fresh["fact_events"]["p50_s"] >= fresh["iceberg"]["p50_s"]
+    assert fresh["transform_runs"] >= 1 and fresh["rows_match"]
+    assert fresh["fact_events_rows_at_end"] == fresh["expected_rows_at_end"]
+
+    goals = results["goals"]
+    assert len(goals) == 6
+    for goal in goals:
+        assert goal["status"] in ("PASS", "MISS"), goal  # all measured, none N/A
+    assert results["where_the_time_went"] and all(w["top_steps"] for w in results["where_the_time_went"])
+    for text in ("goals (measured in this run)", "where the time went", "POST -> fact_events"):
+        assert text in done.stdout
+
+
+def test_help_explains_every_option():
+    done = subprocess.run([*_eventlake(), "bench", "pipeline", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for option in ("--only", "--events", "--sizes", "--incremental-events", "--runs", "--freshness-rate",
+                   "--freshness-seconds", "--out", "--keep"):  # fmt: skip
+        assert option in done.stdout
+    assert "--transform-child" not in done.stdout
+
+
+def test_bad_options_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match="unknown phase"):
+        pipeline.main(["--only", "full,teleport", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="above --events"):
+        pipeline.main(["--events", "1000", "--sizes", "500,2000", "--out", str(tmp_path)])
+
+
+def test_template_rebrand_gives_new_ids_and_keeps_the_rest():
+    from datetime import UTC, datetime
+
+    t = pipeline.make_template(200, 20, 5, 3, datetime(2026, 3, 1, tzinfo=UTC))
+    a, b = t.rebrand("h000001-"), t.rebrand("h000002-")
+    assert a != b and len(a) == len(b) == len(t.body) + 8 * a.count(b'"event_id":"h000001-')
+    assert a.count(b'"event_id":"h000001-e-') == t.body.count(pipeline.ID_FIELD) > 0
+    assert a.replace(b"h000001-", b"") == t.body
+    assert t.events == 200 + t.duplicates and 0 < t.valid <= 200
