@@ -155,35 +155,46 @@ def test_only_partitions_with_enough_small_files_are_compacted(settings):
     assert (result.rewritten_files, result.added_files) == (2, 1)
 
 
-def test_a_consumer_commit_landing_while_compaction_runs_is_kept_with_its_positions(settings, monkeypatch):
+@pytest.mark.parametrize("pyiceberg_retries", ["0", "4"])
+def test_a_consumer_commit_landing_while_compaction_runs_is_kept_with_its_positions(
+    settings, monkeypatch, pyiceberg_retries
+):
     filled = fill(settings, passes=2)
     table = open_tables(settings)["events"]
+    state_before = stored_state(table)
+    # "4": a table without eventlake's retry setting, under snapshot isolation: pyiceberg itself would
+    # rebase the failed commit onto the consumer's snapshot (with the positions it planned from)
+    with table.transaction() as tx:
+        tx.set_properties({"commit.retry.num-retries": pyiceberg_retries, "write.delete.isolation-level": "snapshot"})
     late: dict = {}
     real_commit = maintenance._commit_rewrite
 
     def consumer_commits_first(t, deleted, added, note):
         if not late:  # between the compaction's plan and its commit, the consumer commits
-            late["filled"] = fill(settings, passes=1, consumer=filled.consumer, prefix="late")
-            late["state"] = stored_state(open_tables(settings)["events"])
-            late["snapshot"] = open_tables(settings)["events"].metadata.current_snapshot().snapshot_id
+            # on another day: nothing pyiceberg's own conflict check would notice
+            late["event_ids"] = [e["event_id"] for e in events(5, "late-", ts="2026-03-09T10:00:00Z")]
+            publish(settings, "events", events(5, "late-", ts="2026-03-09T10:00:00Z"))
+            filled.consumer.drain()
+            consumer_table = filled.consumer.tables["events"]
+            late["state"] = stored_state(consumer_table)
+            late["snapshot"] = consumer_table.metadata.current_snapshot().snapshot_id
         return real_commit(t, deleted, added, note)
 
     monkeypatch.setattr(maintenance, "_commit_rewrite", consumer_commits_first)
     result = _compact(table)
 
+    assert late["state"] != state_before
+    # the compaction carries the NEWER positions: the consumer's commit is not undone
+    assert stored_state(table) == late["state"]
     assert result.attempts == 2, "the first commit should have been refused (the table moved)"
     assert result.rewritten_files == 4
-    table.refresh()
     compaction = table.metadata.current_snapshot()
     assert compaction.snapshot_id == result.snapshot_id
     assert compaction.parent_snapshot_id == late["snapshot"], "committed on top of the consumer's snapshot"
-    # it carries the NEWER positions: the consumer's commit is not undone
-    assert stored_state(table) == late["state"]
-    assert checkpoints.read_state(table) == late["state"]
     landed = contract_rows(table).column("event_id").to_pylist()
-    assert sorted(landed) == sorted(filled.event_ids + late["filled"].event_ids)
-    # the consumer's late files are still live, next to one compacted file per day
-    assert len(data_files(table)) == 2 + 2
+    assert sorted(landed) == sorted(filled.event_ids + late["event_ids"])
+    # the consumer's late file is still live, next to one compacted file per day
+    assert len(data_files(table)) == 2 + 1
     _no_orphans(table)
 
 
