@@ -51,6 +51,9 @@ class SuiteSpec:
     description: str
     expectations: tuple[dict[str, Any], ...]
     path: Path
+    # ``schema.model`` built from this model: the suite validates the rows it
+    # has not read yet (meta.downstream); None = the rows of the latest run
+    downstream: str | None = None
 
     @property
     def relation(self) -> str:
@@ -71,7 +74,10 @@ class SuiteSpec:
         return {
             "name": self.name,
             "expectations": [json.loads(json.dumps(e)) for e in self.expectations],
-            "meta": {"dbt_model": self.asset, "layer": self.layer, "schema": self.schema, "description": self.description},
+            "meta": {
+                "dbt_model": self.asset, "layer": self.layer, "schema": self.schema, "description": self.description,
+                **({"downstream": self.downstream} if self.downstream else {}),
+            },
         }
 
 
@@ -154,6 +160,7 @@ def _read_suite(path: Path) -> SuiteSpec:
         description=meta.get("description", ""),
         expectations=tuple(expectations),
         path=path,
+        downstream=meta.get("downstream") or None,
     )
 
 

@@ -1,9 +1,24 @@
-"""Great Expectations suites (kept as data in gx/) run as Dagster asset checks.
+"""Asset checks on the dbt models, sized to the new data.
 
-One check per suite, on the dbt model the suite names. Each check reads the
-model from the warehouse, runs a real GX validation, stores the result for the
-dashboard, and reports what failed with counts and sample values.
+Great Expectations suites (kept as data in gx/) run as one check per suite on
+the dbt model the suite names. A suite validates only the rows a run brought:
+- a suite whose model feeds a downstream model (``meta.downstream``, the
+  staging suite) validates the rows that model has not read yet. Its check
+  is blocking, so while such rows fail, the layers downstream are not built:
+  rows a failed run left behind are validated again by the next run instead
+  of flowing on with it;
+- other suites validate the rows of the model's latest run (its newest
+  ``dbt_loaded_at``).
+Each check stores its result for the dashboard and reports what failed with
+counts and sample values. A run that brought no rows passes without loading
+Great Expectations.
+
+Whole-table invariants run as SQL aggregates in the warehouse
+(``fact_events_reconciliation``): one fact row per event, row counts per
+ingestion job equal in stg_events and fact_events, every fact key present in
+its dimension.
 """
+
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
@@ -12,23 +27,60 @@ from eventlake.resources.core import EventlakeResource
 
 # a failing staging suite stops bad data from flowing on to the marts
 BLOCKING_LAYERS = {"staging"}
+EPOCH = "cast('1900-01-01 00:00:00' as timestamp)"
 
 
-def _gx_check(suite_name: str, spec):
+def _exists(warehouse, schema: str, name: str) -> bool:
+    frame = warehouse.query_df(
+        "select count(*) from information_schema.tables "
+        f"where lower(table_schema) = '{schema.lower()}' and lower(table_name) = '{name.lower()}'"
+    )
+    return int(frame.iloc[0, 0]) > 0
+
+
+def rows_to_validate(warehouse, spec: quality.SuiteSpec) -> tuple[str, str]:
+    """``(select statement, scope in words)`` of the rows a suite validates now."""
+    relation = warehouse.relation(spec.schema, spec.asset)
+    if spec.downstream:
+        schema, model = spec.downstream.split(".", 1)
+        if not _exists(warehouse, schema, model):
+            return f"select * from {relation}", f"every row of {spec.asset} ({model} has read none yet)"
+        since = f"(select coalesce(max(dbt_loaded_at), {EPOCH}) from {warehouse.relation(schema, model)})"
+        return (
+            f"select * from {relation} where dbt_loaded_at > {since}",
+            f"rows of {spec.asset} that {model} has not read yet",
+        )
+    return (
+        f"select * from {relation} where dbt_loaded_at = (select max(dbt_loaded_at) from {relation})",
+        f"rows of {spec.asset} written by its latest run",
+    )
+
+
+def _gx_check(suite_name: str, spec: quality.SuiteSpec):
     model = spec.asset
+    blocking = spec.layer in BLOCKING_LAYERS
 
     @asset_check(
         asset=AssetKey(model),
         name=f"gx_{suite_name}",
-        blocking=spec.layer in BLOCKING_LAYERS,
-        description=f"Great Expectations suite gx/{suite_name}.json on {model}.",
+        blocking=blocking,
+        description=(
+            f"Great Expectations suite gx/{suite_name}.json on the new rows of {model}"
+            + (" (blocking: downstream layers wait for it)." if blocking else ".")
+        ),
         # DuckDB locally, Snowflake in PROD: both offer query_df/relation
         required_resource_keys={"warehouse", "eventlake"},
     )
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         warehouse = context.resources.warehouse
         eventlake: EventlakeResource = context.resources.eventlake
-        df = warehouse.query_df(f"select * from {warehouse.relation(spec.schema, model)}")
+        sql, scope = rows_to_validate(warehouse, spec)
+        df = warehouse.query_df(sql)
+        if df.empty:
+            return AssetCheckResult(
+                passed=True,
+                metadata={"rows": 0, "scope": scope, "note": "no new rows to validate"},
+            )
         result = quality.run_suite(suite_name, df)
         quality.record_result(eventlake.settings.job_db, result, run_id=context.op_execution_context.run_id)
         failed = result.failed
@@ -37,16 +89,24 @@ def _gx_check(suite_name: str, spec):
                 f"gx {suite_name}: {r['expectation']} on {r.get('column')} failed: "
                 f"{r.get('unexpected_count')} unexpected, e.g. {r.get('partial_unexpected_list')}"
             )
+        metadata = {
+            "rows": len(df),
+            "scope": scope,
+            "evaluated_expectations": result.evaluated_expectations,
+            "successful_expectations": result.successful_expectations,
+            "failed_expectations": MetadataValue.json(failed) if failed else MetadataValue.text("none"),
+        }
+        if failed and blocking:
+            metadata["what_to_do"] = MetadataValue.md(
+                f"The layers downstream of `{model}` are not built while these rows fail. Fix the data "
+                f"(e.g. correct or delete the rows in the raw table and rebuild with `dbt build --full-refresh "
+                f"--select {model}+`), then materialize again; the check validates the same rows again."
+            )
         return AssetCheckResult(
             passed=result.success,
             # critical expectations fail as errors; the others warn
             severity=AssetCheckSeverity.ERROR if result.critical_failures else AssetCheckSeverity.WARN,
-            metadata={
-                "rows": len(df),
-                "evaluated_expectations": result.evaluated_expectations,
-                "successful_expectations": result.successful_expectations,
-                "failed_expectations": MetadataValue.json(failed) if failed else MetadataValue.text("none"),
-            },
+            metadata=metadata,
         )
 
     return _check
@@ -54,3 +114,62 @@ def _gx_check(suite_name: str, spec):
 
 def gx_checks() -> list:
     return [_gx_check(name, spec) for name, spec in sorted(quality.load_suites().items())]
+
+
+@asset_check(
+    asset=AssetKey("fact_events"),
+    name="fact_events_reconciliation",
+    description=(
+        "SQL aggregates over whole tables: one fact row per event, rows per ingestion job equal in stg_events "
+        "and fact_events, every user_sk/product_sk present in dim_users/dim_products."
+    ),
+    required_resource_keys={"warehouse"},
+)
+def fact_events_reconciliation(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    w = context.resources.warehouse
+    stg, fact = w.relation("staging", "stg_events"), w.relation("marts", "fact_events")
+    users, products = w.relation("marts", "dim_users"), w.relation("marts", "dim_products")
+    jobs = w.query_df(
+        f"""
+        with s as (select job_id, count(*) as n from {stg} group by job_id),
+             f as (select job_id, count(*) as n, count(distinct event_id) as d from {fact} group by job_id)
+        select coalesce(s.job_id, f.job_id) as job_id, coalesce(s.n, 0) as staged,
+               coalesce(f.n, 0) as fact_rows, coalesce(f.d, 0) as fact_events
+        from s full outer join f on f.job_id = s.job_id
+        order by job_id
+        """
+    )
+    totals = w.query_df(
+        f"""
+        select
+            (select count(*) from {fact}) as fact_rows,
+            (select count(*) - count(distinct event_sk) from {fact}) as duplicate_fact_rows,
+            (select count(*) from {fact} f left join {users} u on u.user_sk = f.user_sk where u.user_sk is null)
+                as missing_user_keys,
+            (select count(*) from {fact} f left join {products} p on p.product_sk = f.product_sk
+                where f.product_sk is not null and p.product_sk is null) as missing_product_keys
+        """
+    ).iloc[0]
+    mismatched = jobs[(jobs["staged"] != jobs["fact_rows"]) | (jobs["fact_rows"] != jobs["fact_events"])]
+    problems = {
+        "duplicate_fact_rows": int(totals["duplicate_fact_rows"]),
+        "missing_user_keys": int(totals["missing_user_keys"]),
+        "missing_product_keys": int(totals["missing_product_keys"]),
+        "jobs_not_reconciled": len(mismatched),
+    }
+    metadata = {
+        "fact_rows": int(totals["fact_rows"]),
+        "jobs": len(jobs),
+        **problems,
+    }
+    if len(mismatched):
+        sample = mismatched.head(20)
+        metadata["jobs_not_reconciled_sample"] = MetadataValue.md(sample.to_markdown(index=False))
+    passed = not any(problems.values())
+    if not passed:
+        context.log.error(f"fact_events reconciliation failed: {problems}")
+    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
+
+
+def reconciliation_checks() -> list:
+    return [fact_events_reconciliation]

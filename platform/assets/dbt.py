@@ -3,8 +3,15 @@
 dbt sources ``raw.events|users|products`` map onto the raw_* assets, so raw
 Iceberg tables and dbt models form one lineage graph. dbt tests appear as asset
 checks. The same SQL runs on DuckDB (target LOCAL) and Snowflake (target PROD).
+
+Each layer is its own multi-asset, so a run builds them as separate steps in
+order: a failed dbt test, or a failed blocking check (the staging Great
+Expectations suite), stops the layers downstream of it in that run. Every
+materialization carries ``dagster/row_count``, read from the warehouse once
+the layer's dbt build has finished (the warehouse file is dbt's until then).
 """
 
+import json
 import logging
 import os
 import shutil
@@ -14,10 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Config, Output, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from eventlake.resources.core import EventlakeResource
+from pydantic import Field
 
 log = logging.getLogger("eventlake.dbt")
 
@@ -86,17 +94,100 @@ class EventlakeDbtTranslator(DagsterDbtTranslator):
 translator = EventlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-@dbt_assets(
-    manifest=ensure_manifest(),
-    project=dbt_project,
-    dagster_dbt_translator=translator,
-    name="dbt_models",
-)
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, eventlake: EventlakeResource):
-    # The dbt profile (dbt_project/profiles.yml) reads these. dagster-dbt builds
-    # the subprocess environment from os.environ when the process starts, so set
-    # them only for that moment: a run in process must not leak another
-    # EVENTLAKE_HOME's paths into the rest of the process.
-    with scoped_environ(eventlake.dbt_env()):
-        invocation = dbt.cli(["build"], context=context)
-    yield from invocation.stream()
+class DbtRunConfig(Config):
+    """Run configuration of each dbt layer step."""
+
+    full_checks: bool = Field(
+        default=False,
+        description="Run the dbt tests on whole tables instead of the rows this run wrote (the daily schedule sets it).",
+    )
+
+
+def _row_counts(warehouse, keys: list[AssetKey], manifest_models: Mapping[str, Mapping[str, Any]]) -> dict[AssetKey, int]:
+    """``count(*)`` of each materialized model, read from the warehouse."""
+    counts: dict[AssetKey, int] = {}
+    selects = []
+    for key in keys:
+        props = manifest_models.get(key.path[-1])
+        if props is None:
+            continue
+        relation = warehouse.relation(props["schema"], props["alias"] or props["name"])
+        selects.append(f"select '{key.path[-1]}' as model, count(*) as n from {relation}")
+    if not selects:
+        return counts
+    frame = warehouse.query_df(" union all ".join(selects))
+    by_model = {str(m).lower(): int(n) for m, n in frame.itertuples(index=False, name=None)}
+    for key in keys:
+        if key.path[-1].lower() in by_model:
+            counts[key] = by_model[key.path[-1].lower()]
+    return counts
+
+
+def _models_by_name(manifest_path: Path) -> dict[str, dict[str, Any]]:
+    manifest = json.loads(manifest_path.read_text())
+    return {
+        node["name"]: {"schema": node["schema"], "alias": node.get("alias"), "name": node["name"]}
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+    }
+
+
+def _with_row_counts(events: list[Any], counts: Mapping[AssetKey, int], key_of_output) -> Iterator[Any]:
+    for event in events:
+        if isinstance(event, Output):
+            key = key_of_output(event.output_name)
+            if key in counts:
+                event = event.with_metadata({**(event.metadata or {}), "dagster/row_count": counts[key]})
+        elif isinstance(event, AssetMaterialization) and event.asset_key in counts:
+            event = event.with_metadata({**(event.metadata or {}), "dagster/row_count": counts[event.asset_key]})
+        yield event
+
+
+def _dbt_layer(layer: str):
+    @dbt_assets(
+        manifest=ensure_manifest(),
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        name=f"dbt_{layer}",
+        select=f"fqn:eventlake.{layer}.*",
+    )
+    def _layer(
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        eventlake: EventlakeResource,
+        warehouse: ResourceParam[Any],
+        config: DbtRunConfig,
+    ):
+        # a test whose parents span layers (stg_events and fact_events) runs
+        # with the later layer: "buildable" selects a test once all its
+        # parents are selected or upstream of the selection
+        args = ["build", "--indirect-selection", "buildable"]
+        if config.full_checks:
+            args += ["--vars", json.dumps({"full_checks": True})]
+        # The dbt profile (dbt_project/profiles.yml) reads these. dagster-dbt
+        # builds the subprocess environment from os.environ when the process
+        # starts, so set them only for that moment: a run in process must not
+        # leak another EVENTLAKE_HOME's paths into the rest of the process.
+        with scoped_environ(eventlake.dbt_env()):
+            invocation = dbt.cli(args, context=context)
+        events = list(invocation.stream())
+        key_of = context.assets_def.keys_by_output_name.get
+        materialized = [
+            key_of(e.output_name) if isinstance(e, Output) else e.asset_key
+            for e in events
+            if isinstance(e, (Output, AssetMaterialization))
+        ]
+        try:
+            counts = _row_counts(warehouse, materialized, _models_by_name(dbt_project.manifest_path))
+        except Exception as exc:  # counts are metadata: never fail a built layer for them
+            context.log.warning(f"dbt {layer}: could not read row counts from the warehouse: {exc}")
+            counts = {}
+        yield from _with_row_counts(events, counts, key_of)
+
+    return _layer
+
+
+dbt_staging = _dbt_layer("staging")
+dbt_intermediate = _dbt_layer("intermediate")
+dbt_marts = _dbt_layer("marts")
+dbt_layers = [dbt_staging, dbt_intermediate, dbt_marts]
