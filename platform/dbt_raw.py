@@ -9,6 +9,8 @@ opens its DuckDB connection and creates, in schema ``raw`` of the warehouse:
     one row per live data file: ``file_path``, ``snapshot_id`` (the snapshot
     that added the file), ``sequence_number`` (its data sequence number),
     ``record_count``.
+``raw.<table>__snapshots``
+    ``snapshot_id``, ``sequence_number`` of every snapshot in the metadata.
 ``raw.<table>``
     a view over every live data file (``read_parquet``), the Iceberg schema's
     columns plus two lineage columns: ``_snapshot_id`` (the snapshot that
@@ -20,12 +22,16 @@ opens its DuckDB connection and creates, in schema ``raw`` of the warehouse:
     the ``raw_rows`` macro passes it only the files added since, so an
     incremental model opens the new files and nothing else.
 
-Row lineage survives compaction the way Iceberg v3 row lineage does: a file
-written by the consumer carries no lineage columns (its rows came with the
-snapshot that added it), and a maintenance rewrite materializes
-``source_snapshot_id`` / ``source_sequence_number`` into the rows it copies
-(platform/maintenance.py). ``coalesce(row value, file value)`` is the lineage
-either way, so the views return the same rows before and after a compaction.
+Row lineage survives compaction the way Iceberg v3 row lineage does: in a
+file written by the consumer ``source_snapshot_id`` is null (its rows came
+with the snapshot that added it), and a maintenance rewrite materializes it
+into the rows it copies (platform/maintenance.py). So a row's snapshot is
+``coalesce(source_snapshot_id, snapshot that added its file)`` and its
+sequence number that snapshot's, either way: the views return the same rows
+before and after a compaction, and an incremental read skips the rows a
+compaction only moved. (Once the source snapshot is expired, a moved row
+takes its file's sequence number and is read once more; staging drops it as
+a copy it already holds.)
 
 A column added to a table's schema later reads as null from older files:
 every ``read_parquet`` also reads an empty file holding the current Iceberg
@@ -52,7 +58,6 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 log = logging.getLogger("eventlake.dbt_raw")
 
 LINEAGE_SNAPSHOT = "source_snapshot_id"
-LINEAGE_SEQUENCE = "source_sequence_number"
 
 
 class RawTableError(RuntimeError):
@@ -147,17 +152,26 @@ def expose(conn: Any, table: Any, namespace: str, name: str, schema_dir: Path) -
     local = [(_local_path(f[0]), *f[1:]) for f in files]
     columns = [field.name for field in table.schema().fields]
     if any(path is None for path, *_ in local):
-        _expose_by_arrow(conn, table, ns, rel, files_rel, columns)
+        _expose_by_arrow(conn, table, ns, name, columns)
         return len(files)
 
+    snapshots_rel = _quote(f"{name}__snapshots")
     conn.execute(f"create or replace table {ns}.{files_rel} (file_path varchar, snapshot_id bigint, sequence_number bigint, record_count bigint)")
     if local:
         conn.executemany(f"insert into {ns}.{files_rel} values (?, ?, ?, ?)", local)
+    conn.execute(f"create or replace table {ns}.{snapshots_rel} (snapshot_id bigint primary key, sequence_number bigint)")
+    snapshots = [(s.snapshot_id, s.sequence_number or 0) for s in table.metadata.snapshots]
+    if snapshots:
+        conn.executemany(f"insert into {ns}.{snapshots_rel} values (?, ?)", snapshots)
     schema_file = _schema_file(table, schema_dir)
 
-    snapshot = f"coalesce(d.{LINEAGE_SNAPSHOT}, f.snapshot_id)" if LINEAGE_SNAPSHOT in columns else "f.snapshot_id"
-    sequence = f"coalesce(d.{LINEAGE_SEQUENCE}, f.sequence_number)" if LINEAGE_SEQUENCE in columns else "f.sequence_number"
-    projected = ", ".join(f"d.{_quote(c)}" for c in columns if c not in (LINEAGE_SNAPSHOT, LINEAGE_SEQUENCE))
+    if LINEAGE_SNAPSHOT in columns:
+        snapshot = f"coalesce(d.{LINEAGE_SNAPSHOT}, f.snapshot_id)"
+        sequence = "coalesce(s.sequence_number, f.sequence_number)"
+        moved = f"left join {ns}.{snapshots_rel} as s on s.snapshot_id = d.{LINEAGE_SNAPSHOT}"
+    else:
+        snapshot, sequence, moved = "f.snapshot_id", "f.sequence_number", ""
+    projected = ", ".join(f"d.{_quote(c)}" for c in columns if c != LINEAGE_SNAPSHOT)
     # A table macro takes the file list as a constant, so the caller decides
     # which files DuckDB opens. The schema file (no rows) is always in the
     # list: every column exists, typed, even if no data file has it yet.
@@ -168,6 +182,7 @@ def expose(conn: Any, table: Any, namespace: str, name: str, schema_dir: Path) -
         select {projected}, {snapshot} as _snapshot_id, {sequence} as _sequence_number
         from {source} as d
         join {ns}.{files_rel} as f on f.file_path = d.filename
+        {moved}
         where {sequence} > since
         """
     )
@@ -177,13 +192,14 @@ def expose(conn: Any, table: Any, namespace: str, name: str, schema_dir: Path) -
     return len(local)
 
 
-def _expose_by_arrow(conn: Any, table: Any, ns: str, rel: str, files_rel: str, columns: list[str]) -> None:
+def _expose_by_arrow(conn: Any, table: Any, ns: str, name: str, columns: list[str]) -> None:
     """Fallback for files DuckDB cannot open here: copy the table through Arrow."""
     log.warning("raw table %s is not on a local file system; copying it through Arrow (no incremental reads)", table.name())
+    rel, files_rel = _quote(name), _quote(f"{name}__files")
     arrow = table.scan().to_arrow()
     conn.register("eventlake_raw_arrow", arrow)
     try:
-        keep = ", ".join(_quote(c) for c in columns if c not in (LINEAGE_SNAPSHOT, LINEAGE_SEQUENCE))
+        keep = ", ".join(_quote(c) for c in columns if c != LINEAGE_SNAPSHOT)
         conn.execute(
             f"create or replace table {ns}.{rel} as select {keep}, "
             "cast(null as bigint) as _snapshot_id, cast(0 as bigint) as _sequence_number from eventlake_raw_arrow"
@@ -192,6 +208,6 @@ def _expose_by_arrow(conn: Any, table: Any, ns: str, rel: str, files_rel: str, c
         conn.unregister("eventlake_raw_arrow")
     conn.execute(f"create or replace table {ns}.{files_rel} (file_path varchar, snapshot_id bigint, sequence_number bigint, record_count bigint)")
     conn.execute(
-        f"create or replace macro {ns}.{_quote(rel.strip(chr(34)) + '__since')}(since, files) as table "
+        f"create or replace macro {ns}.{_quote(name + '__since')}(since, files) as table "
         f"select * from {ns}.{rel} where _sequence_number > since"
     )
