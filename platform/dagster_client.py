@@ -12,20 +12,31 @@ returns a ``LaunchRunResult`` union; ``runOrError`` returns a ``RunOrError``
 union. Every error member of those unions implements the ``Error`` interface
 (a ``message``), so one ``... on Error`` fragment reads all of them.
 
+Runs that coalesce: ``trigger_run`` joins a whole run of the job that is still
+QUEUED in the same lane of the run queue (runs tagged alike, e.g.
+``eventlake/pipeline: transform``, see ``eventlake.runs``) instead of queueing
+another; a queued run has not started, so it will see what the trigger wanted
+it to see.
+
 Usage::
 
     client = DagsterClient("http://127.0.0.1:3000")
     run_id = client.launch_run("transform_job", tags={"triggered_by": "airflow"})
-    status = client.wait_for_run(run_id, timeout_s=1800)
+    triggered = client.trigger_run("transform_job", lane=runs.TRANSFORM_TAGS)  # joins a queued one
+    status = client.wait_for_run(triggered.run_id, timeout_s=1800)
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from eventlake import runs
 
 log = logging.getLogger("eventlake.dagster_client")
 
@@ -64,6 +75,28 @@ query EventlakeRunStatus($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
     ... on Run { runId status jobName }
+    ... on Error { message }
+  }
+}
+"""
+
+QUEUED_RUNS_QUERY = """
+query EventlakeQueuedRuns($filter: RunsFilter!, $limit: Int!) {
+  runsOrError(filter: $filter, limit: $limit) {
+    __typename
+    ... on Runs {
+      results {
+        runId
+        status
+        jobName
+        creationTime
+        parentRunId
+        resolvedOpSelection
+        assetSelectionCount
+        assetCheckSelectionCount
+        tags { key value }
+      }
+    }
     ... on Error { message }
   }
 }
@@ -119,6 +152,22 @@ class DagsterClientError(RuntimeError):
 
 class DagsterRunTimeout(DagsterClientError):
     """A run did not reach a terminal state within the allowed time."""
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    run_id: str
+    job_name: str
+    creation_time: float
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TriggeredRun:
+    """The run a trigger stands for: ``joined`` when it was already queued by someone else."""
+
+    run_id: str
+    joined: bool
 
 
 class DagsterClient:
@@ -205,6 +254,68 @@ class DagsterClient:
         message = f"Dagster could not launch {where}: {kind}: {detail}"
         log.error(message)
         raise DagsterClientError(message, kind=kind, job_name=job_name, location=location)
+
+    def queued_runs(self, job_name: str, lane: Mapping[str, str], *, limit: int = 50) -> list[QueuedRun]:
+        """Whole runs of ``job_name`` in ``lane`` (runs with these tags) still QUEUED, oldest first.
+
+        Only runs a trigger may join: not re-executions, not subsets of steps or assets.
+        """
+        run_filter = {
+            "pipelineName": job_name,
+            "statuses": ["QUEUED"],
+            "tags": [{"key": str(k), "value": str(v)} for k, v in lane.items()],
+        }
+        data = self._execute(
+            QUEUED_RUNS_QUERY, {"filter": run_filter, "limit": limit}, action=f"list the queued runs of '{job_name}'",
+            job_name=job_name,
+        )
+        result = data["runsOrError"]
+        if result["__typename"] != "Runs":
+            message = f"Dagster could not list the queued runs of '{job_name}': {result['__typename']}: {result.get('message')}"
+            raise DagsterClientError(message, kind=result["__typename"], job_name=job_name)
+        found = []
+        for run in result["results"]:
+            tags = {t["key"]: t["value"] for t in run["tags"]}
+            if any(tags.get(k) != v for k, v in lane.items()):
+                continue
+            # (stepKeysToExecute names every step of a whole run launched through GraphQL: no mark of a subset)
+            subset = bool(
+                run["parentRunId"] or run["resolvedOpSelection"] or run["assetSelectionCount"] or run["assetCheckSelectionCount"]
+            )
+            if run["jobName"] == job_name and run["status"] == "QUEUED" and not subset and runs.PARENT_RUN_TAG not in tags:
+                found.append(QueuedRun(run["runId"], run["jobName"], float(run["creationTime"]), tags))
+        found.reverse()  # Dagster lists the newest (by storage id) first
+        return found
+
+    def trigger_run(
+        self,
+        job_name: str,
+        *,
+        lane: Mapping[str, str] | None = None,
+        location: str = DEFAULT_LOCATION,
+        repository: str = DEFAULT_REPOSITORY,
+        tags: Mapping[str, str] | None = None,
+    ) -> TriggeredRun:
+        """Join the oldest whole run of ``job_name`` still QUEUED in ``lane``, or launch one.
+
+        ``lane`` (tags, e.g. ``runs.TRANSFORM_TAGS``; by default the job's lane from
+        ``runs.lane_of``) is added to a launched run's tags. Without a lane this is
+        ``launch_run``.
+
+        Two triggers within one round trip of each other may both find nothing
+        queued and both launch: the lane then runs the two one after the other.
+        Neither run is canceled to undo that: a third trigger may already have
+        joined either, and a run id handed out must not end CANCELED.
+        """
+        lane = dict(runs.lane_of(job_name) if lane is None else lane)
+        if not lane:
+            return TriggeredRun(self.launch_run(job_name, location=location, repository=repository, tags=tags), False)
+        queued = self.queued_runs(job_name, lane)
+        if queued:
+            log.info("joined queued run %s of '%s' (%s)", queued[0].run_id, job_name, self.run_url(queued[0].run_id))
+            return TriggeredRun(queued[0].run_id, True)
+        run_id = self.launch_run(job_name, location=location, repository=repository, tags={**(tags or {}), **lane})
+        return TriggeredRun(run_id, False)
 
     def run_status(self, run_id: str) -> str:
         """The run's status: QUEUED, NOT_STARTED, STARTING, STARTED, SUCCESS, FAILURE, CANCELING, CANCELED..."""

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.dagster_client import DagsterClient, DagsterClientError, DagsterRunTimeout
+from eventlake import runs
+from eventlake.dagster_client import DagsterClient, DagsterClientError, DagsterRunTimeout, TriggeredRun
 
 
 def _load_harness():
@@ -30,9 +31,14 @@ def webserver(tmp_path_factory):
         yield server
 
 
+#: With the DefaultRunCoordinator a launch waits for the run worker process to start:
+#: on a loaded machine (two cores, other tests running) that takes more than 30 s.
+LAUNCH_TIMEOUT_S = 120
+
+
 @pytest.fixture
 def client(webserver):
-    with DagsterClient(webserver.url, timeout=30) as c:
+    with DagsterClient(webserver.url, timeout=LAUNCH_TIMEOUT_S) as c:
         yield c
 
 
@@ -40,7 +46,7 @@ def client(webserver):
 def launched(webserver, tmp_path_factory):
     """Launch the runs of the module at once: each run worker needs seconds to start."""
     out = tmp_path_factory.mktemp("record") / "record.json"
-    with DagsterClient(webserver.url, timeout=30) as c:
+    with DagsterClient(webserver.url, timeout=LAUNCH_TIMEOUT_S) as c:
         runs = {
             "transform": c.launch_run("transform_job"),
             "record": c.launch_run(
@@ -132,3 +138,77 @@ def test_unreachable_webserver_names_job_and_location():
             c.launch_run("transform_job", location="eventlake")
     assert info.value.kind == "ConnectionError"
     assert "transform_job" in str(info.value) and "eventlake" in str(info.value)
+
+
+# -- runs that coalesce: a webserver on eventlake's instance config (QueuedRunCoordinator, no
+# daemon: launched runs stay QUEUED, which is the state a trigger joins) ---------------------
+TERMINATE = """mutation($id: String!) { terminateRun(runId: $id) { __typename } }"""
+RUNS = """query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs { results { runId status } } } }"""
+
+
+def graphql(url: str, query: str, variables: dict) -> dict:
+    import httpx
+
+    return httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30).json()["data"]
+
+
+def cancel(url: str, run_id: str) -> None:
+    """Take a queued run out of the queue, as a person does in the UI."""
+    assert graphql(url, TERMINATE, {"id": run_id})["terminateRun"]["__typename"] == "TerminateRunSuccess"
+
+
+@pytest.fixture(scope="module")
+def queue(tmp_path_factory):
+    with harness.run_dagster_webserver(tmp_path_factory.mktemp("queue"), dagster_yaml=harness.queued_dagster_yaml()) as server:
+        yield server
+
+
+@pytest.fixture
+def queued_client(queue):
+    """A client of the queue's webserver, with no transform run queued at the start."""
+    with DagsterClient(queue.url, timeout=30) as c:
+        for run in c.queued_runs("transform_job", runs.TRANSFORM_TAGS):
+            cancel(queue.url, run.run_id)
+        yield c
+
+
+def test_a_trigger_joins_the_transform_run_still_queued(queued_client, queue):
+    first = queued_client.trigger_run("transform_job", tags={"eventlake/triggered_by": "pytest"})
+    assert first.joined is False
+    assert queued_client.run_status(first.run_id) == "QUEUED"
+    second = queued_client.trigger_run("transform_job")
+    assert second == TriggeredRun(first.run_id, True)
+    (queued,) = queued_client.queued_runs("transform_job", runs.TRANSFORM_TAGS)
+    assert queued.run_id == first.run_id
+    assert queued.tags["eventlake/pipeline"] == "transform" and queued.tags["eventlake/triggered_by"] == "pytest"
+
+    # once that run left the queue (here: canceled) the next trigger queues a new one
+    cancel(queue.url, first.run_id)
+    assert queued_client.run_status(first.run_id) == "CANCELED"
+    third = queued_client.trigger_run("transform_job")
+    assert third.joined is False and third.run_id != first.run_id
+    assert [r.run_id for r in queued_client.queued_runs("transform_job", runs.TRANSFORM_TAGS)] == [third.run_id]
+
+
+def test_triggers_at_once_each_answer_a_queued_run_and_the_next_joins_the_oldest(queued_client, queue):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def trigger(_):
+        with DagsterClient(queue.url, timeout=30) as c:
+            return c.trigger_run("transform_job")
+
+    with ThreadPoolExecutor(6) as pool:
+        triggered = list(pool.map(trigger, range(6)))
+    queued = queued_client.queued_runs("transform_job", runs.TRANSFORM_TAGS)
+    # triggers within one round trip of each other may each queue a run (the lane then runs
+    # them in turn); every answer names a run still queued, each launched by one trigger
+    assert {t.run_id for t in triggered} == {r.run_id for r in queued}
+    assert sum(not t.joined for t in triggered) == len(queued)
+    assert queued_client.trigger_run("transform_job") == TriggeredRun(queued[0].run_id, True)
+
+
+def test_jobs_without_a_lane_are_launched_every_time(queued_client):
+    first = queued_client.trigger_run("failing_job")
+    second = queued_client.trigger_run("failing_job")
+    assert not first.joined and not second.joined and first.run_id != second.run_id
+    assert queued_client.run_status(second.run_id) == "QUEUED"

@@ -11,7 +11,8 @@ asset graph; this DAG only decides *when* to run it:
   The recorded ids live in the Airflow Variable ``eventlake_bridge_last_snapshots``.
   No change within the sensor timeout -> the run ends SKIPPED, not FAILED.
 * ``run_transform_job`` launches the Dagster ``transform_job`` through the
-  webserver's GraphQL API (``EVENTLAKE_DAGSTER_URL``) and waits for it; a
+  webserver's GraphQL API (``EVENTLAKE_DAGSTER_URL``), or joins a transform
+  run still queued there (``DagsterClient.trigger_run``), and waits for it; a
   FAILURE/CANCELED run fails the task, which Airflow retries with exponential
   backoff (Properties 18 and 40). A job Dagster does not know fails at once.
 * ``remember_snapshots`` stores the snapshot ids the sensor saw, only after the
@@ -116,7 +117,8 @@ def run_dagster_job(
     tags: dict[str, str] | None = None,
     dagster_url: str | None = None,
 ) -> str:
-    """Launch a Dagster job, wait for it, return the run id; raise when it did not succeed."""
+    """Launch a Dagster job (or join its run still queued, for transform_job), wait for it,
+    return the run id; raise when it did not succeed."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from eventlake.dagster_client import DagsterClient, DagsterClientError
@@ -125,13 +127,17 @@ def run_dagster_job(
     url = dagster_url or Settings().dagster_url
     with DagsterClient(url, timeout=30) as client:
         try:
-            run_id = client.launch_run(job_name, location=location, tags=tags or {})
+            # a transform run still queued (by the sensor, the API, ...) is joined: it has not
+            # started, so it reads the snapshots this DAG run saw
+            triggered = client.trigger_run(job_name, location=location, tags=tags or {})
         except DagsterClientError as exc:
             if exc.kind in PERMANENT_DAGSTER_ERRORS:
                 # Retrying cannot create a missing job: fail without retries.
                 raise AirflowFailException(str(exc)) from exc
             raise
-        log.info("launched Dagster %s run %s: %s", job_name, run_id, client.run_url(run_id))
+        run_id = triggered.run_id
+        verb = "joined queued" if triggered.joined else "launched"
+        log.info("%s Dagster %s run %s: %s", verb, job_name, run_id, client.run_url(run_id))
         status = client.wait_for_run(run_id, timeout_s=timeout_s, poll_s=poll_s)
         if status != "SUCCESS":
             message = f"Dagster {job_name} run {run_id} ended {status}: {client.run_url(run_id)}"

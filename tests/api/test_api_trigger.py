@@ -1,4 +1,9 @@
-"""POST /api/v1/trigger/{pipeline} against a real dagster-webserver (throwaway definitions)."""
+"""POST /api/v1/trigger/{pipeline} against a real dagster-webserver (throwaway definitions).
+
+The webserver's instance has eventlake's config (``eventlake.runs.instance_config``): runs
+go through the QueuedRunCoordinator, and with no daemon here they stay QUEUED, the state
+in which a transform trigger joins a run instead of queueing another.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,22 @@ def _load_harness():
 
 @pytest.fixture(scope="module")
 def dagster_url(tmp_path_factory):
-    with _load_harness().run_dagster_webserver(tmp_path_factory.mktemp("dagster")) as server:
+    harness = _load_harness()
+    with harness.run_dagster_webserver(tmp_path_factory.mktemp("dagster"), dagster_yaml=harness.queued_dagster_yaml()) as server:
         yield server.url
+
+
+TERMINATE = """mutation($id: String!) { terminateRun(runId: $id) { __typename } }"""
+QUEUED = """query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs { results { runId tags { key value } } } } }"""
+
+
+def _graphql(url: str, query: str, variables: dict) -> dict:
+    return httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30).json()["data"]
+
+
+def queued_transform_runs(url: str) -> list[dict]:
+    found = _graphql(url, QUEUED, {"f": {"pipelineName": "transform_job", "statuses": ["QUEUED"]}})
+    return found["runsOrError"]["results"]
 
 
 @pytest.fixture
@@ -46,6 +65,7 @@ def test_trigger_launches_the_dagster_job(trigger_client, dagster_url):
     body = response.json()
     assert body["pipeline"] == "transform_job" and body["run_id"]
     assert body["run_url"] == f"{dagster_url}/runs/{body['run_id']}"
+    assert isinstance(body["joined"], bool)
     # Dagster knows the run, as a run of transform_job (that runs succeed is DagsterClient's test)
     answer = httpx.post(
         f"{dagster_url}/graphql", json={"query": RUN_STATUS_QUERY, "variables": {"runId": body["run_id"]}}, timeout=30
@@ -53,6 +73,27 @@ def test_trigger_launches_the_dagster_job(trigger_client, dagster_url):
     run = answer["data"]["runOrError"]
     assert run["__typename"] == "Run" and run["runId"] == body["run_id"]
     assert run["jobName"] == "transform_job" and run["status"] != "FAILURE"
+
+
+# Runs that coalesce: a trigger while a transform run is queued joins it
+def test_a_trigger_while_a_transform_run_is_queued_joins_it(trigger_client, dagster_url):
+    for run in queued_transform_runs(dagster_url):  # start from an empty queue
+        _graphql(dagster_url, TERMINATE, {"id": run["runId"]})
+    first = trigger_client.post("/api/v1/trigger/transform_job", headers=AUTH)
+    second = trigger_client.post("/api/v1/trigger/transform_job", headers=AUTH)
+    assert first.status_code == second.status_code == 202, (first.text, second.text)
+    assert first.json()["joined"] is False
+    assert second.json() == {**first.json(), "joined": True}
+    (queued,) = queued_transform_runs(dagster_url)
+    assert queued["runId"] == first.json()["run_id"]
+    tags = {t["key"]: t["value"] for t in queued["tags"]}
+    assert tags["eventlake/pipeline"] == "transform" and tags["eventlake/triggered_by"] == "api"
+
+    # out of the queue (canceled here; started, in life): the next trigger queues a new run
+    _graphql(dagster_url, TERMINATE, {"id": queued["runId"]})
+    third = trigger_client.post("/api/v1/trigger/transform_job", headers=AUTH).json()
+    assert third["joined"] is False and third["run_id"] != first.json()["run_id"]
+    assert [r["runId"] for r in queued_transform_runs(dagster_url)] == [third["run_id"]]
 
 
 def test_a_known_pipeline_dagster_does_not_serve_is_502(trigger_client):
