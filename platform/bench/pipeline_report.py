@@ -317,7 +317,7 @@ def chart(summary: dict[str, Any], path) -> None:
     if where:
         item = where[0]
         steps = list(reversed(item["top_steps"]))
-        ax.barh([s["what"][-48:] for s in steps], [s["seconds"] for s in steps], color="#c0392b" if item["missed_goal"] else "#7f8c8d")
+        ax.barh([s["what"] if len(s["what"]) <= 56 else s["what"][:55] + "…" for s in steps], [s["seconds"] for s in steps], color="#c0392b" if item["missed_goal"] else "#7f8c8d")
         ax.set_xlabel("seconds")
         ax.set_title(f"where the time went: {item['run']}", fontsize=10)
         ax.tick_params(axis="y", labelsize=7)

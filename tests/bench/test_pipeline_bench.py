@@ -40,14 +40,14 @@ def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-@pytest.mark.timeout(1500)  # about 6 transform_job runs, each a fresh process
+@pytest.mark.timeout(2700)  # 5 or 6 transform_job runs, each a fresh process: minutes each on a busy machine
 def test_smoke_every_phase_runs_and_counts_reconcile(tmp_path):
     out = tmp_path / "bench"
     cmd = [*_eventlake(), "bench", "pipeline", "--events", str(EVENTS), "--sizes", ",".join(map(str, SIZES)),
            "--incremental-events", str(INCREMENTAL), "--runs", str(RUNS), "--users", "500", "--products", "50",
            "--freshness-seconds", str(FRESH_SECONDS), "--freshness-rate", str(FRESH_RATE), "--freshness-batch", str(FRESH_BATCH),
            "--out", str(out)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1400, env=_env(tmp_path), cwd=tmp_path)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=2600, env=_env(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
     results = json.loads((out / "pipeline-latest.json").read_text())
     png = (out / "pipeline-latest.png").read_bytes()
@@ -135,3 +135,22 @@ def test_template_rebrand_gives_new_ids_and_keeps_the_rest():
     assert a.count(b'"event_id":"h000001-e-') == t.body.count(pipeline.ID_FIELD) > 0
     assert a.replace(b"h000001-", b"") == t.body
     assert t.events == 200 + t.duplicates and 0 < t.valid <= 200
+
+
+def test_where_the_time_went_splits_the_dbt_step():
+    """The step that ran dbt is split into dagster-dbt before the command, dbt's start to its first node,
+    the nodes, and the rest; the top steps list the largest parts first."""
+    t0 = 1_800_000_000.0
+    iso = lambda t: __import__("datetime").datetime.fromtimestamp(t, __import__("datetime").UTC).isoformat()  # noqa: E731
+    steps = [{"step": "dbt_models", "start": t0, "seconds": 100.0, "status": "SUCCESS"},
+             {"step": "gx_suite", "start": t0 + 100, "seconds": 5.0, "status": "SUCCESS"}]  # fmt: skip
+    models = [{"node": "model.eventlake.stg_events", "status": "success", "seconds": 20.0, "started_at": iso(t0 + 60)},
+              {"node": "model.eventlake.fact_events", "status": "success", "seconds": 10.0, "started_at": iso(t0 + 80)}]  # fmt: skip
+    (over,) = pipeline.dbt_overhead(steps, models, [t0 + 25])
+    assert over["step"] == "dbt_models" and over["in_nodes_s"] == 30.0
+    assert over["before_first_node_s"] == pytest.approx(60.0) and over["other_s"] == pytest.approx(10.0)
+    assert over["before_dbt_command_s"] == pytest.approx(25.0) and over["dbt_command_to_first_node_s"] == pytest.approx(35.0)
+    top = pipeline.top_steps({"steps": steps, "dbt_models": models, "dbt_overhead": [over], "startup_s": 12.0}, n=4)
+    assert [t["seconds"] for t in top] == sorted((t["seconds"] for t in top), reverse=True)
+    assert top[0]["what"] == "dagster step dbt_models"
+    assert "dbt command to its first node" in top[1]["what"] and "before the dbt command" in top[2]["what"]
