@@ -41,17 +41,32 @@ if (_VENV_BIN / "dbt").exists() and shutil.which("dbt") != str(_VENV_BIN / "dbt"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="LOCAL")
 
 
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Parse the project if no manifest exists yet (first run on a fresh clone).
+def _project_mtime(project_dir: Path) -> float:
+    """Newest modification time of the files dbt parses."""
+    newest = 0.0
+    for pattern in ("*.yml", "models/**/*", "macros/**/*", "tests/**/*"):
+        for path in project_dir.glob(pattern):
+            if path.is_file():
+                newest = max(newest, path.stat().st_mtime)
+    return newest
 
-    Under ``dagster dev`` the project is re-parsed on every load to pick up
-    edits; deployments build the manifest ahead of time.
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Parse the project when it has no manifest or a file changed since.
+
+    Loading the code location happens in every run worker, so it must not
+    parse the project each time (``DbtProject.prepare_if_dev`` does under
+    ``dagster dev``, which kept a run in STARTING for tens of seconds). The
+    parse runs with the dbt environment of the current settings, as the runs
+    do: dbt then reuses it (partial parsing) instead of re-parsing the whole
+    project on every invocation because "profile has changed".
     """
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
-        log.info("no dbt manifest at %s; running dbt parse", project.manifest_path)
-        project.preparer.prepare(project)
-    return project.manifest_path
+    manifest = project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _project_mtime(project.project_dir):
+        log.info("dbt manifest %s missing or older than the project; running dbt parse", manifest)
+        with scoped_environ(EventlakeResource().dbt_env()):
+            project.preparer.prepare(project)
+    return manifest
 
 
 @contextmanager
