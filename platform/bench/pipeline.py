@@ -330,7 +330,6 @@ def run_transform(home: Path, work: Path, tag: str) -> dict[str, Any]:
     log_path = work / f"transform-{tag}.log"
     env = child_env(home)
     env["DAGSTER_HOME"] = str(home / "dagster")
-    env["DBT_TARGET_PATH"] = str(work / "dbt-target")  # each dbt invocation's artifacts, run_results.json
     cmd = [sys.executable, "-m", "eventlake.bench.pipeline", "--transform-child", str(home), str(result_path)]
     peak, peak_by_name, samples = 0, {}, 0
     started = time.time()
@@ -464,8 +463,9 @@ def _number(value: Any) -> float | None:
 
 def dbt_timings(target: Path, run_id: str) -> list[dict[str, Any]] | None:
     """Per-node timings from the run_results.json of the run's dbt invocation(s): dagster-dbt gives each its
-    own directory, ``<DBT_TARGET_PATH>/<op>-<run id[:7]>-<uuid>`` (the bench points DBT_TARGET_PATH at its work
-    directory, so the shared project's target dir is left alone)."""
+    own directory, ``<target>/<op>-<run id[:7]>-<uuid>``. The bench leaves DBT_TARGET_PATH alone: dagster-dbt
+    copies the project's partial_parse.msgpack from there into each invocation, and without it every dbt
+    command would parse the whole project."""
     found: list[dict[str, Any]] = []
     for path in target.glob(f"*-{run_id[:7]}-*/run_results.json"):
         try:
