@@ -192,7 +192,7 @@ _RUNS_QUERY = """
 query Runs($filter: RunsFilter) {
   runsOrError(filter: $filter) {
     __typename
-    ... on Runs { results { runId status creationTime tags { key value } } }
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
     ... on PythonError { message }
   }
 }
@@ -220,13 +220,55 @@ def _location_loaded(url: str) -> bool:
     return False
 
 
-def _run_for_snapshots(url: str, run_key: str) -> dict | None:
+def _transform_runs(url: str) -> list[dict]:
     data = _graphql(url, _RUNS_QUERY, {"filter": {"pipelineName": "transform_job"}})["runsOrError"]
-    for run in data.get("results", []):
-        tags = {t["key"]: t["value"] for t in run["tags"]}
-        if tags.get("dagster/run_key") == run_key:
-            return run
-    return None
+    if data.get("__typename") == "PythonError":
+        raise StageFailed("dagster", f"listing the transform_job runs failed: {data.get('message')}")
+    return data.get("results", [])
+
+
+def _transform_run_after(runs: list[dict], committed_at: float) -> dict | None:
+    """The first transform_job run that started at/after ``committed_at`` (epoch s).
+
+    A transform run reads the raw tables' current snapshots when its dbt step
+    starts, so that run read every snapshot committed before. (Which run the
+    snapshot sensor asked for is not known: while a transform run is queued the
+    sensor joins it, and no run carries the final snapshots' run key.)
+    """
+    started = [r for r in runs if r.get("startTime") is not None and r["startTime"] >= committed_at]
+    return min(started, key=lambda r: r["startTime"], default=None)
+
+
+def last_data_commit(tables) -> float | None:
+    """When the last snapshot that changed data on a raw table was committed (epoch s), None before any.
+
+    Compactions (which change no rows, and ask for no transform run) are passed over.
+    """
+    from eventlake.sensors.snapshots import WATCHED, landed
+
+    latest: int | None = None
+    for name in WATCHED:
+        table = tables[name]
+        snapshot = table.metadata.current_snapshot()
+        while snapshot is not None and not landed(name, table, snapshot).changes_data:
+            parent = snapshot.parent_snapshot_id
+            snapshot = table.metadata.snapshot_by_id(parent) if parent is not None else None
+        if snapshot is not None:
+            latest = max(latest or 0, snapshot.timestamp_ms)
+    return latest / 1000 if latest is not None else None
+
+
+def _describe_run(run: dict, committed_at: float) -> str:
+    tags = {t["key"]: t["value"] for t in run.get("tags", [])}
+    how = tags.get("dagster/sensor_name") or tags.get("eventlake/triggered_by") or tags.get("dagster/schedule_name")
+    parts = [f"transform_job run {run['runId'][:8]} {run['status']}"]
+    if run.get("startTime") is not None:
+        parts.append(f"started {run['startTime'] - committed_at:.1f}s after the last raw commit")
+        if run.get("endTime") is not None:
+            parts.append(f"ran {run['endTime'] - run['startTime']:.0f}s")
+    if how:
+        parts.append(f"asked for by {how}")
+    return ", ".join(parts)
 
 
 # -- summary --------------------------------------------------------------------
@@ -386,28 +428,39 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
             _wait("all jobs COMPLETED", "consumer", _jobs_done, stack, timeout_s)
 
             from eventlake.resources.core import EventlakeResource
-            from eventlake.sensors.snapshots import current_snapshots
 
-            snaps = current_snapshots(EventlakeResource(home=str(settings.home)))
-            run_key = "snapshots:" + ",".join(f"{k}={v}" for k, v in sorted(snaps.items()))
+            committed_at = last_data_commit(EventlakeResource(home=str(settings.home)).tables())
+            if committed_at is None:
+                raise StageFailed("consumer", "all jobs COMPLETED but no raw table has a snapshot",
+                                  stack.components["consumer"].log_file)
             dbt_task = progress.add_task("sensor -> transform_job (dbt build + checks)", total=None)
             final: dict = {}
 
             def _transform_done() -> bool:
-                run = _run_for_snapshots(dagster_url, run_key)
+                runs = _transform_runs(dagster_url)
+                run = _transform_run_after(runs, committed_at)
                 if run is None:
+                    # the run that will read the final snapshots has not started: say what is there
+                    latest = max(runs, key=lambda r: r["creationTime"], default=None)
+                    waiting = (f"; latest transform_job run {latest['runId'][:8]}: {latest['status']}"
+                               if latest else "")
+                    progress.update(dbt_task, description=f"sensor -> transform_job: waiting for a run started "
+                                                          f"after the last raw commit{waiting}")
                     return False
                 progress.update(dbt_task, description=f"transform_job run {run['runId'][:8]}: {run['status']}")
                 if run["status"] in ("FAILURE", "CANCELED"):
                     raise StageFailed("dagster", f"transform_job run {run['runId']} ended {run['status']}; "
                                       f"see {dagster_url}/runs/{run['runId']}", stack.components["dagster"].log_file)
+                final.clear()
                 final.update(run)
                 return run["status"] == "SUCCESS"
 
-            _wait("transform_job SUCCESS for the final snapshots", "dagster", _transform_done, stack, timeout_s, 2)
+            _wait("transform_job SUCCESS of a run started after the last raw commit", "dagster", _transform_done,
+                  stack, timeout_s, 2)
             progress.update(dbt_task, total=1, completed=1)
 
         console.rule(f"summary  ({time.time() - started:.0f}s)")
+        console.print(f"{_describe_run(final, committed_at)}: {dagster_url}/runs/{final['runId']}")
         ok = print_summary(settings, job_ids, api_key, {"API": f"{api_url}/docs", "Dagster": dagster_url,
                                                          "Dashboard": dashboard_url})
         console.print("[green]every stage succeeded[/]" if ok else "[red]some stage did not succeed (see above)[/]")

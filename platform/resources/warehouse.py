@@ -6,12 +6,15 @@ Asset checks and the dashboard read model tables through ``query_df``.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from eventlake.resources.core import settings_for
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a DataFrame is built: pandas costs seconds of CPU to import
 
 
 class DuckDBWarehouse(ConfigurableResource):
@@ -53,6 +56,7 @@ class SnowflakeWarehouse(ConfigurableResource):
     protocol: str | None = None
 
     def query_df(self, sql: str) -> pd.DataFrame:
+        import pandas as pd
         import snowflake.connector
 
         kwargs = {k: v for k, v in self.model_dump().items() if v is not None}
