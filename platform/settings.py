@@ -190,6 +190,13 @@ class Settings(BaseSettings):
     )
 
     # -- warehouse (dbt) ----------------------------------------------------------
+    dbt_in_process: bool = Field(
+        default=True,
+        description=(
+            "Run dbt inside the Dagster run's process (dbtRunner), importing dbt once per run; "
+            "false = one dbt process per layer (dagster-dbt's DbtCliResource)."
+        ),
+    )
     duckdb_path: Path | None = Field(
         default=None, description="DuckDB file the dbt models build into. Default: home/warehouse.duckdb."
     )

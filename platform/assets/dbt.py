@@ -158,6 +158,27 @@ def _with_row_counts(events: list[Any], counts: Mapping[AssetKey, int], key_of_o
         yield event
 
 
+def _invoke_in_process(context, dbt: DbtCliResource, eventlake: EventlakeResource, args: list[str], layer: str) -> list[Any]:
+    """dbt in this process (eventlake.dbt_runner); raises like dagster-dbt when dbt fails."""
+    from dagster import Failure
+
+    from eventlake import dbt_runner
+
+    outcome = dbt_runner.invoke(
+        context, args, project=dbt_project, target=dbt.target or "LOCAL", env=eventlake.dbt_env(),
+        translator=translator, target_path=DBT_PROJECT_DIR / "target" / "eventlake" / layer,
+    )
+    if not outcome.success:
+        # dagster-dbt's subprocess path fails the step the same way: the
+        # events dbt did produce (passed tests, built models) are lost with it
+        errors = "\n".join(outcome.errors[-20:]) or str(outcome.exception or "")
+        raise Failure(
+            description=f"dbt {layer} failed: dbt {' '.join(outcome.argv)}\n{errors}",
+            metadata={"dbt_errors": "\n".join(outcome.errors[-50:])},
+        )
+    return outcome.events
+
+
 def _dbt_layer(layer: str):
     @dbt_assets(
         manifest=ensure_manifest(),
@@ -179,13 +200,16 @@ def _dbt_layer(layer: str):
         args = ["build", "--indirect-selection", "buildable"]
         if config.full_checks:
             args += ["--vars", json.dumps({"full_checks": True})]
-        # The dbt profile (dbt_project/profiles.yml) reads these. dagster-dbt
-        # builds the subprocess environment from os.environ when the process
-        # starts, so set them only for that moment: a run in process must not
-        # leak another EVENTLAKE_HOME's paths into the rest of the process.
-        with scoped_environ(eventlake.dbt_env()):
-            invocation = dbt.cli(args, context=context)
-        events = list(invocation.stream())
+        if eventlake.settings.dbt_in_process:
+            events = _invoke_in_process(context, dbt, eventlake, args, layer)
+        else:
+            # The dbt profile (dbt_project/profiles.yml) reads these. dagster-dbt
+            # builds the subprocess environment from os.environ when the process
+            # starts, so set them only for that moment: a run in process must not
+            # leak another EVENTLAKE_HOME's paths into the rest of the process.
+            with scoped_environ(eventlake.dbt_env()):
+                invocation = dbt.cli(args, context=context)
+            events = list(invocation.stream())
         key_of = context.assets_def.keys_by_output_name.get
         materialized = [
             key_of(e.output_name) if isinstance(e, Output) else e.asset_key

@@ -21,6 +21,7 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from eventlake.assets.dbt import scoped_environ
+from eventlake.dbt_runner import release_duckdb
 from eventlake.contracts import ICEBERG_TABLES, RAW_NAMESPACE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +149,7 @@ def run_dbt(env: Mapping[str, str], workdir: Path, *args: str, target: str = "LO
         try:
             result = dbtRunner().invoke(command)
         finally:
-            _release_duckdb()
+            release_duckdb()
     if not result.success:
         failures = []
         for node in getattr(result.result, "results", None) or []:
@@ -156,14 +157,3 @@ def run_dbt(env: Mapping[str, str], workdir: Path, *args: str, target: str = "LO
                 failures.append(f"{node.node.unique_id}: {node.status}: {node.message}")
         pytest.fail(f"dbt {' '.join(args)} failed: {result.exception or ''}\n" + "\n".join(failures))
     return result
-
-
-def _release_duckdb() -> None:
-    """dbt-duckdb keeps its DuckDB database open in a class attribute after an
-    in-process run; close it so the test (and the next run) can open the file."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        env.close()
-    DuckDBConnectionManager.close_all_connections()
