@@ -410,6 +410,7 @@ def transform_child(home: str, result_json: str) -> int:
         steps: dict[str, dict[str, Any]] = {}
         run_start = run_end = None
         materialized: list[dict[str, Any]] = []
+        invocations: set[str] = set()  # dbt invocation ids named in the materializations' metadata
         errors: list[str] = []
         dbt_launched: list[float] = []  # dagster-dbt's "Running dbt command" log lines
         for entry in instance.all_logs(result.run_id):
@@ -434,6 +435,8 @@ def transform_child(home: str, result_json: str) -> int:
             elif kind == DagsterEventType.ASSET_MATERIALIZATION.value:
                 mat = event.step_materialization_data.materialization
                 meta = {k: getattr(v, "value", v) for k, v in (mat.metadata or {}).items()}
+                if isinstance(meta.get("invocation_id"), str):
+                    invocations.add(meta["invocation_id"])
                 materialized.append({"asset": mat.asset_key.to_user_string(), "at": entry.timestamp,
                                      "seconds": _number(meta.get("Execution Duration"))})  # fmt: skip
         out["run_wall_s"] = run_end - run_start if run_start and run_end else None
@@ -445,7 +448,8 @@ def transform_child(home: str, result_json: str) -> int:
         )  # fmt: skip
         out["materializations"] = materialized
         target = Path(os.environ["DBT_TARGET_PATH"]) if os.environ.get("DBT_TARGET_PATH") else DBT_PROJECT_DIR / "target"
-        out["dbt_models"] = dbt_timings(target if target.is_absolute() else DBT_PROJECT_DIR / target, result.run_id)
+        out["dbt_models"] = dbt_timings(target if target.is_absolute() else DBT_PROJECT_DIR / target, result.run_id,
+                                        invocations, loaded)  # fmt: skip
         out["dbt_overhead"] = dbt_overhead(out["steps"], out["dbt_models"] or [], dbt_launched)
         if errors:
             out["error"] = "\n".join(errors)
@@ -461,16 +465,23 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def dbt_timings(target: Path, run_id: str) -> list[dict[str, Any]] | None:
-    """Per-node timings from the run_results.json of the run's dbt invocation(s): dagster-dbt gives each its
-    own directory, ``<target>/<op>-<run id[:7]>-<uuid>``. The bench leaves DBT_TARGET_PATH alone: dagster-dbt
-    copies the project's partial_parse.msgpack from there into each invocation, and without it every dbt
-    command would parse the whole project."""
+def dbt_timings(target: Path, run_id: str, invocations: set[str] | None = None, since: float = 0.0) -> list[dict[str, Any]] | None:
+    """Per-node timings from the run_results.json of the run's dbt invocation(s). dagster-dbt's subprocess
+    gives each invocation its own directory, ``<target>/<op>-<run id[:7]>-<uuid>``; dbt run in process may
+    write to a fixed directory per step (``<target>/<a>/<b>``), taken when it was written during the run and
+    its invocation_id is one the run's materializations name. The bench leaves DBT_TARGET_PATH alone:
+    dagster-dbt copies the project's partial_parse.msgpack from there into each invocation, and without it
+    every dbt command would parse the whole project."""
     found: list[dict[str, Any]] = []
-    for path in target.glob(f"*-{run_id[:7]}-*/run_results.json"):
+    own = set(target.glob(f"*-{run_id[:7]}-*/run_results.json"))
+    for path in sorted(own | set(target.glob("*/run_results.json")) | set(target.glob("*/*/run_results.json"))):
         try:
+            if path not in own and path.stat().st_mtime < since:
+                continue
             data = json.loads(path.read_text())
         except (OSError, ValueError):
+            continue
+        if path not in own and (not invocations or data.get("metadata", {}).get("invocation_id") not in invocations):
             continue
         for r in data.get("results", []):
             timing = {t.get("name"): t for t in r.get("timing", [])}
