@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -178,12 +178,72 @@ def run_suite(
     Failing expectations are logged with their rule, counts and sample
     values (warning severity logs at WARNING, the rest at ERROR).
     """
+    return run_suite_chunks(suite_name, [df], suites=suites)
+
+
+#: expectations over a set of rows rather than one row at a time: a chunk sees only its own duplicates
+SET_EXPECTATIONS = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"})
+
+#: ``(columns) -> (rows whose key occurs more than once, sample keys)`` over all the rows validated
+DuplicateCounter = Callable[[list[str]], tuple[int, list[Any]]]
+
+
+def run_suite_chunks(
+    suite_name: str,
+    chunks: Iterable[pd.DataFrame],
+    *,
+    duplicates: DuplicateCounter | None = None,
+    suites: Mapping[str, SuiteSpec] | None = None,
+) -> QualityResult:
+    """Validate rows that arrive as DataFrame chunks, holding one chunk in memory at a time.
+
+    Row-wise expectations add up over the chunks: unexpected and element
+    counts are summed, samples are taken from the first chunks that have
+    any. Uniqueness (:data:`SET_EXPECTATIONS`) spans chunks, so when there is
+    more than one chunk its result comes from ``duplicates``, an aggregate
+    over all the rows (SQL in the warehouse); without it a multi-chunk run
+    is refused rather than reporting uniqueness it did not check.
+    """
     catalog = suites if suites is not None else load_suites()
     try:
         spec = catalog[suite_name]
     except KeyError:
         raise SuiteError(f"unknown suite {suite_name!r}; known: {', '.join(sorted(catalog))}") from None
 
+    validate = _validator(spec)
+    merged: list[dict[str, Any]] | None = None
+    rows = n_chunks = 0
+    for df in chunks:
+        if n_chunks and df.empty:
+            continue
+        if n_chunks == 1 and duplicates is None and any(e["type"] in SET_EXPECTATIONS for e in spec.expectations):
+            raise SuiteError(f"suite {spec.name} checks uniqueness: validating it in chunks needs a duplicate counter")
+        entries = [_result_entry(r) for r in validate(df).results]
+        merged = entries if merged is None else [_merge(a, b) for a, b in zip(merged, entries, strict=True)]
+        rows += len(df)
+        n_chunks += 1
+    if merged is None:
+        raise SuiteError(f"suite {spec.name}: no rows given, not even an empty frame")
+    if n_chunks > 1 and duplicates is not None:
+        merged = [_uniqueness(entry, duplicates) if entry["expectation"] in SET_EXPECTATIONS else entry for entry in merged]
+    for entry in merged:
+        entry.pop("missing_count", None)
+        entry["chunks"] = n_chunks
+    result = QualityResult(
+        suite=spec.name,
+        asset=spec.asset,
+        success=all(e["success"] for e in merged),
+        evaluated_expectations=len(merged),
+        successful_expectations=sum(e["success"] for e in merged),
+        results=merged,
+        row_count=rows,
+    )
+    _log_outcome(result)
+    return result
+
+
+def _validator(spec: SuiteSpec) -> Callable[[pd.DataFrame], Any]:
+    """A GX validation of ``spec`` (ephemeral context, pandas source, whole-dataframe batch) as ``df -> outcome``."""
     import great_expectations as gx  # lazy: ~7 s
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -202,24 +262,52 @@ def run_suite(
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{spec.name}.{spec.asset}", data=batch_definition, suite=gx_suite)
     )
-    outcome = validation.run(
-        batch_parameters={"dataframe": df},
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
-    )
 
-    results = [_result_entry(r) for r in outcome.results]
-    statistics = outcome.statistics or {}
-    result = QualityResult(
-        suite=spec.name,
-        asset=spec.asset,
-        success=bool(outcome.success),
-        evaluated_expectations=int(statistics.get("evaluated_expectations", len(results))),
-        successful_expectations=int(statistics.get("successful_expectations", sum(r["success"] for r in results))),
-        results=results,
-        row_count=len(df),
-    )
-    _log_outcome(result)
-    return result
+    def validate(df: pd.DataFrame) -> Any:
+        return validation.run(
+            batch_parameters={"dataframe": df},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
+        )
+
+    return validate
+
+
+def _add(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else a + b
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One expectation's results on two chunks, as if validated together."""
+    out = dict(a)
+    out["success"] = a["success"] and b["success"]
+    for key in ("unexpected_count", "element_count", "missing_count"):
+        out[key] = _add(a.get(key), b.get(key))
+    out["partial_unexpected_list"] = (a["partial_unexpected_list"] + b["partial_unexpected_list"])[:SAMPLE_SIZE]
+    if out["unexpected_count"] is not None and out["element_count"]:
+        present = out["element_count"] - (out.get("missing_count") or 0)
+        out["unexpected_percent"] = 100.0 * out["unexpected_count"] / present if present else None
+    if not b["success"] and a["success"]:  # a failing chunk's observation explains the failure
+        out["observed_value"] = b["observed_value"]
+    if b.get("exception") and not a.get("exception"):
+        out["exception"] = b["exception"]
+    return out
+
+
+def _uniqueness(entry: dict[str, Any], duplicates: DuplicateCounter) -> dict[str, Any]:
+    """A uniqueness expectation decided over every chunk by ``duplicates``."""
+    columns = [c for c in (entry["column"] or "").split(",") if c]
+    count, sample = duplicates(columns)
+    present = (entry.get("element_count") or 0) - (entry.get("missing_count") or 0)
+    mostly = entry["kwargs"].get("mostly")
+    allowed = (1.0 - float(mostly)) * present if mostly is not None else 0.0
+    return {
+        **entry,
+        "success": count <= allowed and not entry.get("exception"),
+        "unexpected_count": count,
+        "unexpected_percent": 100.0 * count / present if present else None,
+        "partial_unexpected_list": _json_safe(sample[:SAMPLE_SIZE]),
+        "how": "duplicates counted over all chunks in the warehouse",
+    }
 
 
 def _result_entry(validation_result: Any) -> dict[str, Any]:
@@ -240,6 +328,7 @@ def _result_entry(validation_result: Any) -> dict[str, Any]:
         "partial_unexpected_list": _json_safe(detail.get("partial_unexpected_list") or []),
         "observed_value": _json_safe(detail.get("observed_value")),
         "element_count": _json_safe(detail.get("element_count")),
+        "missing_count": _json_safe(detail.get("missing_count")),
         "kwargs": _json_safe({k: v for k, v in kwargs.items() if k != "batch_id"}),
     }
     exception = _exception_message(validation_result.exception_info)

@@ -11,7 +11,9 @@ the dbt model the suite names. A suite validates only the rows a run brought:
   ``dbt_loaded_at``).
 Each check stores its result for the dashboard and reports what failed with
 counts and sample values. A run that brought no rows passes without loading
-Great Expectations.
+Great Expectations. The rows are read in chunks of ``CHUNK_ROWS``, so a first
+build over the whole history holds one chunk in memory, not the history;
+uniqueness across chunks is counted in the warehouse (``duplicates``).
 
 Whole-table invariants run as SQL aggregates in the warehouse
 (``fact_events_reconciliation``): one fact row per event, row counts per
@@ -19,6 +21,7 @@ ingestion job equal in stg_events and fact_events, every fact key present in
 its dimension.
 """
 
+import itertools
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
@@ -28,6 +31,10 @@ from eventlake.resources.core import EventlakeResource
 # a failing staging suite stops bad data from flowing on to the marts
 BLOCKING_LAYERS = {"staging"}
 EPOCH = "cast('1900-01-01 00:00:00' as timestamp)"
+#: rows of a model held in memory at once by a GX check
+CHUNK_ROWS = 200_000
+#: keys shown per duplicated-key sample
+SAMPLE_KEYS = 20
 
 
 def _exists(warehouse, schema: str, name: str) -> bool:
@@ -56,6 +63,27 @@ def rows_to_validate(warehouse, spec: quality.SuiteSpec) -> tuple[str, str]:
     )
 
 
+def duplicates(warehouse, sql: str, columns: list[str]) -> tuple[int, list]:
+    """Rows of ``sql`` whose ``columns`` occur more than once (rows where all of them are null aside),
+    and a sample of those keys: GX's uniqueness, as an aggregate over every row."""
+    cols = ", ".join(columns)
+    present = " or ".join(f"{c} is not null" for c in columns)
+    frame = warehouse.query_df(
+        f"""
+        with dup as (
+            select {cols}, count(*) as n from ({sql}) as s where {present}
+            group by {cols} having count(*) > 1
+        )
+        select (select coalesce(sum(n), 0) from dup) as dup_rows, d.*
+        from (select 1 as one) as one left join (select {cols} from dup order by {cols} limit {SAMPLE_KEYS}) as d on true
+        """
+    )
+    count = int(frame.iloc[0, 0]) if len(frame) else 0
+    keys = frame.iloc[:, 1:].dropna(how="all")
+    sample = keys.iloc[:, 0].tolist() if len(columns) == 1 else [list(r) for r in keys.itertuples(index=False)]
+    return count, sample
+
+
 def _gx_check(suite_name: str, spec: quality.SuiteSpec):
     model = spec.asset
     blocking = spec.layer in BLOCKING_LAYERS
@@ -75,13 +103,19 @@ def _gx_check(suite_name: str, spec: quality.SuiteSpec):
         warehouse = context.resources.warehouse
         eventlake: EventlakeResource = context.resources.eventlake
         sql, scope = rows_to_validate(warehouse, spec)
-        df = warehouse.query_df(sql)
-        if df.empty:
+        chunks = warehouse.query_chunks(sql, CHUNK_ROWS)
+        first = next(chunks)
+        if first.empty:
+            chunks.close()
             return AssetCheckResult(
                 passed=True,
                 metadata={"rows": 0, "scope": scope, "note": "no new rows to validate"},
             )
-        result = quality.run_suite(suite_name, df)
+        result = quality.run_suite_chunks(
+            suite_name,
+            itertools.chain([first], chunks),
+            duplicates=lambda columns: duplicates(warehouse, sql, columns),
+        )
         quality.record_result(eventlake.settings.job_db, result, run_id=context.op_execution_context.run_id)
         failed = result.failed
         for r in failed:
@@ -90,7 +124,7 @@ def _gx_check(suite_name: str, spec: quality.SuiteSpec):
                 f"{r.get('unexpected_count')} unexpected, e.g. {r.get('partial_unexpected_list')}"
             )
         metadata = {
-            "rows": len(df),
+            "rows": result.row_count,
             "scope": scope,
             "evaluated_expectations": result.evaluated_expectations,
             "successful_expectations": result.successful_expectations,

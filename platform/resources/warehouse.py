@@ -6,6 +6,7 @@ Asset checks and the dashboard read model tables through ``query_df``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
@@ -38,6 +39,30 @@ class DuckDBWarehouse(ConfigurableResource):
                     raise
                 time.sleep(0.5)
 
+    def query_chunks(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
+        """The result of ``sql`` as DataFrames of about ``rows`` rows each (at least one, maybe empty)."""
+        import duckdb
+
+        path = settings_for(self.home).duckdb_file
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                conn = duckdb.connect(str(path), read_only=True)
+                break
+            except duckdb.IOException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        vectors = max(1, rows // 2048)  # DuckDB hands results out in vectors of 2,048 rows
+        with conn:
+            cursor = conn.execute(sql)
+            chunk = cursor.fetch_df_chunk(vectors)
+            yield chunk
+            while len(chunk):
+                chunk = cursor.fetch_df_chunk(vectors)
+                if len(chunk):
+                    yield chunk
+
     def relation(self, schema: str, name: str) -> str:
         return f'"{schema}"."{name}"'
 
@@ -64,6 +89,27 @@ class SnowflakeWarehouse(ConfigurableResource):
             cur = conn.cursor()
             cur.execute(sql)
             return cur.fetch_pandas_all() if hasattr(cur, "fetch_pandas_all") else pd.DataFrame(cur.fetchall())
+
+    def query_chunks(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:  # noqa: ARG002 - Snowflake sizes its own batches
+        """The result of ``sql`` in the result batches Snowflake returns (at least one frame, maybe empty)."""
+        import snowflake.connector
+
+        kwargs = {k: v for k, v in self.model_dump().items() if v is not None}
+        with snowflake.connector.connect(**kwargs) as conn:
+            cur = conn.cursor()
+            cur.execute(sql)
+            batches = getattr(cur, "fetch_pandas_batches", None)
+            if batches is None:  # connectors without result batches
+                yield cur.fetch_pandas_all()
+                return
+            empty = True
+            for frame in batches():
+                empty = False
+                yield frame
+            if empty:
+                import pandas as pd
+
+                yield pd.DataFrame()
 
     def relation(self, schema: str, name: str) -> str:
         return f"{self.database}.{schema.upper()}.{name.upper()}"
