@@ -6,6 +6,12 @@ The Dagster instance (its ``dagster.yaml``, see ``instance_config``) queues
 every run through the QueuedRunCoordinator and lets only one run with that tag
 be in progress (STARTING, STARTED, CANCELING) at a time; the others wait QUEUED.
 
+Runs of other jobs write the warehouse too: "Materialize" on dbt assets in the
+UI launches an ``__ASSET_JOB`` run without the tag. So the dbt assets also sit
+in the concurrency pool ``WAREHOUSE_POOL``, limited to one run at a time (pool
+granularity ``run``): the queue holds back every run that would build a dbt
+asset while another such run is in progress, whatever its job or tags.
+
 A trigger (the API, Airflow through ``DagsterClient.trigger_run``, the snapshot
 sensor) that finds a transform run still QUEUED joins it instead of queueing
 another: a queued run has not started yet, so it will read every Iceberg
@@ -33,18 +39,34 @@ TRIGGERED_BY_TAG = "eventlake/triggered_by"
 #: DuckDB lets a single process open it for writing ("Could not set lock on file").
 TRANSFORM_RUN_LIMIT = 1
 
+#: The Dagster concurrency pool of every asset that writes the warehouse (the dbt
+#: assets): one run holding it at a time, for the same DuckDB lock as above.
+WAREHOUSE_POOL = "warehouse"
+WAREHOUSE_POOL_LIMIT = 1
+
 #: Dagster's tag of a re-execution (its steps are a subset, or its config is its parent's).
 PARENT_RUN_TAG = "dagster/parent_run_id"
 
 
 def concurrency_config() -> dict[str, Any]:
-    """The ``concurrency:`` section of dagster.yaml: one transform run in progress at a time."""
+    """The ``concurrency:`` section of dagster.yaml: one transform run, and one run that
+    writes the warehouse, in progress at a time.
+
+    ``runs``: the tag limit of the transform lane. ``pools``: every pool's limit
+    defaults to one (``WAREHOUSE_POOL`` is eventlake's only pool), and with
+    granularity ``run`` the QueuedRunCoordinator keeps a run QUEUED while any pool
+    of its steps is held by a run in progress; the run's own steps then claim no
+    slots (so a run never waits on itself between its dbt layers). The queue writes
+    the pool's limit into the instance's storage the first time it sees a queued
+    run in the pool; it blocks from the next iteration on (Dagster 1.13).
+    """
     return {
         "runs": {
             "tag_concurrency_limits": [
                 {"key": PIPELINE_TAG, "value": TRANSFORM, "limit": TRANSFORM_RUN_LIMIT},
             ],
         },
+        "pools": {"default_limit": WAREHOUSE_POOL_LIMIT, "granularity": "run"},
     }
 
 

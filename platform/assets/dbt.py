@@ -25,6 +25,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Confi
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from eventlake.resources.core import EventlakeResource
+from eventlake.runs import WAREHOUSE_POOL
 from pydantic import Field
 
 log = logging.getLogger("eventlake.dbt")
@@ -186,6 +187,7 @@ def _dbt_layer(layer: str):
         dagster_dbt_translator=translator,
         name=f"dbt_{layer}",
         select=f"fqn:eventlake.{layer}.*",
+        pool=WAREHOUSE_POOL,  # one run writing the DuckDB file at a time, whatever its job (eventlake.runs)
     )
     def _layer(
         context: AssetExecutionContext,
