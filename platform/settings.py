@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     duckdb_path: Path | None = Field(
         default=None, description="DuckDB file the dbt models build into. Default: home/warehouse.duckdb."
     )
+    duckdb_memory_limit: str = Field(
+        default="1GB",
+        description=(
+            "DuckDB's memory_limit for dbt runs: its buffer pool, caches and operators stay under it and spill "
+            "to <warehouse>.duckdb.tmp beyond it, so a transform's memory does not grow with the history."
+        ),
+    )
 
     # -- Dagster ----------------------------------------------------------------
     dagster_url: str = Field(

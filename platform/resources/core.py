@@ -52,6 +52,7 @@ class EventlakeResource(ConfigurableResource):
         s.ensure_home()
         return {
             "EVENTLAKE_DUCKDB_PATH": str(s.duckdb_file),
+            "EVENTLAKE_DUCKDB_MEMORY_LIMIT": s.duckdb_memory_limit,
             "EVENTLAKE_CATALOG_URI": s.catalog_url,
             "EVENTLAKE_WAREHOUSE": s.warehouse_location,
             "EVENTLAKE_CATALOG_NAME": s.catalog_name,
