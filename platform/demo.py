@@ -163,6 +163,25 @@ def write_dagster_yaml(dagster_home: Path) -> None:
     config.write_text(text)
 
 
+def set_pool_limits(dagster_home: Path) -> None:
+    """Store the warehouse pool's limit in the instance before its first run is queued.
+
+    The run queue writes a pool's limit (``pools.default_limit``) only when it
+    first meets a queued run in that pool, after it has read the pools it
+    knows; so on a new instance the first two warehouse runs could start
+    together. Deployments run ``dagster instance concurrency set warehouse 1``
+    once instead.
+    """
+    from dagster import DagsterInstance
+
+    from eventlake import runs
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        storage = instance.event_log_storage
+        if storage.get_concurrency_info(runs.WAREHOUSE_POOL).slot_count != runs.WAREHOUSE_POOL_LIMIT:
+            storage.set_concurrency_slots(runs.WAREHOUSE_POOL, runs.WAREHOUSE_POOL_LIMIT)
+
+
 # -- ingestion ------------------------------------------------------------------
 def post_sample_data(data, *, base_url: str, api_key: str, batch_size: int = 1_000, progress: Progress | None = None) -> list[str]:
     """POST users (JSON array), products (CSV) and events (NDJSON batches); return the job ids."""
@@ -365,6 +384,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     log_dir = settings.home / "logs"
     log_dir.mkdir(exist_ok=True)
     write_dagster_yaml(settings.dagster_home)
+    set_pool_limits(settings.dagster_home)
 
     host = settings.api_host
     ports = {"api": settings.api_port, "dagster": settings.dagster_port, "dashboard": settings.dashboard_port}

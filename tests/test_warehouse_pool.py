@@ -123,3 +123,16 @@ def test_a_ui_materialization_of_dbt_assets_waits_for_the_transform_run(instance
     report(instance, ui_dbt, DagsterEventType.RUN_SUCCESS)
     dequeue()
     assert status(follow_up) == DagsterRunStatus.STARTING
+
+
+def test_on_a_new_instance_the_demo_sets_the_pool_limit_before_the_first_runs(tmp_path, instance, workspace):
+    """The queue writes a pool's limit only after it read the pools it knows, so without
+    ``set_pool_limits`` two warehouse runs queued on a new instance both start in its first iteration."""
+    from eventlake.demo import set_pool_limits
+
+    set_pool_limits(tmp_path / "dagster")
+    transform = submit(instance, workspace, runs.TRANSFORM_JOB)
+    ui_dbt = submit(instance, workspace, ASSET_JOB, assets={"stg_events"})
+    list(QueuedRunCoordinatorDaemon(interval_seconds=1).run_iteration(workspace))
+    assert instance.get_run_by_id(transform.run_id).status == DagsterRunStatus.STARTING
+    assert instance.get_run_by_id(ui_dbt.run_id).status == DagsterRunStatus.QUEUED
