@@ -24,37 +24,32 @@ class DuckDBWarehouse(ConfigurableResource):
     home: str | None = None
     busy_timeout_s: float = Field(default=60.0, description="How long to wait while dbt holds the file.")
 
-    def query_df(self, sql: str) -> pd.DataFrame:
+    def _connect(self):
+        """A read-only connection, waiting while a dbt run holds the file's write lock. DuckDB's
+        memory_limit is the dbt runs' (settings.duckdb_memory_limit): whole-table aggregates spill
+        instead of growing with the history."""
         import duckdb
 
-        path = settings_for(self.home).duckdb_file
+        settings = settings_for(self.home)
+        config = {"memory_limit": settings.duckdb_memory_limit}
         deadline = time.monotonic() + self.busy_timeout_s
         while True:
             try:
-                with duckdb.connect(str(path), read_only=True) as conn:
-                    return conn.execute(sql).df()
+                return duckdb.connect(str(settings.duckdb_file), read_only=True, config=config)
             except duckdb.IOException:
                 # another process (a dbt run) holds the write lock; wait for it
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
 
+    def query_df(self, sql: str) -> pd.DataFrame:
+        with self._connect() as conn:
+            return conn.execute(sql).df()
+
     def query_chunks(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:
         """The result of ``sql`` as DataFrames of about ``rows`` rows each (at least one, maybe empty)."""
-        import duckdb
-
-        path = settings_for(self.home).duckdb_file
-        deadline = time.monotonic() + self.busy_timeout_s
-        while True:
-            try:
-                conn = duckdb.connect(str(path), read_only=True)
-                break
-            except duckdb.IOException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
         vectors = max(1, rows // 2048)  # DuckDB hands results out in vectors of 2,048 rows
-        with conn:
+        with self._connect() as conn:
             cursor = conn.execute(sql)
             chunk = cursor.fetch_df_chunk(vectors)
             yield chunk
