@@ -1,4 +1,5 @@
-"""End to end, in one process: API -> stream -> consumer -> Iceberg -> Dagster (dbt + GX) -> fact_events.
+"""End to end, in one process: API -> stream -> Dagster raw_ingest_job (consumer drain, Iceberg IO
+manager, raw asset check) -> transform_job (dbt + GX) -> fact_events.
 
 Property 43: End-to-end pipeline correctness.
 """
@@ -32,12 +33,19 @@ def _post(client, dataset, body, ctype):
     return resp.json()
 
 
-def test_post_consume_materialize(settings):
+def _row_counts(result) -> dict[str, int]:
+    """dagster/row_count of each asset the run materialized."""
+    return {
+        mat.asset_key.to_user_string(): mat.metadata["dagster/row_count"].value
+        for mat in (e.event_specific_data.materialization for e in result.all_events if e.is_step_materialization)
+    }
+
+
+def test_post_ingest_transform(settings):
     # Property 43: End-to-end pipeline correctness
     from dagster import DagsterInstance
 
     from api.main import create_app
-    from eventlake.consumer import Consumer
     from eventlake.definitions import build_definitions
     from eventlake.jobs import JobStore
     from eventlake.resources import iceberg
@@ -53,9 +61,17 @@ def test_post_consume_materialize(settings):
         assert events_job["status"] == "PENDING"
         assert events_job["record_count"] == len(data.events)
 
-        # 2. run the consumer
-        Consumer(settings).drain()
+    # 2. the records wait in the stream: nothing is in Iceberg until the raw assets run
+    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    assert tables["events"].scan().to_arrow().num_rows == 0
 
+    # 3. raw_ingest_job drains the stream through the raw assets and the Iceberg IO manager
+    defs = build_definitions("LOCAL", home=str(settings.home))
+    instance = DagsterInstance.ephemeral()
+    raw = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
+    assert raw.success
+
+    with TestClient(create_app(settings)) as client:
         status = client.get(f"/api/v1/status/{events_job['job_id']}").json()
     assert status["status"] == "COMPLETED", status
     accepted = status["accepted_count"]
@@ -66,8 +82,16 @@ def test_post_consume_materialize(settings):
     for job in (users_job, products_job):
         assert str(store.get(job["job_id"]).status) == "COMPLETED"
 
-    # 3. Iceberg row counts equal the accepted counts; rejected records carry their violations
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    # each raw asset's materialization records the table it committed
+    expected_rows = {"raw_events": accepted, "raw_users": len(data.users), "raw_products": len(data.products)}
+    assert _row_counts(raw) == expected_rows
+    (contract,) = raw.get_asset_check_evaluations()
+    assert (contract.check_name, contract.passed) == ("raw_events_contract", True)
+    assert contract.metadata["rows"].value == accepted
+
+    # 4. Iceberg row counts equal the accepted counts; rejected records carry their violations
+    for table in tables.values():
+        table.refresh()
     events = tables["events"].scan().to_arrow()
     assert events.num_rows == accepted
     assert set(events["event_id"].to_pylist()) == data.expected_event_ids
@@ -86,16 +110,14 @@ def test_post_consume_materialize(settings):
         assert violations and all(v["rule"] and v["message"] for v in violations)
         assert r["raw"], "the rejected record keeps its original text"
 
-    # a second drain finds nothing new: nothing is committed twice
-    Consumer(settings).drain()
+    # a second run finds nothing new in the stream: nothing is committed twice
+    again = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
+    assert again.success
+    assert _row_counts(again) == expected_rows
     tables["events"].refresh()
     assert tables["events"].scan().to_arrow().num_rows == accepted
 
-    # 4. materialize the Dagster assets in-process
-    defs = build_definitions("LOCAL", home=str(settings.home))
-    instance = DagsterInstance.ephemeral()
-    raw = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
-    assert raw.success
+    # 5. materialize the dbt assets and their GX checks in-process
     result = defs.resolve_job_def("transform_job").execute_in_process(instance=instance)
     assert result.success
     checks = result.get_asset_check_evaluations()
@@ -104,7 +126,7 @@ def test_post_consume_materialize(settings):
     failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
     assert not failed, failed
 
-    # 5. fact_events holds exactly the accepted, deduplicated events of the job
+    # 6. fact_events holds exactly the accepted, deduplicated events of the job
     with duckdb.connect(str(settings.duckdb_file), read_only=True) as conn:
         n = conn.execute("select count(*) from marts.fact_events where job_id = ?", [events_job["job_id"]]).fetchone()[0]
         ids = {r[0] for r in conn.execute("select event_id from marts.fact_events").fetchall()}
