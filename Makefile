@@ -25,8 +25,11 @@ test: setup ## run every test: cargo test for the Rust core, then pytest
 	cd rust_ext && cargo test --release --workspace
 	$(VENV)/bin/pytest
 
-bench: setup ## benchmark the Rust processor against pure Python, polars, DuckDB, pyarrow
-	$(VENV)/bin/eventlake bench processor
+# The processor comparison lives in benchmarks/ (dev dependency group), not in the eventlake package, and
+# `eventlake bench processor` only points here. `make bench BENCH_ARGS=--quick` for a smoke run.
+# The load generators stay in the package: `eventlake bench ingest`, `eventlake bench pipeline`.
+bench: setup ## compare the Rust processor with pure Python, polars, DuckDB, pyarrow (benchmarks/)
+	$(PY) -m benchmarks.processor $(BENCH_ARGS)
 
 clean: ## delete local state and build output
 	rm -rf .eventlake rust_ext/target $(VENV)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlake.bench import contract
+from benchmarks import contract
 
 SAMPLES = 3
 

@@ -39,10 +39,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from eventlake.bench import contract
+from benchmarks import contract
 from eventlake.contracts import EVENT_TYPES
 
-log = logging.getLogger("eventlake.bench.datagen")
+log = logging.getLogger("benchmarks.datagen")
 
 GENERATOR_VERSION = 2
 DUPLICATE_SHARE = 0.02

@@ -1,18 +1,18 @@
-"""``eventlake bench processor``: the Rust processor against pure Python, polars,
-DuckDB and pyarrow, measured in the same run.
+"""The processor comparison (``make bench``): the Rust processor against pure
+Python, polars, DuckDB and pyarrow, measured in the same run.
 
 The job, the same for every contender: bytes -> parse -> validate (every
 violation of every record) -> drop invalid rows -> transform -> deduplicate by
-event_id -> one zstd Parquet file (see ``eventlake.bench.contract``).
+event_id -> one zstd Parquet file (see ``benchmarks.contract``).
 
-Each run of each contender is a fresh process (``eventlake.bench.worker``), so
+Each run of each contender is a fresh process (``benchmarks.worker``), so
 its peak memory is its own. The runs of a format are interleaved (run 1 of
 every contender, then run 2, ...) so that drift on the machine hits all
 contenders alike. After the last run the outputs are checked against each
 other and against the generator's counts; a mismatch marks the results
 failed and makes the exit code 1. Goals are printed PASS/MISS, never asserted.
 
-    python -m eventlake.bench.processor --quick
+    python -m benchmarks.processor --quick
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ import argparse
 import json
 import logging
 import os
-import platform as _platform
 import subprocess
 import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from eventlake.bench import common
+from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
 
 log = logging.getLogger("eventlake.bench")
 
@@ -37,27 +39,8 @@ BATCH_EVENTS = 100_000
 WORKER_TIMEOUT_S = 3600
 
 
-def _count(text: str) -> int:
-    text = text.replace(",", "").replace("_", "").strip().lower()
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(float(text[:-1] if scale > 1 else text) * scale)
-
-
-def _csv_list(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def default_out_dir() -> Path:
-    try:
-        from eventlake.settings import get_settings
-
-        return get_settings().home / "bench"
-    except Exception:  # settings unreadable: keep the benchmark usable on its own
-        return Path("bench_results").resolve()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from eventlake.bench.contenders import CONTENDERS, EXTRA_ENV
+    from benchmarks.contenders import CONTENDERS, EXTRA_ENV
 
     parser.add_argument("--events", type=_count, default=None, help=f"events to generate (default {DEFAULT_EVENTS:,}; 100k, 1M accepted)")
     parser.add_argument("--runs", type=int, default=None, help="runs per contender and mode; the median is reported (default 3)")
@@ -75,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    from eventlake.bench.contenders import registry
+    from benchmarks.contenders import registry
 
     known = list(registry())
     events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
@@ -97,32 +80,6 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "quick": bool(args.quick),
         "batch_events": min(args.batch_events, events),
-    }
-
-
-# -- machine ---------------------------------------------------------------------------------
-def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": model or _platform.processor() or "unknown",
-        "memory_bytes": mem,
-        "os": _platform.platform(),
-        "python": _platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
     }
 
 
@@ -149,7 +106,7 @@ def run_worker(
     cmd = [
         sys.executable,
         "-m",
-        "eventlake.bench.worker",
+        "benchmarks.worker",
         "--contender", contender,
         "--mode", mode,
         "--format", fmt,
@@ -204,7 +161,7 @@ def _progress(console):
 
 def prepare_input(cfg: dict[str, Any], console):
     """The cached (or freshly generated) dataset, and the rust batch file cut from it."""
-    from eventlake.bench import datagen
+    from benchmarks import datagen
 
     out: Path = cfg["out"]
     dataset = datagen.load_cached(out, cfg["events"], cfg["seed"])
@@ -273,10 +230,10 @@ def execute(plan, cfg: dict[str, Any], dataset, batch_path: Path, console) -> tu
 
 def summarise(cfg, modules, machine, versions, dataset, runs, batch_runs, batch_path: Path, started: datetime, console) -> dict[str, Any]:
     """Checks on the last run's outputs, medians, ratios and goals, as the results document."""
-    from eventlake.bench import checks, report
+    from benchmarks import checks, report
 
     summary: dict[str, Any] = {
-        "benchmark": "eventlake bench processor",
+        "benchmark": "benchmarks.processor",
         "started_at": started.isoformat(),
         "config": {**cfg, "out": str(cfg["out"])},
         "machine": machine,
@@ -329,30 +286,19 @@ def summarise(cfg, modules, machine, versions, dataset, runs, batch_runs, batch_
     return summary
 
 
-def write_outputs(
-    summary: dict[str, Any], out: Path, started: datetime, prefix: str = "processor", chart=None
-) -> tuple[Path, Path]:
-    """<prefix>-<UTC stamp>.json/.png (the chart drawn by ``chart``, default the processor's),
-    copied to <prefix>-latest.json/.png."""
-    if chart is None:
-        from eventlake.bench.report import chart
+def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path | str]:
+    """processor-<UTC stamp>.json/.png, copied to processor-latest.json/.png."""
+    from benchmarks.report import chart
 
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    results_path = out / f"{prefix}-{stamp}.json"
-    chart_path = out / f"{prefix}-{stamp}.png"
-    results_path.write_text(json.dumps(summary, indent=2, default=str))
-    chart(summary, chart_path)
-    for src, name in ((results_path, f"{prefix}-latest.json"), (chart_path, f"{prefix}-latest.png")):
-        (out / name).write_bytes(src.read_bytes())
-    return results_path, chart_path
+    return common.write_outputs(summary, out, started, "processor", chart)
 
 
 def run(args: argparse.Namespace) -> int:
     """The benchmark; exit code 0 when every run succeeded and every contender agreed."""
     from rich.console import Console
 
-    from eventlake.bench import report
-    from eventlake.bench.contenders import load
+    from benchmarks import report
+    from benchmarks.contenders import load
 
     cfg = _config(args)
     console = Console()
@@ -362,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     versions = library_versions(modules)
     console.print(
-        f"[bold]eventlake bench processor[/]: {cfg['events']:,} events, {cfg['runs']} run(s), "
+        f"[bold]benchmarks.processor[/]: {cfg['events']:,} events, {cfg['runs']} run(s), "
         f"contenders {', '.join(cfg['contenders'])}, formats {', '.join(cfg['formats'])}, "
         f"{machine['cores']} cores ({machine['cpu_model']}), load average {machine['load_average_at_start'][0]:.2f}"
     )
@@ -397,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m eventlake.bench.processor",
+        prog="python -m benchmarks.processor",
         description="Benchmark data_processor_rs against pure Python, polars, DuckDB and pyarrow.",
     )
     add_arguments(parser)

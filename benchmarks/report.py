@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from eventlake.bench.contenders import STAGES
+from benchmarks.contenders import STAGES
 
 MB = 1_000_000
 WHOLE = "whole job"

@@ -1,6 +1,6 @@
 """One contender, one input, one run, in a fresh process.
 
-``processor`` starts ``python -m eventlake.bench.worker ...`` for every run so
+``processor`` starts ``python -m benchmarks.worker ...`` for every run so
 that peak memory belongs to that contender alone. The worker
 
 1. imports the contender (and its library), then reads the process's resident
@@ -74,7 +74,7 @@ def emit(**event: Any) -> None:
 
 
 def run(contender: str, mode: str, fmt: str, input_path: Path, output_path: Path, work_dir: Path, result_path: Path) -> int:
-    from eventlake.bench.contenders import Job, load
+    from benchmarks.contenders import Job, load
 
     module = load(contender)
     module.prepare()
@@ -114,7 +114,7 @@ def run(contender: str, mode: str, fmt: str, input_path: Path, output_path: Path
     # Everything below is bookkeeping for the checks, outside any timing.
     import pyarrow.parquet as pq
 
-    from eventlake.bench import contract
+    from benchmarks import contract
 
     violations = outcome.violation_table().cast(contract.violation_schema())
     violations_path = result_path.with_suffix(".violations.parquet")
@@ -145,7 +145,7 @@ def run(contender: str, mode: str, fmt: str, input_path: Path, output_path: Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eventlake.bench.worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--contender", required=True)
     parser.add_argument("--mode", choices=("staged", "whole"), required=True)
     parser.add_argument("--format", dest="fmt", choices=("ndjson", "csv"), required=True)

@@ -1,4 +1,4 @@
-"""`eventlake`: run the ingestion API, the stream consumer, the demo and the benchmarks.
+"""`eventlake`: run the ingestion API, the stream consumer, the demo and the load generators.
 
 Every command reads its configuration from EVENTLAKE_* environment variables
 (see `eventlake settings`); all local state lives under EVENTLAKE_HOME
@@ -93,8 +93,56 @@ def cmd_settings(args: argparse.Namespace) -> int:  # noqa: ARG001
     return 0
 
 
+PROCESSOR_MOVED = (
+    "`eventlake bench processor` moved out of the installed package: the processor comparison (the Rust "
+    "processor against pure Python, polars, DuckDB and pyarrow) is the repository's top-level benchmarks/ "
+    "package, installed with the dev dependency group. In a checkout run `make bench` "
+    "(or `.venv/bin/python -m benchmarks.processor --help`)."
+)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    return args.bench_run(args)
+    import importlib
+
+    return importlib.import_module(args.bench_module).run(args)
+
+
+def cmd_bench_processor_moved(args: argparse.Namespace) -> int:  # noqa: ARG001
+    print(PROCESSOR_MOVED, file=sys.stderr)
+    return 2
+
+
+class _LazyBenchParser(argparse.ArgumentParser):
+    """A bench subcommand's parser: imports the bench module for its options only when it parses or prints help."""
+
+    bench_module = ""
+    moved = False  # a command that left the package: every argument, --help too, leads to its message
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded and self.bench_module:
+            import importlib
+
+            self._loaded = True
+            importlib.import_module(self.bench_module).add_arguments(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.moved:
+            namespace = namespace if namespace is not None else argparse.Namespace()
+            namespace.func = cmd_bench_processor_moved
+            return namespace, []
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._load()
+        return super().format_help()
+
+
+def _lazy_bench(parser: argparse.ArgumentParser, module: str) -> None:
+    assert isinstance(parser, _LazyBenchParser)
+    parser.bench_module = module
+    parser.set_defaults(func=cmd_bench, bench_module=module)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,36 +195,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("settings", help="print every EVENTLAKE_* setting and its current value")
     p.set_defaults(func=cmd_settings)
 
-    p = sub.add_parser("bench", help="benchmarks", description="Benchmarks that print ratios against the contenders measured in the same run.")
-    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    bp = bench_sub.add_parser("processor", help="data_processor_rs vs pure Python, polars, DuckDB, pyarrow",
-                              description="The whole job (parse, validate, drop invalid, transform, deduplicate, "
-                              "write zstd Parquet) and each stage, per contender; writes JSON results and a PNG chart.")
-    from eventlake.bench import processor as bench_processor
-
-    bench_processor.add_arguments(bp)
-    bp.set_defaults(func=cmd_bench, bench_run=bench_processor.run)
+    p = sub.add_parser("bench", help="load generators for your own hardware: ingest, pipeline",
+                       description="Load generators a deployment runs on its own hardware (as pgbench ships with "
+                       "PostgreSQL); each prints a table and the goals PASS/MISS and writes JSON results, and a PNG "
+                       "chart when matplotlib is installed (pip install 'eventlake[charts]'). The processor "
+                       "comparison (Rust vs pure Python, polars, DuckDB, pyarrow) is not part of the installed "
+                       "package: run `make bench` in a checkout.")
+    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH", parser_class=_LazyBenchParser)
+    # The bench modules are imported only when a bench command runs: each subparser takes its options from
+    # the module's add_arguments when (and only when) it is the subcommand being parsed.
     ip = bench_sub.add_parser("ingest", help="the ingest path against the real API: POSTs, batches, drain, freshness, soak",
                               description="Single-event POSTs (vs a bare FastAPI endpoint), batched NDJSON, draining a "
                               "backlog into Iceberg with 1, 2 and 4 consumers (vs data_processor_rs.process() alone), "
                               "freshness from POST to Iceberg and a soak, each against `eventlake api` started on a free "
                               "port with a fresh EVENTLAKE_HOME; load by wrk when installed. Prints a table and the goals "
-                              "PASS/MISS, writes JSON results and a PNG chart.")
-    from eventlake.bench import ingest as bench_ingest
-
-    bench_ingest.add_arguments(ip)
-    ip.set_defaults(func=cmd_bench, bench_run=bench_ingest.run)
+                              "PASS/MISS, writes JSON results and a PNG chart (with the charts extra).")
+    _lazy_bench(ip, "eventlake.bench.ingest")
     pp = bench_sub.add_parser("pipeline", help="transform cost against history size (full, incremental, peak RSS) and freshness to fact_events",
                               description="Build a history of --events events with the real consumer path (growing it "
                               "through --sizes), then run the real transform_job in a child process: a full build and "
                               "--runs incremental runs of --incremental-events new events at each size (wall time, peak "
                               "RSS of the process tree), and freshness from POST to Iceberg and to fact_events under a "
                               "steady stream with the API, a consumer and transform_job back to back. Prints a table, "
-                              "the goals PASS/MISS and the slowest steps, writes JSON results and a PNG chart.")
-    from eventlake.bench import pipeline as bench_pipeline
-
-    bench_pipeline.add_arguments(pp)
-    pp.set_defaults(func=cmd_bench, bench_run=bench_pipeline.run)
+                              "the goals PASS/MISS and the slowest steps, writes JSON results and a PNG chart (with the "
+                              "charts extra).")
+    _lazy_bench(pp, "eventlake.bench.pipeline")
+    xp = bench_sub.add_parser("processor", help="moved out of the package: run `make bench` in a checkout",
+                              description=PROCESSOR_MOVED, add_help=False)
+    xp.moved = True
     return parser
 
 

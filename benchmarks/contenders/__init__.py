@@ -34,11 +34,11 @@ STAGES: tuple[str, ...] = ("parse", "validate", "transform", "dedup", "write")
 
 #: name -> module (in the order the tables show them)
 _BUILTIN: dict[str, str] = {
-    "rust": "eventlake.bench.contenders.rust",
-    "python": "eventlake.bench.contenders.pure_python",
-    "polars": "eventlake.bench.contenders.polars_frames",
-    "duckdb": "eventlake.bench.contenders.duckdb_sql",
-    "pyarrow": "eventlake.bench.contenders.pyarrow_compute",
+    "rust": "benchmarks.contenders.rust",
+    "python": "benchmarks.contenders.pure_python",
+    "polars": "benchmarks.contenders.polars_frames",
+    "duckdb": "benchmarks.contenders.duckdb_sql",
+    "pyarrow": "benchmarks.contenders.pyarrow_compute",
 }
 #: more contenders, e.g. your own implementation: "name=package.module,name2=..."
 EXTRA_ENV = "EVENTLAKE_BENCH_EXTRA_CONTENDERS"

@@ -16,8 +16,8 @@ ORDINALITY`` on the scan instead of a table's rowid was slower.)
 
 from __future__ import annotations
 
-from eventlake.bench import contract
-from eventlake.bench.contenders import Job, Outcome, StageFn, warm_pyarrow
+from benchmarks import contract
+from benchmarks.contenders import Job, Outcome, StageFn, warm_pyarrow
 
 NAME = "duckdb"
 LABEL = "DuckDB (SQL, JSON-typed read)"

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventlake.bench import contract
-from eventlake.bench.contenders import Job, Outcome, StageFn, warm_pyarrow
+from benchmarks import contract
+from benchmarks.contenders import Job, Outcome, StageFn, warm_pyarrow
 
 NAME = "polars"
 LABEL = "polars (all-String read + expressions)"

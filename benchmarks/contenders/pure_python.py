@@ -15,8 +15,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventlake.bench import contract
-from eventlake.bench.contenders import Job, Outcome, StageFn, warm_pyarrow
+from benchmarks import contract
+from benchmarks.contenders import Job, Outcome, StageFn, warm_pyarrow
 
 NAME = "python"
 LABEL = "pure Python (json, csv, datetime; pyarrow only to write)"

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eventlake.bench import contract
-from eventlake.bench.contenders import Job, Outcome, StageFn, warm_pyarrow
+from benchmarks import contract
+from benchmarks.contenders import Job, Outcome, StageFn, warm_pyarrow
 
 NAME = "pyarrow"
 LABEL = "pyarrow (compute kernels; NDJSON parsed with stdlib json)"

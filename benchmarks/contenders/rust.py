@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from eventlake.bench import contract
-from eventlake.bench.contenders import Job, Outcome, StageFn, warm_pyarrow
+from benchmarks import contract
+from benchmarks.contenders import Job, Outcome, StageFn, warm_pyarrow
 
 NAME = "rust"
 LABEL = "data_processor_rs (Rust)"

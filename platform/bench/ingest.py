@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eventlake.bench.processor import _count, _csv_list, default_out_dir, machine_info
+from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
 
 log = logging.getLogger("eventlake.bench.ingest")
 
@@ -980,11 +980,12 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path]:
-    """ingest-<UTC stamp>.json/.png, copied to ingest-latest.json/.png."""
-    from eventlake.bench import ingest_report, processor
+def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path | str]:
+    """ingest-<UTC stamp>.json/.png, copied to ingest-latest.json/.png (the PNG only with matplotlib, the
+    ``charts`` extra; otherwise the second value says how to get it)."""
+    from eventlake.bench import common, ingest_report
 
-    return processor.write_outputs(summary, out, started, "ingest", ingest_report.chart)
+    return common.write_outputs(summary, out, started, "ingest", ingest_report.chart)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -83,7 +83,7 @@ from eventlake.bench.ingest import (
     stop,
     wait_consumer_ready,
 )
-from eventlake.bench.processor import _count, _csv_list, default_out_dir, machine_info
+from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
 
 log = logging.getLogger("eventlake.bench.pipeline")
 
@@ -957,7 +957,8 @@ def _head(body: bytes, n: int) -> tuple[bytes, int]:
 # -- the command ---------------------------------------------------------------------------------
 def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path]:
     """pipeline-<UTC stamp>.json/.png, copied to pipeline-latest.json/.png."""
-    from eventlake.bench import pipeline_report, processor
+    from eventlake.bench import common as processor  # write_outputs moved to eventlake.bench.common
+    from eventlake.bench import pipeline_report
 
     return processor.write_outputs(summary, out, started, "pipeline", pipeline_report.chart)
 

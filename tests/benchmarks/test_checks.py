@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from eventlake.bench import checks
+from benchmarks import checks
 
 
 def _variant(result: dict, tmp_path, name: str, rows=None, violations=None, compression: str = "zstd") -> dict:
@@ -153,7 +153,7 @@ def test_a_broken_output_file_is_a_failed_check_not_a_crash(python_result, small
 def test_columnar_contenders_agree_with_pure_python(small_dataset, tmp_path, fmt):
     # Property 6: Transformations applied to all events
     # (every contender's typed rows equal the reference's, row for row)
-    from tests.bench.conftest import run_in_process
+    from tests.benchmarks.conftest import run_in_process
 
     results = [run_in_process(name, fmt, small_dataset.path(fmt), tmp_path) for name in ("python", "polars", "duckdb", "pyarrow")]
     report = checks.check(results, small_dataset.manifest["expected"])

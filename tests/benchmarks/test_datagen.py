@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from eventlake.bench import contract, datagen
+from benchmarks import contract, datagen
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

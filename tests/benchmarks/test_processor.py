@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eventlake.bench import processor
-from eventlake.bench.contenders import CONTENDERS, EXTRA_ENV
+from benchmarks import processor
+from benchmarks.contenders import CONTENDERS, EXTRA_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +47,7 @@ def test_smoke_all_contenders_agree_and_results_are_written(tmp_path):
 
 
 def test_a_wrong_contender_fails_the_run_with_a_mismatch_report(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv(EXTRA_ENV, "python_wrong=tests.bench.wrong_contender")
+    monkeypatch.setenv(EXTRA_ENV, "python_wrong=tests.benchmarks.wrong_contender")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     out = tmp_path / "bench"
     code = processor.main(
@@ -67,7 +67,7 @@ def test_a_wrong_contender_fails_the_run_with_a_mismatch_report(tmp_path, monkey
 
 def test_module_help_lists_the_options():
     done = subprocess.run(
-        [sys.executable, "-m", "eventlake.bench.processor", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "benchmarks.processor", "--help"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     for option in ("--events", "--runs", "--contenders", "--formats", "--out", "--seed", "--quick"):

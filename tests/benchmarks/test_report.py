@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from eventlake.bench import report
-from eventlake.bench.contenders import STAGES
+from benchmarks import report
+from benchmarks.contenders import STAGES
 
 EVENTS = 1000
 INPUT = 2_000_000

@@ -3,7 +3,7 @@ and forgets a violation. The benchmark must notice (tests/bench/test_*.py)."""
 
 from __future__ import annotations
 
-from eventlake.bench.contenders import Job, Outcome, StageFn, pure_python
+from benchmarks.contenders import Job, Outcome, StageFn, pure_python
 
 NAME = "python_wrong"
 LABEL = "pure Python, deliberately wrong"
