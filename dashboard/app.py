@@ -315,10 +315,10 @@ def explore_view(sources: Any, tz: str) -> None:
 
 # -- page -------------------------------------------------------------------------
 def main() -> None:
-    from eventlake.settings import Settings
+    from eventlake.settings import get_settings
 
     st.set_page_config(page_title="eventlake", layout="wide")
-    sources = data.DashboardSources.from_settings(Settings())
+    sources = data.DashboardSources.from_settings(get_settings())
 
     with st.sidebar:
         st.header("eventlake")

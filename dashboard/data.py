@@ -3,7 +3,7 @@
 Four sources, all located by eventlake's Settings (``EVENTLAKE_*``):
 
 * the job store (``settings.job_db``): ingestion jobs and their record counts;
-* the dbt manifest (``EVENTLAKE_DBT_TARGET_DIR``, default ``dbt_project/target``):
+* the dbt manifest (``settings.dbt_target_dir``, ``EVENTLAKE_DBT_TARGET_DIR``, default ``dbt_project/target``):
   the asset lineage;
 * the quality results (``quality_results`` in the job DB): Great Expectations outcomes;
 * the DuckDB warehouse (``settings.duckdb_file``): ``marts.fact_events`` joined to
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,7 +34,7 @@ log = logging.getLogger("eventlake.dashboard")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DBT_TARGET_DIR = REPO_ROOT / "dbt_project" / "target"
-DBT_TARGET_ENV = "EVENTLAKE_DBT_TARGET_DIR"
+DBT_TARGET_ENV = "EVENTLAKE_DBT_TARGET_DIR"  # named in messages; read by the settings (dbt_target_dir)
 
 LAYERS = ("raw", "staging", "intermediate", "marts")
 JOB_STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
@@ -67,12 +66,11 @@ class DashboardSources:
         return make_url(self.job_db).render_as_string(hide_password=True)
 
     @classmethod
-    def from_settings(cls, settings: Any = None, environ: Mapping[str, str] | None = None) -> DashboardSources:
-        from eventlake.settings import Settings
+    def from_settings(cls, settings: Any = None) -> DashboardSources:
+        from eventlake.settings import get_settings
 
-        settings = settings or Settings()
-        environ = os.environ if environ is None else environ
-        target = environ.get(DBT_TARGET_ENV)
+        settings = settings or get_settings()
+        target = settings.dbt_target_dir
         return cls(
             home=settings.home,
             job_db=settings.job_db,

@@ -8,11 +8,12 @@ directory resets everything.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Env = Literal["LOCAL", "PROD"]
@@ -208,6 +209,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    dbt_target_dir: Path | None = Field(
+        default=None,
+        description="dbt target directory whose manifest.json the dashboard reads. Default: dbt_project/target.",
+    )
+    dbt_threads: int = Field(default=4, description="dbt threads on the PROD (Snowflake) target.")
+
+    # -- Snowflake (ENV=PROD: the warehouse resource and the dbt PROD target) -------
+    snowflake_account: str | None = Field(default=None, description="Snowflake account (fakesnow: fakesnow).")
+    snowflake_user: str | None = Field(default=None, description="Snowflake user.")
+    snowflake_password: SecretStr | None = Field(default=None, description="Snowflake password.")
+    snowflake_database: str = Field(default="EVENTLAKE", description="Snowflake database; raw tables live in <database>.RAW.")
+    snowflake_warehouse: str = Field(default="COMPUTE_WH", description="Snowflake virtual warehouse.")
+    snowflake_role: str | None = Field(default=None, description="Snowflake role; unset = the user's default role.")
+    snowflake_schema: str = Field(default="PUBLIC", description="Default schema of the dbt PROD target.")
+    snowflake_host: str | None = Field(default=None, description="Snowflake host override (a fakesnow server); unset = Snowflake.")
+    snowflake_port: int | None = Field(default=None, description="Snowflake port override; unset = the connector's default.")
+    snowflake_protocol: str | None = Field(default=None, description="Snowflake protocol override (http for fakesnow).")
+
     # -- Dagster ----------------------------------------------------------------
     dagster_url: str = Field(
         default="http://127.0.0.1:3000", description="Dagster webserver, used by the API trigger and Airflow."
@@ -221,6 +240,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator(
+        "snowflake_account", "snowflake_user", "snowflake_password", "snowflake_role",
+        "snowflake_host", "snowflake_port", "snowflake_protocol", mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # the dbt profile reads an empty variable as unset; so do these
+        return None if value == "" else value
 
     @field_validator("home", mode="after")
     @classmethod
@@ -272,7 +300,26 @@ class Settings(BaseSettings):
         return self.home
 
 
-@lru_cache
 def get_settings() -> Settings:
-    """The process's settings (cached; tests build ``Settings(...)`` directly)."""
+    """The process's settings: the only reader of ``EVENTLAKE_*`` variables.
+
+    Cached per value of the ``EVENTLAKE_*`` variables: every call in a process
+    whose environment does not change returns the same object, and a process
+    that changes them (a test, the dashboard's script reruns) gets settings
+    that follow. ``get_settings.cache_clear()`` drops the cache (a changed
+    ``.env`` file). Tests build ``Settings(...)`` directly.
+    """
+    return _settings_for(_eventlake_environment())
+
+
+def _eventlake_environment() -> tuple[tuple[str, str], ...]:
+    # pydantic-settings matches the prefix case-insensitively
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("EVENTLAKE_")))
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:  # noqa: ARG001 - the cache key
     return Settings()
+
+
+get_settings.cache_clear = _settings_for.cache_clear  # type: ignore[attr-defined]

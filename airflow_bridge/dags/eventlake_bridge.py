@@ -65,9 +65,9 @@ def read_raw_snapshots(settings: Any = None) -> dict[str, int]:
     from pyiceberg.catalog import load_catalog
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
-    from eventlake.settings import Settings
+    from eventlake.settings import get_settings
 
-    settings = settings or Settings()
+    settings = settings or get_settings()
     catalog_url = settings.catalog_url
     if settings.catalog_type == "sql" and catalog_url.startswith("sqlite:///"):
         # Do not let SqlCatalog create an empty catalog file on a misconfigured worker.
@@ -122,9 +122,9 @@ def run_dagster_job(
     from airflow.sdk.exceptions import AirflowFailException
 
     from eventlake.dagster_client import DagsterClient, DagsterClientError
-    from eventlake.settings import Settings
+    from eventlake.settings import get_settings
 
-    url = dagster_url or Settings().dagster_url
+    url = dagster_url or get_settings().dagster_url
     with DagsterClient(url, timeout=30) as client:
         try:
             # a transform run still queued (by the sensor, the API, ...) is joined: it has not

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from eventlake.resources.core import settings_for
+from eventlake.settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is built: pandas costs seconds of CPU to import
@@ -63,23 +64,39 @@ class DuckDBWarehouse(ConfigurableResource):
 
 
 class SnowflakeWarehouse(ConfigurableResource):
-    """Snowflake through the connector (dagster-snowflake's resource underneath)."""
+    """Snowflake through the connector (dagster-snowflake's resource underneath).
 
-    account: str
-    user: str
-    password: str
-    database: str
+    Every connection value left unset here comes from the settings
+    (``EVENTLAKE_SNOWFLAKE_*``), the same values the dbt PROD target uses.
+    """
+
+    account: str | None = None
+    user: str | None = None
+    password: str | None = None
+    database: str | None = None
     warehouse: str | None = None
     role: str | None = None
     host: str | None = None
     port: int | None = None
     protocol: str | None = None
 
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``snowflake.connector.connect``: this resource's values over the settings'."""
+        s = get_settings()
+        password = s.snowflake_password.get_secret_value() if s.snowflake_password else None
+        from_settings = {
+            "account": s.snowflake_account, "user": s.snowflake_user, "password": password,
+            "database": s.snowflake_database, "warehouse": s.snowflake_warehouse, "role": s.snowflake_role,
+            "host": s.snowflake_host, "port": s.snowflake_port, "protocol": s.snowflake_protocol,
+        }
+        mine = {k: v for k, v in self.model_dump().items() if v is not None}
+        return {k: v for k, v in {**from_settings, **mine}.items() if v is not None}
+
     def query_df(self, sql: str) -> pd.DataFrame:
         import pandas as pd
         import snowflake.connector
 
-        kwargs = {k: v for k, v in self.model_dump().items() if v is not None}
+        kwargs = self.connect_kwargs()
         with snowflake.connector.connect(**kwargs) as conn:
             cur = conn.cursor()
             cur.execute(sql)
@@ -89,7 +106,7 @@ class SnowflakeWarehouse(ConfigurableResource):
         """The result of ``sql`` in the result batches Snowflake returns (at least one frame, maybe empty)."""
         import snowflake.connector
 
-        kwargs = {k: v for k, v in self.model_dump().items() if v is not None}
+        kwargs = self.connect_kwargs()
         with snowflake.connector.connect(**kwargs) as conn:
             cur = conn.cursor()
             cur.execute(sql)
