@@ -8,6 +8,7 @@ Every command reads its configuration from EVENTLAKE_* environment variables
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -102,8 +103,6 @@ PROCESSOR_MOVED = (
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
-
     return importlib.import_module(args.bench_module).run(args)
 
 
@@ -121,8 +120,6 @@ class _LazyBenchParser(argparse.ArgumentParser):
 
     def _load(self) -> None:
         if not self._loaded and self.bench_module:
-            import importlib
-
             self._loaded = True
             importlib.import_module(self.bench_module).add_arguments(self)
 
