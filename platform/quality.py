@@ -60,15 +60,6 @@ class SuiteSpec:
         """``schema.model`` as built by dbt (e.g. ``marts.fact_events``)."""
         return f"{self.schema}.{self.asset}"
 
-    @property
-    def columns(self) -> list[str]:
-        """Columns the suite's expectations read, in first-use order."""
-        seen: dict[str, None] = {}
-        for expectation in self.expectations:
-            for column in _columns_of(expectation.get("kwargs", {})):
-                seen.setdefault(column, None)
-        return list(seen)
-
     def to_gx_dict(self) -> dict[str, Any]:
         """The suite in GX's own serialized form."""
         return {
@@ -128,11 +119,6 @@ def load_suites(suites_dir: Path | str | None = None) -> dict[str, SuiteSpec]:
             raise SuiteError(f"suite {spec.name!r} defined twice: {suites[spec.name].path} and {path}")
         suites[spec.name] = spec
     return suites
-
-
-def suites_for_model(model: str, suites: Mapping[str, SuiteSpec] | None = None) -> list[SuiteSpec]:
-    """The suites that validate the dbt model ``model``."""
-    return [s for s in (suites or load_suites()).values() if s.asset == model]
 
 
 def _read_suite(path: Path) -> SuiteSpec:
@@ -436,12 +422,6 @@ def read_relation(duckdb_path: Path | str, relation: str) -> pd.DataFrame:
 
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         return con.sql(f"select * from {relation}").df()
-
-
-def run_suite_on_duckdb(suite_name: str, duckdb_path: Path | str) -> QualityResult:
-    """Validate the suite's model as built by dbt into ``duckdb_path`` (LOCAL target)."""
-    spec = load_suites()[suite_name]
-    return run_suite(suite_name, read_relation(duckdb_path, spec.relation), suites={spec.name: spec})
 
 
 # ---------------------------------------------------------------------------

@@ -327,16 +327,6 @@ def commit_data_files(
     return snapshot
 
 
-def snapshot_property(table: Table, key: str, *, refresh: bool = True) -> str | None:
-    """``key`` from the summary of the table's latest snapshot (None if absent)."""
-    if refresh:
-        table.refresh()
-    snapshot = table.metadata.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
-        return None
-    return snapshot.summary.additional_properties.get(key)
-
-
 # -- helpers ----------------------------------------------------------------------
 def _is_local(location: str) -> bool:
     return location.startswith(_LOCAL_SCHEMES) or "://" not in location

@@ -66,8 +66,9 @@ def check_append_scan_prune(settings: Settings) -> None:
     # read back through a fresh catalog: exactly what was appended
     reread = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
     assert rows(reread.scan().to_arrow()) == rows(pa.concat_tables([first, second]))
-    assert iceberg.snapshot_property(reread, "eventlake.checkpoint") == '{"shard-0": "20"}'
-    assert iceberg.snapshot_property(reread, "no.such.key") is None
+    summary = reread.metadata.current_snapshot().summary
+    assert summary["eventlake.checkpoint"] == '{"shard-0": "20"}'
+    assert "no.such.key" not in summary.additional_properties
 
     # partition pruning: a one-day filter plans only that day's files
     lo, hi = START + timedelta(days=1), START + timedelta(days=2)
@@ -153,7 +154,7 @@ def test_commit_conflict_is_retried_with_the_same_files(tmp_path, caplog):
     assert len(final.metadata.snapshots) == 2
     assert snap.parent_snapshot_id == final.metadata.snapshots[0].snapshot_id
     assert rows(final.scan().to_arrow()) == rows(pa.concat_tables([a, b]))
-    assert iceberg.snapshot_property(final, "writer") == "stale"
+    assert final.metadata.current_snapshot().summary["writer"] == "stale"
 
 
 def test_a_commit_that_keeps_failing_removes_its_data_files(tmp_path, monkeypatch):

@@ -64,5 +64,5 @@ def test_glue_catalog_with_s3_warehouse(tmp_path, moto_url, bucket, staging_root
     snapshot = iceberg.append_arrow(table, data, snapshot_properties={"eventlake.checkpoint": "7"})
     reloaded = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
     assert reloaded.metadata.current_snapshot().snapshot_id == snapshot.snapshot_id
-    assert iceberg.snapshot_property(reloaded, "eventlake.checkpoint") == "7"
+    assert reloaded.metadata.current_snapshot().summary["eventlake.checkpoint"] == "7"
     assert reloaded.scan().to_arrow().num_rows == 500
