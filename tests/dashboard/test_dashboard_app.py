@@ -2,14 +2,17 @@
 
 Sources are built for real in a temp EVENTLAKE_HOME: a job DB written through
 JobStore, quality results through eventlake.quality.record_result, a DuckDB
-warehouse with marts.fact_events / dim_users / dim_products, and a small dbt
-manifest.json in a temp target dir (EVENTLAKE_DBT_TARGET_DIR).
+warehouse whose marts (fact_events, dim_users, dim_products) the real dbt
+project builds from EVENTS loaded into raw Iceberg tables (once per module,
+copied into each test's home), and a small dbt manifest.json in a temp target
+dir (EVENTLAKE_DBT_TARGET_DIR).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -26,6 +29,10 @@ from streamlit.testing.v1 import AppTest
 from eventlake.jobs import JobStore
 from eventlake.quality import QualityResult, record_result
 from eventlake.settings import Settings
+from tests.dbt.dbt_lakehouse import event as raw_event
+from tests.dbt.dbt_lakehouse import make_lakehouse
+from tests.dbt.dbt_lakehouse import product as raw_product
+from tests.dbt.dbt_lakehouse import user as raw_user
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
@@ -127,39 +134,26 @@ def passing_result() -> QualityResult:
     )
 
 
-def build_warehouse(path: Path) -> None:
-    con = duckdb.connect(str(path))
-    con.execute("create schema marts")
-    con.execute(
-        "create table marts.dim_users (user_sk varchar, user_id varchar, user_name varchar, valid_from timestamp, "
-        "valid_to timestamp, is_current boolean, is_inferred boolean)"
+def build_marts(root: Path) -> Path:
+    """Load EVENTS (and their users and products) into raw Iceberg tables and build the marts with
+    the real dbt project on the LOCAL target; returns the DuckDB file dbt wrote."""
+    lakehouse = make_lakehouse(root)
+    before = T0 - timedelta(days=1)
+    users = sorted({e[1] for e in EVENTS})
+    lakehouse.append("users", [raw_user(u, u.upper(), f"{u}@example.com", before, job_id="job-u", ingested_at=before)
+                               for u in users])
+    products = sorted({e[6] for e in EVENTS if e[6]})
+    lakehouse.append("products", [raw_product(p, p, "cat", 1.0, job_id="job-p", ingested_at=before) for p in products])
+    lakehouse.append(
+        "events",
+        [
+            raw_event(event_id, user, T0 + timedelta(minutes=minutes), event_type=event_type, value=value,
+                      product_id=product, job_id=job, ingested_at=T0 + timedelta(minutes=minutes + 1))
+            for event_id, user, event_type, minutes, value, job, product in EVENTS
+        ],
     )
-    con.execute(
-        "create table marts.dim_products (product_sk varchar, product_id varchar, product_name varchar, "
-        "category varchar, price double, is_inferred boolean)"
-    )
-    con.execute(
-        "create table marts.fact_events (event_sk varchar, user_sk varchar, product_sk varchar, event_id varchar, "
-        "job_id varchar, event_timestamp timestamp, event_date date, event_hour integer, event_type varchar, "
-        "event_value double, properties varchar, ingested_at timestamp, loaded_through timestamp)"
-    )
-    for user in sorted({e[1] for e in EVENTS}):
-        con.execute(
-            "insert into marts.dim_users values (?, ?, ?, timestamp '1970-01-01', null, true, false)",
-            [f"sk-{user}", user, user.upper()],
-        )
-    for product in sorted({e[6] for e in EVENTS if e[6]}):
-        con.execute(
-            "insert into marts.dim_products values (?, ?, ?, 'cat', 1.0, false)", [f"sk-{product}", product, product]
-        )
-    for event_id, user, event_type, minutes, value, job, product in EVENTS:
-        ts = (T0 + timedelta(minutes=minutes)).replace(tzinfo=None)
-        con.execute(
-            "insert into marts.fact_events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?)",
-            [f"sk-{event_id}", f"sk-{user}", f"sk-{product}" if product else None, event_id, job, ts, ts.date(),
-             ts.hour, event_type, value, ts, ts],
-        )
-    con.close()
+    lakehouse.dbt("run")
+    return lakehouse.duckdb_path
 
 
 MANIFEST = {
@@ -195,15 +189,21 @@ def empty_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(scope="module")
+def marts(tmp_path_factory) -> Path:
+    """The warehouse dbt built, once per module; each test gets its own copy."""
+    return build_marts(tmp_path_factory.mktemp("lakehouse"))
+
+
 @pytest.fixture
-def populated(tmp_path, monkeypatch):
+def populated(tmp_path, monkeypatch, marts):
     home = tmp_path / "home"
     settings = Settings(home=home)
     settings.ensure_home()
     build_job_db(settings)
     record_result(settings.job_db, passing_result(), run_id="r1")
     record_result(settings.job_db, failing_result(), run_id="r2")
-    build_warehouse(settings.duckdb_file)
+    shutil.copyfile(marts, settings.duckdb_file)
     target = tmp_path / "dbt_target"
     target.mkdir()
     (target / "manifest.json").write_text(json.dumps(MANIFEST))
