@@ -11,18 +11,20 @@ materialization carries ``dagster/row_count``, read from the warehouse once
 the layer's dbt build has finished (the warehouse file is dbt's until then).
 """
 
+import functools
 import json
 import logging
 import os
-import shutil
+import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Config, Output, ResourceParam
+from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AssetsDefinition, Config, Output, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from eventlake.resources.core import EventlakeResource
 from eventlake.runs import WAREHOUSE_POOL
@@ -32,12 +34,11 @@ log = logging.getLogger("eventlake.dbt")
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 LAYERS = ("staging", "intermediate", "marts")
-# Use the dbt of this interpreter's environment also when the venv is not
-# activated (e.g. `.venv/bin/dagster dev`): dagster-dbt looks `dbt` up on PATH,
-# including inside DbtProject.prepare_if_dev.
-_VENV_BIN = Path(sys.executable).parent
-if (_VENV_BIN / "dbt").exists() and shutil.which("dbt") != str(_VENV_BIN / "dbt"):
-    os.environ["PATH"] = f"{_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+# The dbt of this interpreter's environment, also when the venv is not
+# activated (e.g. `.venv/bin/dagster dev`), where `dbt` is not on PATH: the
+# DbtCliResources (eventlake.resources.registry) and the parse below name it.
+_VENV_DBT = Path(sys.executable).parent / "dbt"
+DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else "dbt"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="LOCAL")
 
@@ -52,11 +53,44 @@ def _project_mtime(project_dir: Path) -> float:
     return newest
 
 
+class EventlakeDbtPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (``dbt deps`` when the project has packages, then ``dbt parse``,
+    each under its concurrent-update lock), running this environment's dbt with an explicit
+    environment: the variables the profile reads come from ``env``, never from writes to
+    this process's ``os.environ``."""
+
+    def __init__(self, env: Mapping[str, str]):
+        super().__init__()
+        self._env = dict(env)
+
+    def _prepare_packages(self, project: DbtProject) -> None:
+        self._run(project, ["deps", "--quiet"])
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        self._run(project, self._prepare_project_cli_args)
+
+    def _run(self, project: DbtProject, args: Sequence[str]) -> None:
+        target_path = project.project_dir / project.target_path
+        cmd = [
+            DBT_EXECUTABLE, *args,
+            "--project-dir", str(project.project_dir),
+            "--profiles-dir", str(project.profiles_dir),
+            *(["--target", project.target] if project.target else []),
+            "--target-path", str(target_path),
+            "--log-path", str(target_path),
+        ]
+        env = {**os.environ, **self._env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        done = subprocess.run(cmd, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}")
+
+
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Parse the project when it has no manifest or a file changed since.
 
-    Loading the code location happens in every run worker, so it must not
-    parse the project each time (``DbtProject.prepare_if_dev`` does under
+    Called when the definitions are built (``dbt_layer_assets``), never at
+    import. Loading the code location happens in every run worker, so it must
+    not parse the project each time (``DbtProject.prepare_if_dev`` does under
     ``dagster dev``, which kept a run in STARTING for tens of seconds). The
     parse runs with the dbt environment of the current settings, as the runs
     do: dbt then reuses it (partial parsing) instead of re-parsing the whole
@@ -65,14 +99,18 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     manifest = project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _project_mtime(project.project_dir):
         log.info("dbt manifest %s missing or older than the project; running dbt parse", manifest)
-        with scoped_environ(EventlakeResource().dbt_env()):
-            project.preparer.prepare(project)
+        EventlakeDbtPreparer(EventlakeResource().dbt_env()).prepare(project)
     return manifest
 
 
 @contextmanager
 def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the block only, restoring what was there."""
+    """Set environment variables for the block only, restoring what was there.
+
+    For dbt invocations that read ``os.environ`` and take no environment of
+    their own: dbt's ``dbtRunner`` (eventlake.dbt_runner) and the start of
+    dagster-dbt's ``DbtCliResource.cli`` subprocess.
+    """
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -180,9 +218,9 @@ def _invoke_in_process(context, dbt: DbtCliResource, eventlake: EventlakeResourc
     return outcome.events
 
 
-def _dbt_layer(layer: str):
+def _dbt_layer(layer: str, manifest: Path) -> AssetsDefinition:
     @dbt_assets(
-        manifest=ensure_manifest(),
+        manifest=manifest,
         project=dbt_project,
         dagster_dbt_translator=translator,
         name=f"dbt_{layer}",
@@ -228,7 +266,10 @@ def _dbt_layer(layer: str):
     return _layer
 
 
-dbt_staging = _dbt_layer("staging")
-dbt_intermediate = _dbt_layer("intermediate")
-dbt_marts = _dbt_layer("marts")
-dbt_layers = [dbt_staging, dbt_intermediate, dbt_marts]
+@functools.cache
+def dbt_layer_assets() -> tuple[AssetsDefinition, ...]:
+    """The multi-assets of the layers, staging, intermediate and marts, in that order (op names
+    ``dbt_<layer>``). Built once per process, when the definitions are built: the manifest is
+    ensured (parsed when missing or stale) first."""
+    manifest = ensure_manifest()
+    return tuple(_dbt_layer(layer, manifest) for layer in LAYERS)

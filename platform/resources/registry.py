@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import EnvVar
 from dagster_dbt import DbtCliResource
 
-from eventlake.assets.dbt import DBT_PROJECT_DIR
+from eventlake.assets.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from eventlake.resources.core import EventlakeResource
 from eventlake.resources.io_manager import IcebergIOManager
 from eventlake.resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse
@@ -17,7 +16,8 @@ def local_resources(home: str | None = None) -> dict:
         "eventlake": EventlakeResource(home=home),
         "iceberg_io_manager": IcebergIOManager(home=home),
         "warehouse": DuckDBWarehouse(home=home),
-        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="LOCAL"),
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="LOCAL",
+                              dbt_executable=DBT_EXECUTABLE),
     }
 
 
@@ -26,14 +26,9 @@ def prod_resources() -> dict:
     return {
         "eventlake": EventlakeResource(),
         "iceberg_io_manager": IcebergIOManager(),
-        "warehouse": SnowflakeWarehouse(
-            account=EnvVar("EVENTLAKE_SNOWFLAKE_ACCOUNT"),
-            user=EnvVar("EVENTLAKE_SNOWFLAKE_USER"),
-            password=EnvVar("EVENTLAKE_SNOWFLAKE_PASSWORD"),
-            database=EnvVar("EVENTLAKE_SNOWFLAKE_DATABASE"),
-            warehouse=EnvVar("EVENTLAKE_SNOWFLAKE_WAREHOUSE"),
-        ),
-        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="PROD"),
+        "warehouse": SnowflakeWarehouse(),  # connects with the settings' EVENTLAKE_SNOWFLAKE_* values
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target="PROD",
+                              dbt_executable=DBT_EXECUTABLE),
     }
 
 
