@@ -2,8 +2,8 @@
 
 Each test runs on the embedded stream and on Kinesis (a real moto_server).
 
-Property 14 (no acknowledged record lost or duplicated) and Property 15
-(checkpoints only move forward). Every test runs real ``eventlake consume``
+Property 13 (every acknowledged record lands in Iceberg once: none lost or
+duplicated) and Property 15 (checkpoints only move forward). Every test runs real ``eventlake consume``
 processes and breaks them with real signals at named fault points
 (``eventlake.faults``), then compares the result with a clean reference run
 over the same requests: the same rows in every table, the same counts on every

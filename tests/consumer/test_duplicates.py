@@ -1,6 +1,6 @@
 """Duplicates are caught whatever the timing (issue 6, defect 3).
 
-Property 12 (deduplication: the first occurrence wins, every later one is kept
+Property 6 (deduplication: the first occurrence wins, every later one is kept
 in rejected_records with rule ``duplicate``), across passes, restarts and
 producer retries, within the window of EVENTLAKE_DEDUP_WINDOW_DAYS.
 """

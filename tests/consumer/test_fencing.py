@@ -1,6 +1,6 @@
 """A consumer that lost its lease can never commit (issue 6, defect 2).
 
-Property 14 (exactly once: no acknowledged record lost or duplicated) under a
+Property 13 (exactly once: no acknowledged record lost or duplicated) under a
 consumer paused past its lease, in one process: the pause is simulated by
 letting the lease period pass between plan() and commit. The subprocess tests
 in test_chaos.py do the same with SIGSTOP.

@@ -1,7 +1,7 @@
 """No record can stop the pipeline (issue 6, defect 1).
 
 Property 16 (failed batches are retried, then set aside, never lost) and
-Property 11 (invalid records are kept with their violations).
+Property 39 (invalid records are kept with their violations, the rest go on).
 """
 
 from __future__ import annotations

@@ -199,6 +199,7 @@ def test_unknown_product_gets_an_inferred_member(built: Lakehouse) -> None:
     assert rows == [("p9", None, True)]
 
 
+# Property 23: Staging data transforms to intermediate
 def test_enriched_events_carry_user_attributes_as_of_the_event(built: Lakehouse) -> None:
     rows = built.query(
         "select e.event_id, e.user_name, e.email, e.user_resolution, p.product_name, p.price "

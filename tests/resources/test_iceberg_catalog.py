@@ -63,14 +63,14 @@ def check_append_scan_prune(settings: Settings) -> None:
     assert snap1 is not None and snap2 is not None and snap2.parent_snapshot_id == snap1.snapshot_id
     assert snap2.summary["added-records"] == "700"
 
-    # read back through a fresh catalog: exactly what was appended
+    # Property 14: a fresh catalog sees the new snapshot; it reads back exactly what was appended
     reread = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
     assert rows(reread.scan().to_arrow()) == rows(pa.concat_tables([first, second]))
     summary = reread.metadata.current_snapshot().summary
     assert summary["eventlake.checkpoint"] == '{"shard-0": "20"}'
     assert "no.such.key" not in summary.additional_properties
 
-    # partition pruning: a one-day filter plans only that day's files
+    # Property 36 (partitioned by day): a one-day filter plans only that day's files
     lo, hi = START + timedelta(days=1), START + timedelta(days=2)
     scan = reread.scan(
         row_filter=And(GreaterThanOrEqual("event_timestamp", lo.isoformat()), LessThan("event_timestamp", hi.isoformat()))

@@ -230,7 +230,7 @@ def test_prop_errors_propagate(data):
         assert isinstance(json.loads(raw), dict)
 
 
-# Property 12 (strict vs lenient): a document with known malformed lines
+# Property 12 and Property 39 (strict vs lenient): a document with known malformed lines
 # raises ParseError listing exactly those lines, and lenient parsing keeps
 # going, marking the same records.
 @PROPS
@@ -264,7 +264,7 @@ def test_prop_malformed_records_are_listed(lines):
     assert [d["line"] for d in split_info.value.details] == bad_lines
 
 
-# Property 12 (formats): unsupported formats raise UnsupportedFormatError naming the format.
+# Property 48 (and 12): unsupported formats raise UnsupportedFormatError naming the format.
 @PROPS
 @given(fmt=st.text(max_size=10))
 def test_prop_unsupported_format_errors(fmt):
