@@ -66,7 +66,9 @@ def events(n: int, *, seed: int = 0, days: int = 3, nan_every: int = 0) -> pa.Ta
 
 
 def write(data, location, **kwargs) -> list[dict]:
-    return dp.write_iceberg_parquet(data, str(location), EVENTS.schema_json, EVENTS.partition_spec_json, **kwargs)
+    return dp.write_iceberg_parquet(
+        data, str(location), EVENTS.schema.model_dump_json(), EVENTS.partition_spec.model_dump_json(), **kwargs
+    )
 
 
 def local_path(file_path: str) -> str:
@@ -158,9 +160,9 @@ def test_parquet_round_trip_preserves_data(tmp_path, rows, spec):
             "ingested_at": ts,
         }
     )
-    spec_json = EVENTS.partition_spec_json if spec == "day" else '{"spec-id":0,"fields":[]}'
+    spec_json = EVENTS.partition_spec.model_dump_json() if spec == "day" else '{"spec-id":0,"fields":[]}'
     out = tmp_path / uuid.uuid4().hex
-    files = dp.write_iceberg_parquet(data, str(out), EVENTS.schema_json, spec_json)
+    files = dp.write_iceberg_parquet(data, str(out), EVENTS.schema.model_dump_json(), spec_json)
     back = pa.concat_tables([pa.table(dp.parse_parquet(f["file_path"])) for f in files])
     assert as_table_rows(back) == as_table_rows(data)
     assert back.schema.field("event_timestamp").type == pa.timestamp("us", tz="UTC")
