@@ -46,9 +46,10 @@ def _transform_job() -> UnresolvedAssetJobDefinition:
 
 @functools.cache
 def _transform_full_checks_schedule() -> ScheduleDefinition:
-    # dbt tests check only the rows each run wrote; once a day they check whole tables
+    # dbt tests and the reconciliation check only the rows each run wrote; once a day they check whole tables
     from dagster import DefaultScheduleStatus, RunConfig, ScheduleDefinition
 
+    from eventlake.assets.checks import full_checks_run_config
     from eventlake.assets.dbt import DbtRunConfig, dbt_layer_assets
 
     return ScheduleDefinition(
@@ -56,9 +57,14 @@ def _transform_full_checks_schedule() -> ScheduleDefinition:
         job=_transform_job(),
         cron_schedule="30 3 * * *",
         execution_timezone="UTC",
-        run_config=RunConfig(ops={layer.op.name: DbtRunConfig(full_checks=True) for layer in dbt_layer_assets()}),
+        run_config=RunConfig(
+            ops={
+                **{layer.op.name: DbtRunConfig(full_checks=True) for layer in dbt_layer_assets()},
+                **full_checks_run_config(),
+            }
+        ),
         default_status=DefaultScheduleStatus.RUNNING,
-        description="Daily transform_job whose dbt tests check whole tables, not just the rows of the run.",
+        description="Daily transform_job whose dbt tests and reconciliation check whole tables, not just the rows of the run.",
     )
 
 

@@ -62,3 +62,22 @@ def test_workspace_yaml_loads_the_code_location(eventlake_home):
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_daily_full_checks_run_checks_whole_tables(eventlake_home):
+    """The schedule's run config is valid for transform_job and turns every scoped check to whole tables."""
+    from dagster import build_schedule_context, validate_run_config
+
+    from eventlake.assets.checks import fact_events_reconciliation
+    from eventlake.definitions import build_definitions
+
+    defs = build_definitions("LOCAL", home=str(eventlake_home))
+    schedule = defs.resolve_schedule_def("transform_full_checks_schedule")
+    (request,) = schedule.evaluate_tick(build_schedule_context()).run_requests
+    ops = validate_run_config(defs.resolve_job_def("transform_job"), request.run_config)["ops"]
+    assert {name: op["config"] for name, op in ops.items() if op.get("config") is not None} == {
+        "dbt_staging": {"full_checks": True},
+        "dbt_intermediate": {"full_checks": True},
+        "dbt_marts": {"full_checks": True},
+        fact_events_reconciliation.node_def.name: {"whole_tables": True},
+    }

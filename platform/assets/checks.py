@@ -15,15 +15,25 @@ Great Expectations. The rows are read in chunks of ``CHUNK_ROWS``, so a first
 build over the whole history holds one chunk in memory, not the history;
 uniqueness across chunks is counted in the warehouse (``duplicates``).
 
-Whole-table invariants run as SQL aggregates in the warehouse
+Table invariants run as SQL aggregates in the warehouse
 (``fact_events_reconciliation``): one fact row per event, row counts per
 ingestion job equal in stg_events and fact_events, every fact key present in
-its dimension.
+its dimension. Each run checks its own load; the daily full-checks run
+(``full_checks_run_config``) checks whole tables.
 """
 
 import itertools
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    Config,
+    MetadataValue,
+    asset_check,
+)
+from pydantic import Field as PydanticField
 
 from eventlake import quality
 from eventlake.resources.core import EventlakeResource
@@ -150,40 +160,72 @@ def gx_checks() -> list:
     return [_gx_check(name, spec) for name, spec in sorted(quality.load_suites().items())]
 
 
-@asset_check(
-    asset=AssetKey("fact_events"),
-    name="fact_events_reconciliation",
-    description=(
-        "SQL aggregates over whole tables: one fact row per event, rows per ingestion job equal in stg_events "
-        "and fact_events, every user_sk/product_sk present in dim_users/dim_products."
-    ),
-    required_resource_keys={"warehouse"},
-)
-def fact_events_reconciliation(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    w = context.resources.warehouse
+class ReconciliationConfig(Config):
+    whole_tables: bool = PydanticField(
+        default=False,
+        description="Reconcile every job and every fact row (the daily full-checks run), not just the latest load.",
+    )
+
+
+def reconciliation_sql(w, *, whole_tables: bool) -> tuple[str, str, str]:
+    """``(per-job counts, totals, scope in words)``: the SQL the reconciliation runs.
+
+    Scoped to the latest load of fact_events (its rows, the jobs they belong to,
+    duplicates of their keys anywhere in the table), so a run reads a column or
+    two of the history instead of aggregating all of it; ``whole_tables`` checks
+    everything (the daily full-checks run)."""
     stg, fact = w.relation("staging", "stg_events"), w.relation("marts", "fact_events")
     users, products = w.relation("marts", "dim_users"), w.relation("marts", "dim_products")
-    jobs = w.query_df(
-        f"""
-        with s as (select job_id, count(*) as n from {stg} group by job_id),
-             f as (select job_id, count(*) as n, count(distinct event_id) as d from {fact} group by job_id)
+    if whole_tables:
+        scope = "every job and every fact row"
+        new = fact
+        jobs_filter = ""
+        dup = f"select count(*) - count(distinct event_sk) from {fact}"
+    else:
+        scope = "the jobs and fact rows of the latest fact_events load"
+        new = f"(select * from {fact} where dbt_loaded_at = (select max(dbt_loaded_at) from {fact}))"
+        jobs_filter = f"where job_id in (select distinct job_id from {new} as n)"
+        dup = (
+            f"select coalesce(sum(n) - count(*), 0) from (select event_sk, count(*) as n from {fact} "
+            f"where event_sk in (select event_sk from {new} as n) group by event_sk having count(*) > 1) as d"
+        )
+    jobs = f"""
+        with s as (select job_id, count(*) as n from {stg} {jobs_filter} group by job_id),
+             f as (select job_id, count(*) as n, count(distinct event_id) as d from {fact} {jobs_filter} group by job_id)
         select coalesce(s.job_id, f.job_id) as job_id, coalesce(s.n, 0) as staged,
                coalesce(f.n, 0) as fact_rows, coalesce(f.d, 0) as fact_events
         from s full outer join f on f.job_id = s.job_id
         order by job_id
         """
-    )
-    totals = w.query_df(
-        f"""
+    totals = f"""
         select
-            (select count(*) from {fact}) as fact_rows,
-            (select count(*) - count(distinct event_sk) from {fact}) as duplicate_fact_rows,
-            (select count(*) from {fact} f left join {users} u on u.user_sk = f.user_sk where u.user_sk is null)
+            (select count(*) from {new} as n) as fact_rows,
+            ({dup}) as duplicate_fact_rows,
+            (select count(*) from {new} as f left join {users} u on u.user_sk = f.user_sk where u.user_sk is null)
                 as missing_user_keys,
-            (select count(*) from {fact} f left join {products} p on p.product_sk = f.product_sk
+            (select count(*) from {new} as f left join {products} p on p.product_sk = f.product_sk
                 where f.product_sk is not null and p.product_sk is null) as missing_product_keys
         """
-    ).iloc[0]
+    return jobs, totals, scope
+
+
+@asset_check(
+    asset=AssetKey("fact_events"),
+    name="fact_events_reconciliation",
+    description=(
+        "SQL aggregates in the warehouse: one fact row per event, rows per ingestion job equal in stg_events "
+        "and fact_events, every user_sk/product_sk present in dim_users/dim_products. Each run checks its own "
+        "load (its rows and jobs; duplicates of its keys anywhere); the daily full-checks run checks whole tables."
+    ),
+    required_resource_keys={"warehouse"},
+)
+def fact_events_reconciliation(context: AssetCheckExecutionContext, config: ReconciliationConfig) -> AssetCheckResult:
+    w = context.resources.warehouse
+    jobs_sql, totals_sql, scope = reconciliation_sql(w, whole_tables=config.whole_tables)
+    jobs = w.query_df(jobs_sql)
+    totals = w.query_df(totals_sql).iloc[0]
+    jobs.columns = [c.lower() for c in jobs.columns]  # Snowflake answers in upper case
+    totals.index = [c.lower() for c in totals.index]
     mismatched = jobs[(jobs["staged"] != jobs["fact_rows"]) | (jobs["fact_rows"] != jobs["fact_events"])]
     problems = {
         "duplicate_fact_rows": int(totals["duplicate_fact_rows"]),
@@ -192,6 +234,7 @@ def fact_events_reconciliation(context: AssetCheckExecutionContext) -> AssetChec
         "jobs_not_reconciled": len(mismatched),
     }
     metadata = {
+        "scope": scope,
         "fact_rows": int(totals["fact_rows"]),
         "jobs": len(jobs),
         **problems,
@@ -201,8 +244,13 @@ def fact_events_reconciliation(context: AssetCheckExecutionContext) -> AssetChec
         metadata["jobs_not_reconciled_sample"] = MetadataValue.md(sample.to_markdown(index=False))
     passed = not any(problems.values())
     if not passed:
-        context.log.error(f"fact_events reconciliation failed: {problems}")
+        context.log.error(f"fact_events reconciliation failed ({scope}): {problems}")
     return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
+
+
+def full_checks_run_config() -> dict:
+    """Run config of the ops whose checks cover whole tables in the daily full-checks run."""
+    return {fact_events_reconciliation.node_def.name: ReconciliationConfig(whole_tables=True)}
 
 
 def reconciliation_checks() -> list:
