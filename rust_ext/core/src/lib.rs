@@ -12,6 +12,7 @@ pub mod parse;
 pub mod process;
 pub mod schema;
 pub mod transform;
+pub mod time; // dates and timestamps (validation and the transform)
 pub mod validate;
 
 // Iceberg schema/partition handling and the Parquet writer

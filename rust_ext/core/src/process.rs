@@ -23,7 +23,9 @@ use crate::json::{self, Tok};
 use crate::parse::{self, ArrowTable, Body, CsvPlan, Fault, Format, JsonPlan, Loc, Sink};
 use crate::schema::{FieldType, Rules, Schema};
 use crate::transform::{assemble_typed, ColBuf};
-use crate::validate::{check_value, violations_json, RawVal, Typed, Violation, RECORD_FIELD};
+use crate::validate::{
+    check_value, violations_json, RawVal, Rule, Typed, Violation, RECORD_FIELD,
+};
 
 /// Below this many valid rows deduplication runs on one thread.
 const DEDUP_SHARD_MIN_ROWS: usize = 1 << 16;
@@ -538,7 +540,7 @@ pub fn process_indexed(
                 }
                 _ => format!("{kname}: already processed in an earlier batch"),
             };
-            let v = Violation::new(kname, "duplicate", Some(shown), message);
+            let v = Violation::new(kname, Rule::Duplicate, Some(shown), message);
             let idx = base[ci] + c.rows[r] as i64;
             dups.push((idx, c.raw[r], ci, violations_json(std::slice::from_ref(&v))));
         }
@@ -563,7 +565,7 @@ pub fn process_indexed(
             );
             let v = Violation::new(
                 RECORD_FIELD,
-                "parse_error",
+                Rule::ParseError,
                 Some(raw_text),
                 format!("{} (line {line}, offset {})", f.3, f.2),
             );

@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::error::{CoreError, Detail, Result};
 use crate::parse::ArrowTable;
 use crate::schema::{Constant, FieldType, Rules, Schema};
-use crate::validate::{date_hour, Typed, Violation};
+use crate::time::date_hour;
+use crate::validate::{Rule, Typed, Violation};
 
 /// At most this many failing records are listed in an error's details.
 const MAX_DETAILS: usize = 1000;
@@ -211,7 +212,7 @@ pub(crate) fn violation_detail(index: i64, v: &Violation) -> Detail {
     let mut d = Detail::new();
     d.insert("record_index".into(), Value::from(index));
     d.insert("field".into(), Value::from(v.field.clone()));
-    d.insert("rule".into(), Value::from(v.rule));
+    d.insert("rule".into(), Value::from(v.rule.as_str()));
     d.insert(
         "value".into(),
         v.value.clone().map_or(Value::Null, Value::from),
@@ -249,7 +250,7 @@ pub fn transform_batches(
                 if let Some(msg) = view.parse_error(row) {
                     bad.push((
                         idx,
-                        Violation::new(crate::validate::RECORD_FIELD, "parse_error", None, msg),
+                        Violation::new(crate::validate::RECORD_FIELD, Rule::ParseError, None, msg),
                     ));
                     continue;
                 }
@@ -279,7 +280,7 @@ pub fn transform_batches(
                 .map(|(f, c)| c.finish(f.ty))
                 .collect::<Result<Vec<_>>>()
                 .and_then(|arrays| assemble_typed(schema, rules, arrays, index));
-            built.map_err(|e| vec![(0, Violation::new("_batch", "type", None, e.to_string()))])
+            built.map_err(|e| vec![(0, Violation::new("_batch", Rule::Type, None, e.to_string()))])
         })
         .collect();
     let mut bad: Vec<(i64, Violation)> = Vec::new();
@@ -366,7 +367,7 @@ mod tests {
         // 2026-02-28T23:30Z
         assert_eq!(
             d.value(0),
-            crate::validate::days_from_civil(2026, 2, 28) as i32
+            crate::time::days_from_civil(2026, 2, 28) as i32
         );
         assert_eq!(h.value(0), 23);
         assert_eq!((d.value(1), h.value(1)), (1, 0));

@@ -34,6 +34,7 @@ use crate::iceberg::{
     PartitionValue,
 };
 use crate::metrics::{file_metrics, FileMetrics};
+use crate::validate::Rule;
 
 /// Largest row group, in rows (the Parquet writers' usual default).
 const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
@@ -298,7 +299,7 @@ fn conform_batch(
                 problems.push(detail(&[
                     ("field", field.name.as_str().into()),
                     ("field_id", field.id.into()),
-                    ("rule", "required".into()),
+                    ("rule", Rule::Required.as_str().into()),
                     ("message", "required column is missing".into()),
                 ]));
             } else {
@@ -316,7 +317,7 @@ fn conform_batch(
                     problems.push(detail(&[
                         ("field", field.name.as_str().into()),
                         ("field_id", field.id.into()),
-                        ("rule", "type".into()),
+                        ("rule", Rule::Type.as_str().into()),
                         ("from_type", col.data_type().to_string().into()),
                         ("to_type", field.ty.name().into()),
                         (
@@ -338,7 +339,7 @@ fn conform_batch(
             problems.push(detail(&[
                 ("field", field.name.as_str().into()),
                 ("field_id", field.id.into()),
-                ("rule", "required".into()),
+                ("rule", Rule::Required.as_str().into()),
                 ("null_count", (col.null_count() as u64).into()),
                 ("first_null_row", (first as u64).into()),
                 ("message", "required column has nulls".into()),

@@ -218,7 +218,7 @@ proptest! {
         prop_assert_eq!(report.violations.len(), expected.len());
         for (i, v) in &report.violations {
             prop_assert!(v.message.contains(&v.field), "{:?}", v);
-            prop_assert_eq!(v.value.is_none(), v.rule == "required", "{:?}", v);
+            prop_assert_eq!(v.value.is_none(), v.rule.as_str() == "required", "{:?}", v);
             prop_assert!(!report.valid_mask[*i as usize]);
         }
         let bad: BTreeSet<i64> = expected.iter().map(|e| e.0).collect();
