@@ -62,17 +62,16 @@ def test_post_ingest_transform(settings):
         assert events_job["status"] == "PENDING"
         assert events_job["record_count"] == len(data.events)
 
-    # 2. the records wait in the stream: nothing is in Iceberg until the raw assets run
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
-    assert tables["events"].scan().to_arrow().num_rows == 0
+        # 2. the records wait in the stream: nothing is in Iceberg until the raw assets run
+        tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+        assert tables["events"].scan().to_arrow().num_rows == 0
 
-    # 3. raw_ingest_job drains the stream through the raw assets and the Iceberg IO manager
-    defs = build_definitions("LOCAL", home=str(settings.home))
-    instance = DagsterInstance.ephemeral()
-    raw = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
-    assert raw.success
+        # 3. raw_ingest_job drains the stream through the raw assets and the Iceberg IO manager
+        defs = build_definitions("LOCAL", home=str(settings.home))
+        instance = DagsterInstance.ephemeral()
+        raw = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
+        assert raw.success
 
-    with TestClient(create_app(settings)) as client:
         status = client.get(f"/api/v1/status/{events_job['job_id']}").json()
     assert status["status"] == "COMPLETED", status
     accepted = status["accepted_count"]
