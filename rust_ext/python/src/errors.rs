@@ -123,3 +123,32 @@ fn build(py: Python<'_>, e: CoreError) -> PyResult<PyErr> {
 pub fn to_py_err(e: CoreError) -> PyErr {
     Python::attach(|py| build(py, e).unwrap_or_else(|err| err))
 }
+
+/// The bindings' error: a core error already mapped to its Python exception,
+/// or a Python error. `impl From<CoreError> for PyErr` itself is refused by
+/// the orphan rule (E0117: both types are foreign to this crate), so the
+/// bindings return [`Result`] and `?` converts both kinds; PyO3 raises it as
+/// the `PyErr` it holds.
+#[derive(Debug)]
+pub struct Error(PyErr);
+
+/// The result of a binding; `?` accepts core and Python errors alike.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<CoreError> for Error {
+    fn from(e: CoreError) -> Self {
+        Error(to_py_err(e))
+    }
+}
+
+impl From<PyErr> for Error {
+    fn from(e: PyErr) -> Self {
+        Error(e)
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> Self {
+        e.0
+    }
+}

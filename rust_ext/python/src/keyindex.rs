@@ -6,6 +6,7 @@ use eventlake_core::keyindex::KeyIndex as CoreIndex;
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyRecordBatch;
 
+use crate::errors::Result;
 use crate::processing::{input_batches, run};
 
 /// Keys already stored in a table within a window, with the job that stored
@@ -43,7 +44,7 @@ impl KeyIndex {
         key: &str,
         job: &str,
         stored_at: &str,
-    ) -> PyResult<usize> {
+    ) -> Result<usize> {
         let (_, batches) = input_batches(table)?;
         let mut ix = self.lock();
         let ix = &mut *ix;
@@ -61,7 +62,7 @@ impl KeyIndex {
     }
 
     /// Drop keys stored before `day` (days since 1970-01-01); returns how many.
-    fn evict_before(&self, py: Python<'_>, day: i32) -> PyResult<usize> {
+    fn evict_before(&self, py: Python<'_>, day: i32) -> Result<usize> {
         let mut ix = self.lock();
         let ix = &mut *ix;
         run(py, || Ok(ix.evict_before(day)))

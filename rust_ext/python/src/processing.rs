@@ -19,7 +19,7 @@ use pyo3_arrow::ffi::{
 };
 use pyo3_arrow::input::AnyRecordBatch;
 
-use crate::errors::to_py_err;
+use crate::errors::Result;
 use crate::keyindex::KeyIndex;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -41,7 +41,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// Run core work without the GIL; a panic becomes a DataProcessorError
 /// instead of taking the interpreter down (a last resort: the core is written
 /// not to panic).
-pub fn run<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+pub fn run<T, F>(py: Python<'_>, f: F) -> Result<T>
 where
     T: Send,
     F: FnOnce() -> eventlake_core::Result<T> + Send,
@@ -57,19 +57,17 @@ where
             Err(CoreError::internal(msg))
         }
     });
-    out.map_err(to_py_err)
+    Ok(out?)
 }
 
 /// Read any Arrow input (C stream or C array) as its schema and batches
 /// (zero-copy).
-pub fn input_batches(input: AnyRecordBatch) -> PyResult<(SchemaRef, Vec<RecordBatch>)> {
+pub fn input_batches(input: AnyRecordBatch) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let reader = input.into_reader()?;
     let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        to_py_err(CoreError::input(format!(
-            "cannot read the input batch: {e}"
-        )))
-    })?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| CoreError::input(format!("cannot read the input batch: {e}")))?;
     Ok((schema, batches))
 }
 
@@ -165,19 +163,20 @@ fn table_of(t: core_parse::ArrowTable) -> Table {
     Table::from_batches(t.schema, t.batches)
 }
 
-fn one_byte(name: &str, s: &str) -> PyResult<u8> {
+fn one_byte(name: &str, s: &str) -> Result<u8> {
     match s.as_bytes() {
         [c] if c.is_ascii() => Ok(*c),
-        _ => Err(to_py_err(CoreError::input(format!(
+        _ => Err(CoreError::input(format!(
             "{name} must be a single ASCII character, got {s:?}"
-        )))),
+        ))
+        .into()),
     }
 }
 
 /// Parse a JSON array, a single object or NDJSON into a raw batch.
 #[pyfunction]
 #[pyo3(signature = (data, *, strict = true))]
-fn parse_json(py: Python<'_>, data: PyBackedBytes, strict: bool) -> PyResult<Table> {
+fn parse_json(py: Python<'_>, data: PyBackedBytes, strict: bool) -> Result<Table> {
     run(py, || core_parse::parse_json(&data, strict)).map(table_of)
 }
 
@@ -190,7 +189,7 @@ fn parse_csv(
     delimiter: &str,
     json_columns: Vec<String>,
     strict: bool,
-) -> PyResult<Table> {
+) -> Result<Table> {
     let d = one_byte("delimiter", delimiter)?;
     run(py, || {
         core_parse::parse_csv(&data, d, &json_columns, strict)
@@ -204,13 +203,13 @@ fn parse<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     format: &str,
-) -> PyResult<Bound<'py, PyAny>> {
-    let fmt = core_parse::Format::from_name(format).map_err(to_py_err)?;
+) -> Result<Bound<'py, PyAny>> {
+    let fmt = core_parse::Format::from_name(format)?;
     if fmt == core_parse::Format::Parquet {
         let module = py.import("data_processor_rs")?;
-        return module.getattr("parse_parquet")?.call1((data,));
+        return Ok(module.getattr("parse_parquet")?.call1((data,))?);
     }
-    let bytes: PyBackedBytes = data.extract()?;
+    let bytes: PyBackedBytes = data.extract().map_err(PyErr::from)?;
     let batch = run(py, || match fmt {
         core_parse::Format::Csv => {
             core_parse::parse_csv(&bytes, b',', &["properties".to_string()], true)
@@ -227,11 +226,9 @@ fn split_payload<'py>(
     data: PyBackedBytes,
     format: &str,
     max_chunk_bytes: i64,
-) -> PyResult<Bound<'py, PyList>> {
+) -> Result<Bound<'py, PyList>> {
     if max_chunk_bytes <= 0 {
-        return Err(to_py_err(CoreError::input(
-            "max_chunk_bytes must be positive",
-        )));
+        return Err(CoreError::input("max_chunk_bytes must be positive").into());
     }
     let chunks = run(py, || {
         core_parse::split_payload(&data, format, max_chunk_bytes as usize)
@@ -242,15 +239,15 @@ fn split_payload<'py>(
             py,
             [
                 PyBytes::new(py, &bytes).into_any(),
-                n.into_pyobject(py)?.into_any(),
+                n.into_pyobject(py).map_err(PyErr::from)?.into_any(),
             ],
         )?)?;
     }
     Ok(out)
 }
 
-fn schema_of(schema: &str) -> PyResult<Schema> {
-    Schema::from_json(schema).map_err(to_py_err)
+fn schema_of(schema: &str) -> Result<Schema> {
+    Ok(Schema::from_json(schema)?)
 }
 
 /// A boolean Arrow array owned by Rust, handed over without copying through
@@ -356,7 +353,7 @@ fn validate_schema(
     py: Python<'_>,
     batch: AnyRecordBatch,
     schema: &str,
-) -> PyResult<ValidationReport> {
+) -> Result<ValidationReport> {
     let (_, batches) = input_batches(batch)?;
     let schema = schema_of(schema)?;
     run(py, || {
@@ -378,10 +375,10 @@ fn transform_batch(
     batch: AnyRecordBatch,
     rules: &str,
     schema: &str,
-) -> PyResult<Table> {
+) -> Result<Table> {
     let (_, batches) = input_batches(batch)?;
     let schema = schema_of(schema)?;
-    let rules = Rules::from_json(rules, &schema).map_err(to_py_err)?;
+    let rules = Rules::from_json(rules, &schema)?;
     run(py, || {
         core_transform::transform_batches(&batches, &schema, &rules)
     })
@@ -396,7 +393,7 @@ fn deduplicate(
     batch: AnyRecordBatch,
     key: &str,
     seen: Option<Vec<String>>,
-) -> PyResult<(Table, Vec<i64>)> {
+) -> Result<(Table, Vec<i64>)> {
     let (schema, batches) = input_batches(batch)?;
     let seen = seen.unwrap_or_default();
     let (kept, dropped) = run(py, || {
@@ -471,9 +468,9 @@ fn process(
     job_id: Option<String>,
     jobs: Option<Vec<(i64, String)>>,
     day: i32,
-) -> PyResult<ProcessResult> {
+) -> Result<ProcessResult> {
     let schema = schema_of(schema)?;
-    let rules = Rules::from_json(rules, &schema).map_err(to_py_err)?;
+    let rules = Rules::from_json(rules, &schema)?;
     let seen = seen.unwrap_or_default();
     let format = format.to_string();
     let mut jobs = match (jobs, job_id) {
@@ -481,9 +478,10 @@ fn process(
         (None, Some(id)) => vec![(0, id)],
         (None, None) if index.is_none() => Vec::new(),
         _ => {
-            return Err(to_py_err(CoreError::input(
+            return Err(CoreError::input(
                 "process(index=...) needs either job_id or a non-empty jobs list (not both)",
-            )))
+            )
+            .into())
         }
     };
     jobs.sort_by_key(|(first, _)| *first);

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3_arrow::input::AnyRecordBatch;
 
-use crate::errors::to_py_err;
+use crate::errors::Result;
 use crate::processing::Table;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -36,27 +36,25 @@ fn write_iceberg_parquet<'py>(
     compression: &str,
     compression_level: i32,
     file_prefix: Option<&str>,
-) -> PyResult<Bound<'py, PyList>> {
-    let schema = IcebergSchema::from_json(iceberg_schema).map_err(to_py_err)?;
-    let spec = PartitionSpec::from_json(partition_spec, &schema).map_err(to_py_err)?;
+) -> Result<Bound<'py, PyList>> {
+    let schema = IcebergSchema::from_json(iceberg_schema)?;
+    let spec = PartitionSpec::from_json(partition_spec, &schema)?;
     let opts = WriteOptions::new(
         target_file_size,
         compression,
         compression_level,
         file_prefix,
     )
-    .map_err(to_py_err)?;
+    ?;
     // importing the stream is zero-copy; the producer may need the GIL for it
     let reader = batch.into_reader()?;
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        to_py_err(CoreError::write(format!(
-            "cannot read the input batch: {e}"
-        )))
-    })?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| CoreError::write(format!("cannot read the input batch: {e}")))?;
     let location = location.to_string();
     let files = py
         .detach(move || core_write(&batches, &location, &schema, &spec, &opts))
-        .map_err(to_py_err)?;
+        ?;
     let out = PyList::empty(py);
     for f in &files {
         out.append(file_to_dict(py, f)?)?;
@@ -105,7 +103,7 @@ fn partition_value<'py>(py: Python<'py>, v: &PartitionValue) -> PyResult<Bound<'
 
 /// Read a Parquet file (path or bytes) back as a typed Arrow table.
 #[pyfunction]
-fn parse_parquet(py: Python<'_>, path_or_bytes: &Bound<'_, PyAny>) -> PyResult<Table> {
+fn parse_parquet(py: Python<'_>, path_or_bytes: &Bound<'_, PyAny>) -> Result<Table> {
     let result = if let Ok(bytes) = path_or_bytes.cast::<PyBytes>() {
         let data = bytes.as_bytes().to_vec();
         py.detach(move || eventlake_core::reader::read_parquet_bytes(data))
@@ -117,6 +115,6 @@ fn parse_parquet(py: Python<'_>, path_or_bytes: &Bound<'_, PyAny>) -> PyResult<T
         }
         py.detach(move || eventlake_core::reader::read_parquet_file(&path))
     };
-    let (schema, batches) = result.map_err(to_py_err)?;
+    let (schema, batches) = result?;
     Ok(Table::from_batches(schema, batches))
 }
