@@ -288,7 +288,7 @@ proptest! {
         prop_assume!(!matches!(fmt.trim().to_ascii_lowercase().as_str(), "json" | "ndjson" | "csv" | "parquet"));
         let schema = Schema::from_json(r#"{"fields": [{"name": "a", "type": "string"}]}"#).unwrap();
         for res in [
-            parse::parse(&data, &fmt).map(|_| ()),
+            parse::parse(&data, &fmt, &[]).map(|_| ()),
             parse::split_payload(&data, &fmt, 100).map(|_| ()),
             process::process(&data, &fmt, &schema, &Rules::default(), &[]).map(|_| ()),
         ] {

@@ -36,7 +36,6 @@ impl KeyIndex {
 
     /// Add the keys of rows a table holds: columns `key` (text), `job`
     /// (text) and `stored_at` (timestamp); returns the number of rows read.
-    #[pyo3(signature = (table, key = "event_id", job = "job_id", stored_at = "ingested_at"))]
     fn add_table(
         &self,
         py: Python<'_>,

@@ -182,12 +182,12 @@ fn parse_json(py: Python<'_>, data: PyBackedBytes, strict: bool) -> Result<Table
 
 /// Parse CSV with a header row into a raw batch.
 #[pyfunction]
-#[pyo3(signature = (data, *, delimiter = ",", json_columns = vec!["properties".to_string()], strict = true))]
+#[pyo3(signature = (data, *, json_columns, delimiter = ",", strict = true))]
 fn parse_csv(
     py: Python<'_>,
     data: PyBackedBytes,
-    delimiter: &str,
     json_columns: Vec<String>,
+    delimiter: &str,
     strict: bool,
 ) -> Result<Table> {
     let d = one_byte("delimiter", delimiter)?;
@@ -199,10 +199,12 @@ fn parse_csv(
 
 /// Dispatch on format: json/ndjson/csv here, parquet via parse_parquet.
 #[pyfunction]
+#[pyo3(signature = (data, format, *, json_columns))]
 fn parse<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     format: &str,
+    json_columns: Vec<String>,
 ) -> Result<Bound<'py, PyAny>> {
     let fmt = core_parse::Format::from_name(format)?;
     if fmt == core_parse::Format::Parquet {
@@ -211,9 +213,7 @@ fn parse<'py>(
     }
     let bytes: PyBackedBytes = data.extract().map_err(PyErr::from)?;
     let batch = run(py, || match fmt {
-        core_parse::Format::Csv => {
-            core_parse::parse_csv(&bytes, b',', &["properties".to_string()], true)
-        }
+        core_parse::Format::Csv => core_parse::parse_csv(&bytes, b',', &json_columns, true),
         _ => core_parse::parse_json(&bytes, true),
     })?;
     Ok(Bound::new(py, table_of(batch))?.into_any())
@@ -387,7 +387,7 @@ fn transform_batch(
 
 /// Keep the first occurrence of each key (and drop keys in `seen`).
 #[pyfunction]
-#[pyo3(signature = (batch, key = "event_id", seen = None))]
+#[pyo3(signature = (batch, key, seen = None))]
 fn deduplicate(
     py: Python<'_>,
     batch: AnyRecordBatch,

@@ -245,11 +245,12 @@ fn empty_input(data: &[u8]) -> bool {
     data[skip_bom(data)..].iter().all(|c| json::is_ws(*c))
 }
 
-/// Dispatch on format for the text formats (parquet is read elsewhere).
-pub fn parse(data: &[u8], format: &str) -> Result<ArrowTable> {
+/// Dispatch on format for the text formats (parquet is read elsewhere);
+/// `json_columns` are the CSV columns holding JSON text.
+pub fn parse(data: &[u8], format: &str, json_columns: &[String]) -> Result<ArrowTable> {
     match Format::from_name(format)? {
         Format::Json | Format::Ndjson => parse_json(data, true),
-        Format::Csv => parse_csv(data, b',', &["properties".to_string()], true),
+        Format::Csv => parse_csv(data, b',', json_columns, true),
         Format::Parquet => Err(CoreError::input("parquet input is read by parse_parquet")),
     }
 }
