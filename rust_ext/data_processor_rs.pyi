@@ -39,7 +39,7 @@ them are refused with ValidationError. Format names are case-insensitive.
 
 from collections.abc import Sequence
 from os import PathLike
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 __version__: str
 
@@ -106,9 +106,10 @@ def parse_json(data: bytes, *, strict: bool = True) -> Table:
     """
 
 def parse_csv(
-    data: bytes, *, delimiter: str = ",", json_columns: Sequence[str] = ("properties",), strict: bool = True
+    data: bytes, *, json_columns: Sequence[str], delimiter: str = ",", strict: bool = True
 ) -> Table:
-    """Parse CSV (RFC 4180) with a header row. ``json_columns`` hold JSON text (objects).
+    """Parse CSV (RFC 4180) with a header row. ``json_columns`` hold JSON text
+    (objects; the contract's object fields, e.g. ``["properties"]``).
 
     Quoted cells may hold delimiters, ``""`` and line breaks; LF or CRLF;
     blank lines are skipped; a UTF-8 BOM is ignored. A record with the wrong
@@ -123,8 +124,8 @@ def parse_parquet(path_or_bytes: str | PathLike[str] | bytes) -> Table:
     Field metadata (``PARQUET:field_id``) is kept. An unreadable file -> ParseError.
     """
 
-def parse(data: bytes, format: str) -> Table:
-    """Dispatch on format (strict parsing; csv with ``json_columns=("properties",)``;
+def parse(data: bytes, format: str, *, json_columns: Sequence[str]) -> Table:
+    """Dispatch on format (strict parsing; csv with ``json_columns`` as in parse_csv;
     parquet -> ``parse_parquet``); anything but json/ndjson/csv/parquet -> UnsupportedFormatError."""
 
 def split_payload(data: bytes, format: str, max_chunk_bytes: int) -> list[tuple[bytes, int]]:
@@ -208,7 +209,7 @@ def transform_batch(batch: ArrowInput, rules: str, schema: str) -> Table:
     """
 
 def deduplicate(
-    batch: ArrowInput, key: str = "event_id", seen: Sequence[str] | None = None
+    batch: ArrowInput, key: str, seen: Sequence[str] | None = None
 ) -> tuple[Table, list[int]]:
     """Keep the first occurrence of each key (and drop keys in ``seen``).
 
@@ -267,6 +268,22 @@ def process(
     """
 
 # -- writing -------------------------------------------------------------------
+class DataFileMetadata(TypedDict):
+    """One data file written by ``write_iceberg_parquet``: exactly the
+    arguments of an Iceberg fast-append ``DataFile`` (see that function)."""
+
+    file_path: str
+    partition: dict[str, int | str | float | bool | bytes | None]
+    record_count: int
+    file_size_in_bytes: int
+    column_sizes: dict[int, int]
+    value_counts: dict[int, int]
+    null_value_counts: dict[int, int]
+    nan_value_counts: dict[int, int]
+    lower_bounds: dict[int, bytes]
+    upper_bounds: dict[int, bytes]
+    split_offsets: list[int]
+
 def write_iceberg_parquet(
     batch: ArrowInput,
     location: str,
@@ -277,7 +294,7 @@ def write_iceberg_parquet(
     compression: Literal["zstd", "snappy"] = "zstd",
     compression_level: int = 3,
     file_prefix: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[DataFileMetadata]:
     """Write Parquet data files of an Iceberg table under ``location`` (a local path or file:// URI).
 
     Columns are matched to the Iceberg schema (pyiceberg ``Schema.model_dump_json()``)
