@@ -742,15 +742,10 @@ mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::Array;
 
-    pub const EVENTS: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
-        {"name": "event_id", "type": "string", "required": true, "max_length": 256},
-        {"name": "user_id", "type": "string", "required": true, "max_length": 256},
-        {"name": "event_type", "type": "string", "required": true, "allowed": ["view", "click", "add_to_cart", "purchase"]},
-        {"name": "event_timestamp", "type": "timestamp", "required": true},
-        {"name": "event_value", "type": "double", "required": false, "min": 0, "max": 1000000},
-        {"name": "product_id", "type": "string", "required": false, "max_length": 256},
-        {"name": "properties", "type": "object", "required": false}]}"#;
-    pub const RULES: &str = r#"{"derive_date_hour": {"source": "event_timestamp", "date": "event_date", "hour": "event_hour"}, "defaults": {}}"#;
+    /// The events contract, generated from platform/contracts.py (a test there keeps it in step).
+    pub const EVENTS: &str = include_str!("../../../contracts/events.schema.json");
+    /// The events transform rules, generated from platform/contracts.py.
+    pub const RULES: &str = include_str!("../../../contracts/events.rules.json");
 
     fn run(data: &[u8], format: &str, seen: &[String]) -> ProcessOutput {
         let s = Schema::from_json(EVENTS).unwrap();

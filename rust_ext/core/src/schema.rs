@@ -450,25 +450,17 @@ impl Rules {
 mod tests {
     use super::*;
 
-    pub const EVENTS: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
-        {"name": "event_id", "type": "string", "required": true, "max_length": 256},
-        {"name": "user_id", "type": "string", "required": true, "max_length": 256},
-        {"name": "event_type", "type": "string", "required": true, "allowed": ["view", "click", "add_to_cart", "purchase"]},
-        {"name": "event_timestamp", "type": "timestamp", "required": true},
-        {"name": "event_value", "type": "double", "required": false, "min": 0, "max": 1000000},
-        {"name": "product_id", "type": "string", "required": false, "max_length": 256},
-        {"name": "properties", "type": "object", "required": false}]}"#;
+    /// The events contract, generated from platform/contracts.py (a test there keeps it in step).
+    pub const EVENTS: &str = include_str!("../../../contracts/events.schema.json");
+    /// The events transform rules, generated from platform/contracts.py.
+    pub const RULES: &str = include_str!("../../../contracts/events.rules.json");
 
     #[test]
     fn parses_the_events_contract() {
         let s = Schema::from_json(EVENTS).unwrap();
         assert_eq!(s.fields.len(), 7);
         assert_eq!(s.key_index(), Some(0));
-        let r = Rules::from_json(
-            r#"{"derive_date_hour": {"source": "event_timestamp", "date": "event_date", "hour": "event_hour"}, "defaults": {}}"#,
-            &s,
-        )
-        .unwrap();
+        let r = Rules::from_json(RULES, &s).unwrap();
         let a = s.typed_arrow_schema(&r);
         let names: Vec<&str> = a.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names[7..], ["event_date", "event_hour", "_index"]);

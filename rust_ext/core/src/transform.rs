@@ -331,6 +331,8 @@ mod tests {
     use arrow_array::types::{Date32Type, Int32Type, TimestampMicrosecondType};
     use arrow_array::Array;
 
+    // a reduced fixture, not the events contract (contracts/events.schema.json):
+    // few fields, so the derived columns sit at known positions
     const SCHEMA: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
         {"name": "event_id", "type": "string", "required": true},
         {"name": "event_timestamp", "type": "timestamp", "required": true},

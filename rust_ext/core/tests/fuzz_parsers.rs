@@ -10,6 +10,8 @@ use eventlake_core::validate::validate_batches;
 use eventlake_core::CoreError;
 use proptest::prelude::*;
 
+/// Not the events contract (contracts/events.schema.json): a fixture with
+/// every field type, so the fuzzers reach every coercion.
 const EVENTS: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
     {"name": "event_id", "type": "string", "required": true, "max_length": 256},
     {"name": "user_id", "type": "string", "required": true},

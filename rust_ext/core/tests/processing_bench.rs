@@ -12,15 +12,10 @@ use eventlake_core::parse;
 use eventlake_core::process::process;
 use eventlake_core::schema::{Rules, Schema};
 
-const EVENTS: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
-    {"name": "event_id", "type": "string", "required": true, "max_length": 256},
-    {"name": "user_id", "type": "string", "required": true, "max_length": 256},
-    {"name": "event_type", "type": "string", "required": true, "allowed": ["view", "click", "add_to_cart", "purchase"]},
-    {"name": "event_timestamp", "type": "timestamp", "required": true},
-    {"name": "event_value", "type": "double", "required": false, "min": 0, "max": 1000000},
-    {"name": "product_id", "type": "string", "required": false, "max_length": 256},
-    {"name": "properties", "type": "object", "required": false}]}"#;
-const RULES: &str = r#"{"derive_date_hour": {"source": "event_timestamp", "date": "event_date", "hour": "event_hour"}, "defaults": {}}"#;
+/// The events contract, generated from platform/contracts.py (a test there keeps it in step).
+const EVENTS: &str = include_str!("../../../contracts/events.schema.json");
+/// The events transform rules, generated from platform/contracts.py.
+const RULES: &str = include_str!("../../../contracts/events.rules.json");
 
 /// NDJSON and CSV of `n` events: 2% repeated ids, 1% invalid.
 fn generate(n: usize) -> (Vec<u8>, Vec<u8>) {
