@@ -241,8 +241,23 @@ fn collect_faults<C: Faults>(chunks: &[C]) -> Vec<(usize, usize, String)> {
     out
 }
 
-fn empty_input(data: &[u8]) -> bool {
-    data[skip_bom(data)..].iter().all(|c| json::is_ws(*c))
+/// A ParseError (line 1, offset 0) when `data` holds nothing but a BOM and
+/// white space.
+fn refuse_empty(data: &[u8], message: &'static str) -> Result<()> {
+    if data[skip_bom(data)..].iter().all(|c| json::is_ws(*c)) {
+        return Err(CoreError::parse_at(message, Some(1), Some(0)));
+    }
+    Ok(())
+}
+
+/// The strict error listing every malformed record, when a chunk holds one.
+fn refuse_faults<C: Faults>(data: &[u8], chunks: &[C], what: &str) -> Result<()> {
+    let faults = collect_faults(chunks);
+    if faults.is_empty() {
+        Ok(())
+    } else {
+        Err(strict_error(data, faults, what))
+    }
 }
 
 /// Dispatch on format for the text formats (parquet is read elsewhere);

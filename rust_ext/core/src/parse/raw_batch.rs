@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use rayon::prelude::*;
 
 use super::{
-    check_size, collect_faults, empty_input, lines_of_sorted, run_csv, run_json, strict_error,
+    check_size, collect_faults, lines_of_sorted, refuse_empty, refuse_faults, run_csv, run_json,
     Body, CsvPlan, Fault, JsonPlan, Sink, FORMAT_META, INDEX_COL, PARSE_ERROR_COL, RAW_COL,
 };
 use crate::error::{CoreError, Result};
@@ -458,20 +458,11 @@ pub fn string_array(
 /// Parse JSON (array, single object or NDJSON) into a raw batch.
 pub fn parse_json(data: &[u8], strict: bool) -> Result<ArrowTable> {
     check_size(data)?;
-    if empty_input(data) {
-        return Err(CoreError::parse_at(
-            "empty input: no JSON records",
-            Some(1),
-            Some(0),
-        ));
-    }
+    refuse_empty(data, "empty input: no JSON records")?;
     let plan = JsonPlan::build(data)?;
     let chunks = run_json(data, &plan, |_| RawChunk::new());
     if strict {
-        let faults = collect_faults(&chunks);
-        if !faults.is_empty() {
-            return Err(strict_error(data, faults, "JSON"));
-        }
+        refuse_faults(data, &chunks, "JSON")?;
     }
     assemble_raw(data, chunks, "json", None, !strict)
 }
@@ -496,10 +487,7 @@ pub fn parse_csv(
         c
     });
     if strict {
-        let faults = collect_faults(&chunks);
-        if !faults.is_empty() {
-            return Err(strict_error(data, faults, "CSV"));
-        }
+        refuse_faults(data, &chunks, "CSV")?;
     }
     assemble_raw(data, chunks, "csv", Some(&header), !strict)
 }

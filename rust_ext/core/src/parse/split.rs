@@ -4,8 +4,8 @@
 use std::ops::Range;
 
 use super::{
-    check_size, collect_faults, empty_input, run_csv, run_json, strict_error, Body, CsvPlan, Fault,
-    Format, JsonPlan, Sink,
+    check_size, refuse_empty, refuse_faults, run_csv, run_json, Body, CsvPlan, Fault, Format,
+    JsonPlan, Sink,
 };
 use crate::error::{CoreError, Result};
 use crate::json;
@@ -62,22 +62,12 @@ pub fn split_payload(
         return Err(CoreError::input("max_chunk_bytes must be positive"));
     }
     check_size(data)?;
-    let mut out: Vec<(Vec<u8>, usize)> = Vec::new();
     match fmt {
         Format::Json | Format::Ndjson => {
-            if empty_input(data) {
-                return Err(CoreError::parse_at(
-                    "empty request body: no JSON records",
-                    Some(1),
-                    Some(0),
-                ));
-            }
+            refuse_empty(data, "empty request body: no JSON records")?;
             let plan = JsonPlan::build(data)?;
             let chunks = run_json(data, &plan, |_| SpanChunk::default());
-            let faults = collect_faults(&chunks);
-            if !faults.is_empty() {
-                return Err(strict_error(data, faults, "JSON"));
-            }
+            refuse_faults(data, &chunks, "JSON")?;
             if chunks.iter().map(|c| c.n).sum::<usize>() == 0 {
                 return Err(CoreError::parse_at(
                     "the request holds no records (empty JSON array)",
@@ -85,8 +75,7 @@ pub fn split_payload(
                     Some(0),
                 ));
             }
-            let mut cur: Vec<u8> = Vec::new();
-            let mut count = 0;
+            let mut packer = Packer::new(Vec::new(), max_chunk_bytes);
             for c in &chunks {
                 let mut owned = c.owned.iter().peekable();
                 for (i, s) in c.spans.iter().enumerate() {
@@ -97,26 +86,15 @@ pub fn split_payload(
                         }
                         _ => &data[s.clone()],
                     };
-                    if count > 0 && cur.len() + text.len() + 1 > max_chunk_bytes {
-                        out.push((std::mem::take(&mut cur), count));
-                        count = 0;
-                    }
-                    cur.extend_from_slice(text);
-                    cur.push(b'\n');
-                    count += 1;
+                    packer.push(text);
                 }
             }
-            if count > 0 {
-                out.push((cur, count));
-            }
+            Ok(packer.finish())
         }
         Format::Csv => {
             let plan = CsvPlan::build(data, b',')?;
             let chunks = run_csv(data, &plan, |_| SpanChunk::default());
-            let faults = collect_faults(&chunks);
-            if !faults.is_empty() {
-                return Err(strict_error(data, faults, "CSV"));
-            }
+            refuse_faults(data, &chunks, "CSV")?;
             let total: usize = chunks.iter().map(|c| c.n).sum();
             if total == 0 {
                 return Err(CoreError::parse_at(
@@ -130,25 +108,55 @@ pub fn split_payload(
                 header.pop();
             }
             header.push(b'\n');
-            let mut cur = header.clone();
-            let mut count = 0;
+            let mut packer = Packer::new(header, max_chunk_bytes);
             for c in &chunks {
                 for s in &c.spans {
-                    let text = &data[s.clone()];
-                    if count > 0 && cur.len() + text.len() + 1 > max_chunk_bytes {
-                        out.push((std::mem::replace(&mut cur, header.clone()), count));
-                        count = 0;
-                    }
-                    cur.extend_from_slice(text);
-                    cur.push(b'\n');
-                    count += 1;
+                    packer.push(&data[s.clone()]);
                 }
             }
-            if count > 0 {
-                out.push((cur, count));
-            }
+            Ok(packer.finish())
         }
         Format::Parquet => unreachable!(),
     }
-    Ok(out)
+}
+
+/// Packs records, one a line, into chunks that start with `head` (the CSV
+/// header, or nothing) and hold at most `max` bytes unless one record is larger.
+struct Packer {
+    head: Vec<u8>,
+    max: usize,
+    cur: Vec<u8>,
+    count: usize,
+    out: Vec<(Vec<u8>, usize)>,
+}
+
+impl Packer {
+    fn new(head: Vec<u8>, max: usize) -> Packer {
+        Packer {
+            cur: head.clone(),
+            head,
+            max,
+            count: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &[u8]) {
+        if self.count > 0 && self.cur.len() + text.len() + 1 > self.max {
+            let full = std::mem::replace(&mut self.cur, self.head.clone());
+            self.out.push((full, self.count));
+            self.count = 0;
+        }
+        self.cur.extend_from_slice(text);
+        self.cur.push(b'\n');
+        self.count += 1;
+    }
+
+    /// The chunks as (bytes, record count) pairs, in input order.
+    fn finish(mut self) -> Vec<(Vec<u8>, usize)> {
+        if self.count > 0 {
+            self.out.push((self.cur, self.count));
+        }
+        self.out
+    }
 }

@@ -404,25 +404,12 @@ fn compact_object<'a>(t: Tok, b: &'a [u8], side: &mut Vec<u8>) -> Typed<'a> {
 }
 
 fn range_ok(spec: &FieldSpec, x: f64, v: &RawVal, out: &mut Vec<Violation>) -> bool {
+    let below = (spec.min.filter(|min| x < *min)).map(|min| (Rule::Min, "below the minimum", min));
+    let above = (spec.max.filter(|max| x > *max)).map(|max| (Rule::Max, "above the maximum", max));
     let mut ok = true;
-    if let Some(min) = spec.min.filter(|min| x < *min) {
-        let message = format!(
-            "{}: {} is below the minimum {}",
-            spec.name,
-            fmt_num(x),
-            fmt_num(min)
-        );
-        violation(spec, v, out, Rule::Min, message);
-        ok = false;
-    }
-    if let Some(max) = spec.max.filter(|max| x > *max) {
-        let message = format!(
-            "{}: {} is above the maximum {}",
-            spec.name,
-            fmt_num(x),
-            fmt_num(max)
-        );
-        violation(spec, v, out, Rule::Max, message);
+    for (rule, what, bound) in below.into_iter().chain(above) {
+        let message = format!("{}: {} is {what} {}", spec.name, fmt_num(x), fmt_num(bound));
+        violation(spec, v, out, rule, message);
         ok = false;
     }
     ok
