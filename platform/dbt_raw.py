@@ -83,23 +83,29 @@ def _local_path(location: str) -> str | None:
 def live_files(table: Any) -> list[tuple[str, int, int, int]]:
     """``(location, added snapshot id, data sequence number, records)`` of every
     live data file of the table's current snapshot."""
-    from pyiceberg.manifest import ManifestContent
-    from pyiceberg.utils.concurrent import ExecutorFactory
-
     snapshot = table.metadata.current_snapshot()
     if snapshot is None:
         return []
-    manifests = snapshot.manifests(table.io)
+    return [entry for _, entries in _read_manifests(table, snapshot.manifests(table.io)) for entry in entries]
+
+
+def _read_manifests(table: Any, manifests: list[Any]) -> list[tuple[str, list[tuple[str, int, int, int]]]]:
+    """``(manifest path, its live data file entries)`` for each of ``manifests``, read in parallel."""
+    from pyiceberg.manifest import ManifestContent
+    from pyiceberg.utils.concurrent import ExecutorFactory
+
     deletes = [m.manifest_path for m in manifests if m.content != ManifestContent.DATA]
     if deletes:
         raise RawTableError(f"{table.name()} has delete manifests ({len(deletes)}); row-level deletes are not supported")
-    executor = ExecutorFactory.get_or_create()
-    out: list[tuple[str, int, int, int]] = []
-    for entries in executor.map(lambda m: m.fetch_manifest_entry(table.io, discard_deleted=True), manifests):
-        for entry in entries:
-            data_file = entry.data_file
-            out.append((data_file.file_path, int(entry.snapshot_id), int(entry.sequence_number), int(data_file.record_count)))
-    return out
+
+    def read(manifest: Any) -> tuple[str, list[tuple[str, int, int, int]]]:
+        entries = manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+        return manifest.manifest_path, [
+            (e.data_file.file_path, int(e.snapshot_id), int(e.sequence_number), int(e.data_file.record_count))
+            for e in entries
+        ]
+
+    return list(ExecutorFactory.get_or_create().map(read, manifests))
 
 
 class Plugin(BasePlugin):
@@ -142,15 +148,73 @@ def _schema_file(table: Any, schema_dir: Path) -> str:
     return str(path)
 
 
+#: per raw table, the snapshot and schema its DuckDB objects were last built from
+EXPOSED = "__exposed"
+#: live data file entries of every manifest read so far (manifests are immutable, so never read twice)
+MANIFEST_ENTRIES = "__manifest_entries"
+#: every manifest read so far, also those without live entries
+MANIFESTS = "__manifests"
+
+
+def _cached_live_files(conn: Any, table: Any, ns: str, name: str, snapshot: Any) -> list[tuple[str, int, int, int]]:
+    """Like :func:`live_files`, reading only the manifests this warehouse has not read before.
+
+    An Iceberg manifest is never rewritten in place, so its live entries are
+    kept in ``raw.__manifest_entries`` and a run reads the manifest list and
+    the manifests committed since the last run: a steady stream of small
+    commits costs each run its new manifests, not all of them."""
+    conn.execute(f"create table if not exists {ns}.{MANIFESTS} (table_name varchar, manifest_path varchar)")
+    conn.execute(
+        f"create table if not exists {ns}.{MANIFEST_ENTRIES} (table_name varchar, manifest_path varchar, "
+        "file_path varchar, snapshot_id bigint, sequence_number bigint, record_count bigint)"
+    )
+    current = [m for m in snapshot.manifests(table.io)]
+    paths = [m.manifest_path for m in current]
+    known = {row[0] for row in conn.execute(f"select manifest_path from {ns}.{MANIFESTS} where table_name = ?", [name]).fetchall()}
+    new = [m for m in current if m.manifest_path not in known]
+    for manifest_path, entries in _read_manifests(table, new):
+        conn.execute(f"insert into {ns}.{MANIFESTS} values (?, ?)", [name, manifest_path])
+        if entries:
+            conn.executemany(f"insert into {ns}.{MANIFEST_ENTRIES} values (?, ?, ?, ?, ?, ?)",
+                             [(name, manifest_path, *e) for e in entries])  # fmt: skip
+    # forget manifests the table no longer uses (compaction, expiry): the cache stays as large as the table
+    conn.execute("create or replace temp table eventlake_current_manifests (manifest_path varchar)")
+    conn.executemany("insert into eventlake_current_manifests values (?)", [(p,) for p in paths])
+    for cache in (MANIFESTS, MANIFEST_ENTRIES):
+        conn.execute(
+            f"delete from {ns}.{cache} where table_name = ? and manifest_path not in "
+            "(select manifest_path from eventlake_current_manifests)",
+            [name],
+        )
+    rows = conn.execute(
+        f"select file_path, snapshot_id, sequence_number, record_count from {ns}.{MANIFEST_ENTRIES} "
+        "where table_name = ? order by sequence_number, file_path",
+        [name],
+    ).fetchall()
+    conn.execute("drop table eventlake_current_manifests")
+    log.debug("raw table %s: %d manifests, %d read now", name, len(paths), len(new))
+    return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
 def expose(conn: Any, table: Any, namespace: str, name: str, schema_dir: Path) -> int:
     """Create ``namespace.name``, ``namespace.name__files`` and
     ``namespace.name__since`` in DuckDB for the table's current snapshot;
-    returns the number of live files."""
+    returns the number of live files.
+
+    The objects persist in the warehouse file: when the table's snapshot and
+    schema are the ones they were built from (the next dbt layer of the same
+    run, a run with no new data), nothing is read or rebuilt."""
     ns, rel = _quote(namespace), _quote(name)
     files_rel = _quote(f"{name}__files")
-    files = live_files(table)
-    local = [(_local_path(f[0]), *f[1:]) for f in files]
+    snapshot = table.metadata.current_snapshot()
+    state = (snapshot.snapshot_id if snapshot else -1, table.schema().schema_id)
+    conn.execute(f"create table if not exists {ns}.{EXPOSED} (table_name varchar primary key, snapshot_id bigint, schema_id integer, files bigint)")
+    row = conn.execute(f"select snapshot_id, schema_id, files from {ns}.{EXPOSED} where table_name = ?", [name]).fetchone()
+    if row is not None and (row[0], row[1]) == state and _objects_exist(conn, namespace, name):
+        return int(row[2])
     columns = [field.name for field in table.schema().fields]
+    files = _cached_live_files(conn, table, ns, name, snapshot) if snapshot is not None else []
+    local = [(_local_path(f[0]), *f[1:]) for f in files]
     if any(path is None for path, *_ in local):
         _expose_by_arrow(conn, table, ns, name, columns)
         return len(files)
@@ -188,8 +252,20 @@ def expose(conn: Any, table: Any, namespace: str, name: str, schema_dir: Path) -
     )
     listed = "[" + ", ".join(_literal(path) for path, *_ in local) + "]::varchar[]"
     conn.execute(f"create or replace view {ns}.{rel} as select * from {ns}.{_quote(name + '__since')}(-1, {listed})")
+    conn.execute(f"insert or replace into {ns}.{EXPOSED} values (?, ?, ?, ?)", [name, *state, len(local)])
     log.info("raw table %s.%s: %d live files, %d rows", namespace, name, len(local), sum(f[3] for f in local))
     return len(local)
+
+
+def _objects_exist(conn: Any, namespace: str, name: str) -> bool:
+    """The view and the files/snapshots tables of a raw table are all in the warehouse."""
+    found = conn.execute(
+        "select count(*) from duckdb_views() where schema_name = ? and view_name = ?", [namespace, name]
+    ).fetchone()[0] + conn.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name in (?, ?)",
+        [namespace, f"{name}__files", f"{name}__snapshots"],
+    ).fetchone()[0]
+    return found == 3
 
 
 def _expose_by_arrow(conn: Any, table: Any, ns: str, name: str, columns: list[str]) -> None:
