@@ -16,7 +16,7 @@ uv:
 
 setup: uv ## create .venv and build the Rust extension (release)
 	$(UV) sync --frozen
-	$(PY) -m compileall -q platform  # our own modules too: nothing writes .pyc where PYTHONDONTWRITEBYTECODE is set
+	$(PY) -m compileall -q platform benchmarks  # our own modules too: nothing writes .pyc where PYTHONDONTWRITEBYTECODE is set
 
 demo: setup ## start the whole local stack, ingest sample data, keep serving until Ctrl-C
 	$(VENV)/bin/eventlake demo

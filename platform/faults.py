@@ -37,12 +37,17 @@ def _parse(spec: str) -> dict[str, tuple[str, int]]:
     return faults
 
 
-_FAULTS = _parse(os.environ.get("EVENTLAKE_FAULTS", ""))
+_FAULTS: dict[str, tuple[str, int]] | None = None  # read from the settings at the first point reached
 _hits: dict[str, int] = {}
 
 
 def point(name: str) -> None:
     """Fire the fault configured for ``name``, if any."""
+    global _FAULTS
+    if _FAULTS is None:
+        from eventlake.settings import get_settings
+
+        _FAULTS = _parse(get_settings().faults)
     if not _FAULTS:
         return
     fault = _FAULTS.get(name)

@@ -191,6 +191,14 @@ class Settings(BaseSettings):
     )
 
     # -- warehouse (dbt) ----------------------------------------------------------
+    faults: str = Field(
+        default="",
+        description=(
+            "Fault points to fire, for crash tests and `eventlake bench ingest --chaos` only: "
+            "`point=kill|stop[@hit]`, comma-separated (platform/faults.py). Empty in production."
+        ),
+    )
+
     dbt_in_process: bool = Field(
         default=True,
         description=(
