@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from eventlake.dagster_client import DagsterClient
-from eventlake.jobs import JobStore
-from eventlake.resources.stream import Stream
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake.stream import Stream
 from eventlake.settings import Settings
 from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -42,7 +42,7 @@ async def get_resources(request: Request) -> AppResources:
 ResourcesDep = Annotated[AppResources, Depends(get_resources)]
 
 
-async def get_job_store(resources: ResourcesDep) -> JobStore:
+async def get_job_store(resources: ResourcesDep) -> IngestionJobStore:
     return resources.opened_job_store() or await run_in_threadpool(resources.job_store)
 
 
@@ -67,7 +67,7 @@ def get_dagster_client(settings: SettingsDep) -> Iterator[DagsterClient]:
         client.close()
 
 
-JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
+IngestionJobStoreDep = Annotated[IngestionJobStore, Depends(get_job_store)]
 StreamDep = Annotated[Stream, Depends(get_stream)]
 CountersDep = Annotated[ApiCounters, Depends(get_counters)]
 DagsterClientDep = Annotated[DagsterClient, Depends(get_dagster_client)]

@@ -16,7 +16,7 @@ company), a busy one writes whatever arrived during the last write.
 How a group is written depends on where the stream lives:
 
 * **shared** (the default embedded setup: the local stream kept in the SQLite
-  job database, see ``eventlake.resources.stream.local_stream_path``): the job
+  job database, see ``eventlake.stream.local_stream_path``): the job
   rows and the stream records go into one ``BEGIN IMMEDIATE`` ... ``COMMIT``
   on the stream's connection. One transaction, one fsync: a crash at any
   moment leaves either the job and all of its records, or neither. No PENDING
@@ -54,8 +54,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from eventlake.jobs import JobStore, NewJob
-from eventlake.resources.stream import LocalStream, Stream, StreamError
+from eventlake.state.ingestion_jobs import IngestionJobStore, NewJob
+from eventlake.stream import LocalStream, Stream, StreamError
 
 from api.errors import ComponentUnavailable
 
@@ -103,7 +103,7 @@ class IngestGroupWriter:
 
     def __init__(
         self,
-        jobs: JobStore,
+        jobs: IngestionJobStore,
         stream: Stream,
         *,
         max_group_requests: int = MAX_GROUP_REQUESTS,

@@ -12,8 +12,8 @@ import logging
 import threading
 from typing import Any
 
-from eventlake.jobs import JobStore
-from eventlake.resources.stream import Stream, open_stream
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake.stream import Stream, open_stream
 from eventlake.settings import Settings
 
 from api.errors import ComponentUnavailable
@@ -26,13 +26,13 @@ class AppResources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._job_store: JobStore | None = None
+        self._job_store: IngestionJobStore | None = None
         self._stream: Stream | None = None
         self._catalog: Any = None
         self._writer: IngestGroupWriter | None = None
         self._writer_lock = threading.Lock()
 
-    def opened_job_store(self) -> JobStore | None:
+    def opened_job_store(self) -> IngestionJobStore | None:
         """The job store if it is open (never blocks), else None."""
         return self._job_store
 
@@ -44,12 +44,12 @@ class AppResources:
         """The group writer if it runs (never blocks), else None."""
         return self._writer
 
-    def job_store(self) -> JobStore:
+    def job_store(self) -> IngestionJobStore:
         if self._job_store is None:
             with self._lock:
                 if self._job_store is None:
                     try:
-                        self._job_store = JobStore(self.settings.job_db)
+                        self._job_store = IngestionJobStore(self.settings.job_db)
                     except Exception as exc:
                         raise ComponentUnavailable("job_store", f"cannot open the job store: {exc}") from exc
         return self._job_store

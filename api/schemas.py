@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from eventlake.jobs import Job, JobStatus
+from eventlake.state.ingestion_jobs import Job, JobStatus
 from pydantic import BaseModel, Field
 
 
@@ -65,7 +65,7 @@ class HealthResponse(BaseModel):
 
 class MetricsResponse(BaseModel):
     api: dict[str, Any] = Field(description="This process's counters: requests by endpoint and status, records and bytes received.")
-    jobs: dict[str, Any] = Field(description="Job store aggregates (JobStore.metrics()).")
+    jobs: dict[str, Any] = Field(description="Job store aggregates (IngestionJobStore.metrics()).")
 
 
 class TriggerResponse(BaseModel):

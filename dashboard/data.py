@@ -143,16 +143,16 @@ def _job_store(job_db: str):
             f"No job database yet at {missing}. It appears when the API accepts its first "
             "ingestion request (`eventlake api`, then POST /ingest)."
         )
-    from eventlake.jobs import JobStore
+    from eventlake.state.ingestion_jobs import IngestionJobStore
 
     try:
-        return JobStore(job_db)
+        return IngestionJobStore(job_db)
     except Exception as exc:
         raise SourceUnavailable(f"Cannot open the job database {job_db}: {exc}") from exc
 
 
 def pipeline_metrics(job_db: str) -> dict[str, Any]:
-    """``JobStore.metrics()``: jobs_by_status, jobs_total, records_received/accepted/rejected/duplicates..."""
+    """``IngestionJobStore.metrics()``: jobs_by_status, jobs_total, records_received/accepted/rejected/duplicates..."""
     store = _job_store(job_db)
     try:
         return store.metrics()

@@ -129,12 +129,12 @@ def _probe_rows(table: Table, rows: pa.Table) -> None:
     """Write ``rows`` to a scratch directory as ``table`` would, and probe the commit."""
     import data_processor_rs as dp
 
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
     scratch = tempfile.mkdtemp(prefix="eventlake-narrow-")
     try:
         files = dp.write_iceberg_parquet(rows, scratch, table.schema().model_dump_json(), table.spec().model_dump_json())
-        probe(table, [iceberg.to_data_file(table, f) for f in files])
+        probe(table, [lake.to_data_file(table, f) for f in files])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -237,7 +237,7 @@ def write_valid(
     table: Table, pieces: list[tuple[ChunkOutcome, pa.Table]], now: datetime
 ) -> tuple[list[DataFile], list[str], str | None, list[pa.Table]]:
     """Write the valid rows of ``pieces``; returns (data files, their paths, staging dir, rows set aside)."""
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
     data = pa.concat_tables([rows for _, rows in pieces], promote_options="permissive")
     set_aside: list[pa.Table] = []
@@ -247,12 +247,12 @@ def write_valid(
         files: list[dict] = []
         staging = None
         try:
-            files, staging = iceberg.write_data_files(table, data)
-            data_files = [iceberg.to_data_file(table, f) for f in files]
+            files, staging = lake.write_data_files(table, data)
+            data_files = [lake.to_data_file(table, f) for f in files]
             probe(table, data_files)
             return data_files, [f["file_path"] for f in files], staging, set_aside
         except Exception as exc:
-            iceberg.delete_quietly(table, [f["file_path"] for f in files])
+            lake.delete_quietly(table, [f["file_path"] for f in files])
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
             if is_infrastructure_error(exc) or attempt == 2:
@@ -355,7 +355,7 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
     nothing is lost) and the infrastructure's error when a table cannot be
     reached (the pass is retried; the stream keeps every record).
     """
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
     now = now or datetime.now(UTC)
     written: dict[str, tuple[list[DataFile], list[str], str | None]] = {}
@@ -379,18 +379,18 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
         if rejected_datasets:
             rejected_table = tables[contracts.REJECTED_TABLE]
             data = pa.concat_tables([t for d in rejected_datasets for t in rejected_by_dataset[d]])
-            files, staging = iceberg.write_data_files(rejected_table, data)
+            files, staging = lake.write_data_files(rejected_table, data)
             try:
                 snap = commit_fenced(
                     rejected_table,
-                    [iceberg.to_data_file(rejected_table, f) for f in files],
+                    [lake.to_data_file(rejected_table, f) for f in files],
                     base={d: batch.datasets[d].rejected_base for d in rejected_datasets},
                     positions={d: batch.datasets[d].rejected_checkpoint for d in rejected_datasets},
                     epochs=batch.epochs,
                     leases=batch.leases,
                 )
             except BaseException:
-                iceberg.delete_quietly(rejected_table, [f["file_path"] for f in files])
+                lake.delete_quietly(rejected_table, [f["file_path"] for f in files])
                 raise
             finally:
                 if staging is not None:
@@ -413,7 +413,7 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
                         verify=batch.key_checks.get(dataset),
                     )
                 except BaseException:
-                    iceberg.delete_quietly(tables[dataset], paths)
+                    lake.delete_quietly(tables[dataset], paths)
                     raise
                 snapshots[dataset] = snap.snapshot_id
                 faults.point("committer.after_valid_commit")
@@ -423,11 +423,11 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
     finally:
         for dataset, (_, paths, staging) in written.items():  # written, never committed
             if paths:
-                iceberg.delete_quietly(tables[dataset], paths)
+                lake.delete_quietly(tables[dataset], paths)
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
 
-    from eventlake.jobs import ChunkRecord
+    from eventlake.state.ingestion_jobs import ChunkRecord
 
     records = []
     for dataset, dbatch in batch.datasets.items():

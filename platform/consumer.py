@@ -12,7 +12,7 @@ acknowledged record:
 * valid rows go to ``raw.<dataset>`` and rejected rows to
   ``raw.rejected_records``; each table keeps its own position per dataset, so a
   crash between the two commits replays only what is missing;
-* job bookkeeping (``JobStore.record_chunk``) is idempotent per chunk.
+* job bookkeeping (``IngestionJobStore.record_chunk``) is idempotent per chunk.
 
 Consumers share the stream's shards through shard leases (``eventlake.leases``,
 balanced over the live consumers as the Kinesis Client Library does), renewed
@@ -111,17 +111,17 @@ class Consumer:
     """Reads the stream, processes chunks in Rust and commits them to Iceberg."""
 
     def __init__(self, settings: Settings, *, stream=None, catalog=None, jobs=None):
-        from eventlake.jobs import JobStore
-        from eventlake.resources import iceberg
-        from eventlake.resources.stream import open_stream
+        from eventlake.state.ingestion_jobs import IngestionJobStore
+        from eventlake import lake
+        from eventlake.stream import open_stream
 
         self.settings = settings
         settings.ensure_home()
         self.stream = stream or open_stream(settings)
         self.stream.ensure()
-        self.catalog = catalog or iceberg.load_catalog(settings)
-        self.tables = iceberg.ensure_tables(self.catalog)
-        self.jobs = jobs or JobStore(settings.job_db)
+        self.catalog = catalog or lake.load_catalog(settings)
+        self.tables = lake.ensure_tables(self.catalog)
+        self.jobs = jobs or IngestionJobStore(settings.job_db)
         self.leases = ShardLeases(self.jobs.engine, f"stream:{settings.stream_name}", settings.consumer_lease_seconds)
         self.positions = ReadPositions(self.jobs.engine, settings.stream_name)
         # the keys each keyed table holds within the dedup window, kept in Rust across passes

@@ -293,9 +293,9 @@ def _describe_run(run: dict, committed_at: float) -> str:
 # -- summary --------------------------------------------------------------------
 def table_counts(settings: Settings) -> dict[str, int]:
     from eventlake import contracts
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    tables = lake.ensure_tables(lake.load_catalog(settings))
     counts = {}
     for name in contracts.ICEBERG_TABLES:
         snap = tables[name].metadata.current_snapshot()
@@ -315,9 +315,9 @@ def table_counts(settings: Settings) -> dict[str, int]:
 
 def print_summary(settings: Settings, job_ids: list[str], api_key: str, urls: dict[str, str]) -> bool:
     from eventlake import quality
-    from eventlake.jobs import JobStore
+    from eventlake.state.ingestion_jobs import IngestionJobStore
 
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     jobs = [store.get(j) for j in job_ids]
     t = Table(title="ingestion jobs")
     for col in ("status", "jobs", "records", "accepted", "rejected", "duplicates"):
@@ -374,7 +374,7 @@ def _stop_on_signals() -> None:
 
 def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int = 50, timeout_s: float = 600) -> int:
     from eventlake.generate import generate
-    from eventlake.jobs import JobStore
+    from eventlake.state.ingestion_jobs import IngestionJobStore
 
     # progress bars and the summary say what happens; per-request logs would drown them
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -433,7 +433,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
             data = generate(events=events, users=users, products=products)
             job_ids = post_sample_data(data, base_url=api_url, api_key=api_key, progress=progress)
 
-            store = JobStore(settings.job_db)
+            store = IngestionJobStore(settings.job_db)
             done = progress.add_task("jobs COMPLETED", total=len(job_ids))
 
             def _jobs_done() -> bool:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from eventlake.state import create_tables
+from eventlake.state.database import create_tables
 
 log = logging.getLogger("eventlake.leases")
 

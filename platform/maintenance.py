@@ -136,7 +136,7 @@ def _read_entries_with_lineage(table: Table, entries: Iterable[ManifestEntry]) -
 
     schema = table.schema()
     if LINEAGE_COLUMN not in schema.column_names:
-        raise ValueError(f"{_name(table)} has no {LINEAGE_COLUMN} column: open it with iceberg.ensure_tables first")
+        raise ValueError(f"{_name(table)} has no {LINEAGE_COLUMN} column: open it with lake.ensure_tables first")
     scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
     parts = []
     for entry in entries:
@@ -333,7 +333,7 @@ def compact(
     """
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
     name = _name(table)
     result = CompactionResult(table=name)
@@ -370,12 +370,12 @@ def compact(
             for group in plan.groups:
                 data = _read_entries_with_lineage(table, group)
                 rows += data.num_rows
-                files, staging = iceberg.write_data_files(table, data, target_file_size=target_file_bytes)
+                files, staging = lake.write_data_files(table, data, target_file_size=target_file_bytes)
                 written.extend(files)
                 if staging is not None:
                     staging_dirs.append(staging)
                 del data
-            added = [iceberg.to_data_file(table, f) for f in written]
+            added = [lake.to_data_file(table, f) for f in written]
             deleted = [e.data_file for e in inputs]
             note = {MAINTENANCE_PROPERTY: "compaction", f"{MAINTENANCE_PROPERTY}.rewritten-files": str(len(deleted))}
             # Commit on top of the snapshot the table object is at. When another commit landed
@@ -407,7 +407,7 @@ def compact(
                         break
         finally:
             if snapshot is None and not uncertain:  # never committed: nothing references the output
-                iceberg.delete_quietly(table, [f["file_path"] for f in written])
+                lake.delete_quietly(table, [f["file_path"] for f in written])
             for staging in staging_dirs:
                 shutil.rmtree(staging, ignore_errors=True)
         if snapshot is None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from eventlake.checkpoints import Checkpoint, seq
-from eventlake.state import create_tables
+from eventlake.state.database import create_tables
 
 _meta = sa.MetaData()
 positions_table = sa.Table(

@@ -39,7 +39,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from eventlake import runs
 from eventlake.demo import write_dagster_yaml
-from eventlake.resources import iceberg
+from eventlake import lake
 from eventlake.resources.core import EventlakeResource
 from eventlake.sensors import snapshots
 from eventlake.sensors.snapshots import iceberg_snapshot_sensor
@@ -151,7 +151,7 @@ def rows(dataset: str, n: int, tag: str) -> pa.Table:
 
 def land(tables, dataset: str, n: int, tag: str):
     """A consumer commit: n rows appended in one snapshot carrying the consumer's properties."""
-    return iceberg.append_arrow(tables[dataset], rows(dataset, n, tag), snapshot_properties=CONSUMER_PROPS)
+    return lake.append_arrow(tables[dataset], rows(dataset, n, tag), snapshot_properties=CONSUMER_PROPS)
 
 
 def compact(table, operation: str):
@@ -169,7 +169,7 @@ def compact(table, operation: str):
     table.refresh()
     old = [task.file for task in table.scan().plan_files()]
     data = table.scan().to_arrow()
-    files, _ = iceberg.write_data_files(table, data)
+    files, _ = lake.write_data_files(table, data)
     carried = {
         k: v for k, v in table.current_snapshot().summary.additional_properties.items() if k.startswith("eventlake.")
     }
@@ -178,7 +178,7 @@ def compact(table, operation: str):
             for f in old:
                 rewrite.delete_data_file(f)
             for f in files:
-                rewrite.append_data_file(iceberg.to_data_file(table, f))
+                rewrite.append_data_file(lake.to_data_file(table, f))
     snapshot = table.current_snapshot()
     assert snapshot.summary.operation.value == operation
     return snapshot

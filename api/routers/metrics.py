@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from api.dependencies import CountersDep, JobStoreDep, ResourcesDep
+from api.dependencies import CountersDep, IngestionJobStoreDep, ResourcesDep
 from api.schemas import MetricsResponse
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", summary="Processing metrics", response_model=MetricsResponse)
-async def metrics(counters: CountersDep, jobs: JobStoreDep, resources: ResourcesDep) -> MetricsResponse:
+async def metrics(counters: CountersDep, jobs: IngestionJobStoreDep, resources: ResourcesDep) -> MetricsResponse:
     api = counters.snapshot()
     # this process's group writer: groups vs requests shows how much group commit coalesces
     api["ingest_writer"] = resources.writer_stats()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.dependencies import JobStoreDep
+from api.dependencies import IngestionJobStoreDep
 from api.errors import ApiError, ErrorResponse
 from api.schemas import JobStatusResponse
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["jobs"])
     response_model=JobStatusResponse,
     responses={404: {"model": ErrorResponse, "description": "No job with this id."}},
 )
-async def job_status(job_id: str, request: Request, jobs: JobStoreDep) -> JobStatusResponse:
+async def job_status(job_id: str, request: Request, jobs: IngestionJobStoreDep) -> JobStatusResponse:
     request.state.job_id = job_id
     job = await run_in_threadpool(jobs.get, job_id)
     if job is None:

@@ -114,8 +114,8 @@ def run(args, console) -> int:
     """The chaos soak; exit code 0 when the reconciliation holds."""
     from eventlake import checkpoints
     from eventlake.bench import ingest as bench
-    from eventlake.jobs import JobStatus, JobStore
-    from eventlake.resources import iceberg
+    from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
+    from eventlake import lake
 
     minutes = float(args.chaos)
     rng = random.Random(args.seed)
@@ -145,7 +145,7 @@ def run(args, console) -> int:
 
     def check_positions() -> None:
         try:
-            tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+            tables = lake.ensure_tables(lake.load_catalog(settings))
         except Exception:  # noqa: BLE001 - the catalog may be busy mid-commit; next sample
             return
         for name, table in tables.items():
@@ -180,7 +180,7 @@ def run(args, console) -> int:
         producers.join()
 
     console.print("load stopped; waiting for every acknowledged job to complete")
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     wait_until = time.monotonic() + 180
     while time.monotonic() < wait_until:
         check_positions()
@@ -190,7 +190,7 @@ def run(args, console) -> int:
         time.sleep(1)
     bench.stop(list(components.values()))
 
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    tables = lake.ensure_tables(lake.load_catalog(settings))
     landed = tables["events"].scan(selected_fields=("event_id",)).to_arrow().column("event_id").to_pylist()
     counts = Counter(landed)
     rejected = tables["rejected_records"].scan(selected_fields=("raw",)).to_arrow().column("raw").to_pylist()

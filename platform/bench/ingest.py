@@ -615,7 +615,7 @@ class Bench:
     def published_chunks(self, home: Path) -> list[tuple[Any, bytes]]:
         """Every chunk the API published to the home's stream, read the way a consumer opens it."""
         from eventlake import envelope
-        from eventlake.resources.stream import open_stream
+        from eventlake.stream import open_stream
 
         stream = open_stream(home_settings(home))
         chunks = []
@@ -673,14 +673,14 @@ class Bench:
         }
 
     def drain_once(self, consumers: int, backlog: dict[str, Any]) -> dict[str, Any]:
-        from eventlake.jobs import JobStore
-        from eventlake.resources import iceberg
+        from eventlake.state.ingestion_jobs import IngestionJobStore
+        from eventlake import lake
 
         home = self.work / f"drain-{consumers}c"
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(backlog["home"], home)
         settings = home_settings(home)
-        jobs = JobStore(settings.job_db)
+        jobs = IngestionJobStore(settings.job_db)
         total_jobs = jobs.metrics()["jobs_total"]
         events = backlog["events"]
         timeout = 120 + events / 2_000
@@ -718,7 +718,7 @@ class Bench:
             work_started, marker = min(ready), "the first consumer logged that it is consuming"
         else:
             work_started, marker = started, "the consumer processes were started"
-        tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+        tables = lake.ensure_tables(lake.load_catalog(settings))
         rows = tables["events"].scan(selected_fields=("event_id",)).to_arrow().num_rows
         rejected_rows = tables["rejected_records"].scan(selected_fields=("job_id",)).to_arrow().num_rows
         stop(children)
@@ -797,7 +797,7 @@ class Bench:
         import orjson
 
         from eventlake.generate import generate
-        from eventlake.jobs import JobStore
+        from eventlake.state.ingestion_jobs import IngestionJobStore
 
         cfg = self.cfg
         rate, batch, seconds = cfg["freshness_rate"], cfg["freshness_batch"], cfg["freshness_seconds"]
@@ -854,7 +854,7 @@ class Bench:
                 on_tick=lambda: consumers[0].check_alive(),
             )
             accepted = {r["job_id"]: r for r in sent if r["status"] == 202}
-            jobs = JobStore(home_settings(home).job_db)
+            jobs = IngestionJobStore(home_settings(home).job_db)
             try:
                 deadline = time.monotonic() + FRESHNESS_WAIT_S
                 with _progress(self.console) as progress:

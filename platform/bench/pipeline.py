@@ -214,12 +214,12 @@ class Publisher:
 
     def __init__(self, home: Path) -> None:
         from eventlake.consumer import Consumer
-        from eventlake.jobs import JobStore
-        from eventlake.resources.stream import open_stream
+        from eventlake.state.ingestion_jobs import IngestionJobStore
+        from eventlake.stream import open_stream
 
         self.settings = home_settings(home)
         self.settings.ensure_home()
-        self.jobs = JobStore(self.settings.job_db)
+        self.jobs = IngestionJobStore(self.settings.job_db)
         self.stream = open_stream(self.settings)
         self.stream.ensure()
         self.consumer: Any = None
@@ -231,7 +231,7 @@ class Publisher:
 
         from api.routers.ingest import new_job_id
         from eventlake import envelope
-        from eventlake.jobs import NewJob
+        from eventlake.state.ingestion_jobs import NewJob
 
         new_jobs, records = [], []
         for dataset, body in bodies:
@@ -742,7 +742,7 @@ class Bench:
     def freshness(self) -> dict[str, Any]:
         import httpx
 
-        from eventlake.jobs import JobStore
+        from eventlake.state.ingestion_jobs import IngestionJobStore
 
         cfg = self.cfg
         h = self.history
@@ -851,7 +851,7 @@ class Bench:
             loop.join(timeout=TRANSFORM_TIMEOUT_S)
             if loop_error:
                 raise loop_error[0]
-            jobs = JobStore(home_settings(h.home).job_db)
+            jobs = IngestionJobStore(home_settings(h.home).job_db)
             try:
                 job_ids = [r["job_id"] for r in sent if r["status"] == 202]
                 completed = {}

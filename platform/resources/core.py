@@ -27,19 +27,19 @@ class EventlakeResource(ConfigurableResource):
         return settings_for(self.home)
 
     def catalog(self):
-        from eventlake.resources import iceberg
+        from eventlake import lake
 
-        return iceberg.load_catalog(self.settings)
+        return lake.load_catalog(self.settings)
 
     def tables(self):
-        from eventlake.resources import iceberg
+        from eventlake import lake
 
-        return iceberg.ensure_tables(self.catalog())
+        return lake.ensure_tables(self.catalog())
 
     def job_store(self):
-        from eventlake.jobs import JobStore
+        from eventlake.state.ingestion_jobs import IngestionJobStore
 
-        return JobStore(self.settings.job_db)
+        return IngestionJobStore(self.settings.job_db)
 
     def consumer(self):
         from eventlake.consumer import Consumer

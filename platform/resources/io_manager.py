@@ -41,13 +41,13 @@ class IcebergIOManager(ConfigurableIOManager):
     home: str | None = None
 
     def _tables(self):
-        from eventlake.resources import iceberg
+        from eventlake import lake
 
-        return iceberg.ensure_tables(iceberg.load_catalog(settings_for(self.home)))
+        return lake.ensure_tables(lake.load_catalog(settings_for(self.home)))
 
     def handle_output(self, context: OutputContext, obj) -> None:
         from eventlake.batch import DrainResult
-        from eventlake.resources import iceberg
+        from eventlake import lake
 
         tables = self._tables()
         identifier = _table_identifier(context)
@@ -58,7 +58,7 @@ class IcebergIOManager(ConfigurableIOManager):
             if obj.skipped:
                 context.log.info(f"{identifier}: {obj.skipped}")
         elif isinstance(obj, pa.Table):
-            iceberg.append_arrow(table, obj)
+            lake.append_arrow(table, obj)
             summary = {"rows_appended": obj.num_rows}
         elif obj is None:
             return

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from eventlake import envelope
-from eventlake.jobs import JobStore
-from eventlake.resources.stream import open_stream
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake.stream import open_stream
 from eventlake.settings import Settings
 
 API_KEY = "test-key"
@@ -87,7 +87,7 @@ def published_chunks(settings: Settings, job_id: str) -> list[Published]:
 @pytest.fixture
 def job_store(settings):
     """A second handle on the app's job store, as the consumer process holds one."""
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     yield store
     store.close()
 

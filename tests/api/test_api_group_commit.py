@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from api.main import create_app
 from eventlake import envelope
-from eventlake.jobs import UNPUBLISHED_REASON, JobStatus, JobStore, NewJob
-from eventlake.resources.stream import open_stream
+from eventlake.state.ingestion_jobs import UNPUBLISHED_REASON, JobStatus, IngestionJobStore, NewJob
+from eventlake.stream import open_stream
 
 from .conftest import (
     AUTH,
@@ -71,7 +71,7 @@ def test_concurrent_requests_share_one_transaction(tmp_path):
     n = 12
     with serve(create_app(settings)) as live:
         assert writer_stats(live.url)["mode"] == "shared"  # the local log lives in the job database
-        blocker = hold_write_lock(JobStore(settings.job_db).sqlite_path)
+        blocker = hold_write_lock(IngestionJobStore(settings.job_db).sqlite_path)
         threads, responses = post_concurrently(live.url, [events(2, f"r{i}") for i in range(n)])
         # the first group (the first request, or the first few) waits for the lock; the other
         # requests gather behind it
@@ -85,7 +85,7 @@ def test_concurrent_requests_share_one_transaction(tmp_path):
     # 12 requests, 2 transactions (one fsync each): the first group, then all the others at once
     assert (stats["requests"], stats["groups"], stats["transactions"]) == (n, 2, 2)
     assert stats["largest_group"] == max(first, n - first)
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     for response in responses:
         job_id = response.json()["job_id"]
         chunks = published_chunks(settings, job_id)
@@ -101,7 +101,7 @@ def test_kinesis_requests_share_put_records_calls(tmp_path, moto_url):
     n = 12
     with serve(create_app(settings)) as live:
         assert writer_stats(live.url)["mode"] == "two-phase"
-        blocker = hold_write_lock(JobStore(settings.job_db).sqlite_path)  # the first group's job rows wait
+        blocker = hold_write_lock(IngestionJobStore(settings.job_db).sqlite_path)  # the first group's job rows wait
         threads, responses = post_concurrently(live.url, [events(60, f"r{i}") for i in range(n)])
         first = wait_for(lambda: (s := writer_stats(live.url))["writing"] + s["waiting"] == n and s["writing"], timeout=30)
         blocker.execute("COMMIT")
@@ -117,7 +117,7 @@ def test_kinesis_requests_share_put_records_calls(tmp_path, moto_url):
     assert stats["put_calls"] == calls(60 * first) + calls(60 * (n - first)) < n
     records = kinesis_records(settings)
     parts = Counter((r.header.job_id, r.header.part) for r in records)
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     for response in responses:
         job_id = response.json()["job_id"]
         assert sorted(part for (j, part) in parts if j == job_id) == list(range(60))
@@ -131,7 +131,7 @@ def test_kinesis_requests_share_put_records_calls(tmp_path, moto_url):
 @pytest.mark.usefixtures("fake_aws_credentials")
 def test_sweeper_fails_jobs_that_were_never_published(tmp_path, moto_url):
     settings = kinesis_settings(tmp_path / "home", moto_url, api_unpublished_seconds=0.5)
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     # what a writer that died between its two steps leaves: the job, and its publish intent
     orphan = NewJob("orphan-job", "events", "json", 1, 1)
     store.create_jobs([orphan], unpublished=True)
@@ -214,7 +214,7 @@ def test_sigkill_mid_ingest_leaves_no_job_without_its_records(tmp_path):
         acked = posters.finish()
 
     stream = open_stream(settings)
-    assert stream.path == JobStore(settings.job_db).sqlite_path  # shared mode was on
+    assert stream.path == IngestionJobStore(settings.job_db).sqlite_path  # shared mode was on
     records = []
     for shard_id in stream.shard_ids():
         after = None
@@ -225,7 +225,7 @@ def test_sigkill_mid_ingest_leaves_no_job_without_its_records(tmp_path):
     by_job = records_by_job(
         Published(*envelope.decode(r.data), r.shard_id, r.sequence_number) for r in records
     )
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     jobs = {job.job_id: job for job in store.list_jobs(limit=1_000_000)}
     store.close()
     assert len(acked) >= 300
@@ -249,7 +249,7 @@ def test_sigkill_between_job_rows_and_kinesis_then_the_sweeper_fails_the_orphans
     stream = open_stream(direct)
     stream.ensure()
     stream.close()
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     try:
         # one worker: one writer, one group at a time (what the wait below relies on)
         with api_process(

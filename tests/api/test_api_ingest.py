@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings as hyp_settings
 from hypothesis import strategies as st
 
 from api.main import create_app
-from eventlake.jobs import JobStatus, JobStore
+from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 
 from .conftest import AUTH, assert_error_shape, kinesis_settings, make_settings, published_chunks
 
@@ -307,7 +307,7 @@ def test_publish_failure_is_503_and_the_job_failed(tmp_path, moto_url):
         body = assert_error_shape(post(client, json.dumps(EVENTS).encode()), 503)
         assert body["error"] == "stream unavailable"
         job_id = next(d["job_id"] for d in body["details"] if "job_id" in d)
-        store = JobStore(settings.job_db)
+        store = IngestionJobStore(settings.job_db)
         try:
             job = store.get(job_id)
             assert job.status is JobStatus.FAILED and "stream publish failed" in job.error_message

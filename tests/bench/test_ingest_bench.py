@@ -78,10 +78,10 @@ def test_smoke_every_section_runs_and_drains_every_event(tmp_path):
         assert run["rows_in_iceberg"] == EVENTS and run["rejected_rows_in_iceberg"] == 0
         assert not any(run["tracebacks_per_consumer"])
         # Property: every event acknowledged by the API lands in raw.events exactly once
-        from eventlake.resources import iceberg
+        from eventlake import lake
 
         settings = ingest.home_settings(work / f"drain-{run['consumers']}c")
-        table = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+        table = lake.ensure_tables(lake.load_catalog(settings))["events"]
         assert table.scan().to_arrow().num_rows == EVENTS
 
     fresh = sections["freshness"]

@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from eventlake import envelope
-from eventlake.jobs import JobStore
-from eventlake.resources import iceberg
-from eventlake.resources.stream import open_stream
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake import lake
+from eventlake.stream import open_stream
 from eventlake.settings import Settings
 from tests.resources.conftest import fake_aws_credentials, moto_url  # noqa: F401  (pytest fixtures)
 
@@ -26,7 +26,7 @@ def publish(settings: Settings, dataset: str, records: list[dict], *, parts: int
     lines = [json.dumps(r, allow_nan=False).encode() for r in records]  # big integers too
     size = -(-len(lines) // parts)
     chunks = [lines[i : i + size] for i in range(0, len(lines), size)]
-    jobs = JobStore(settings.job_db)
+    jobs = IngestionJobStore(settings.job_db)
     stream = open_stream(settings)
     try:
         stream.ensure()
@@ -45,7 +45,7 @@ def publish(settings: Settings, dataset: str, records: list[dict], *, parts: int
 
 def rows(settings: Settings, table: str) -> list[dict]:
     """Every row of ``raw.<table>``, read back through a fresh catalog and converted to Python values."""
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    tables = lake.ensure_tables(lake.load_catalog(settings))
     return tables[table].scan().to_arrow().to_pylist()
 
 

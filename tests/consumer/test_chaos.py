@@ -26,9 +26,9 @@ import pytest
 from eventlake import checkpoints
 from eventlake.consumer import Consumer
 from eventlake.faults import POINTS
-from eventlake.jobs import JobStatus, JobStore
-from eventlake.resources import iceberg
-from eventlake.resources.stream import shard_index
+from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
+from eventlake import lake
+from eventlake.stream import shard_index
 from eventlake.settings import Settings
 
 from .conftest import publish
@@ -82,7 +82,7 @@ def _publish_all(settings: Settings, requests) -> None:
 
 def _state(settings: Settings) -> dict:
     """Everything that must match the reference: rows per table (as multisets), job counts."""
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    tables = lake.ensure_tables(lake.load_catalog(settings))
     keys = {"events": "event_id", "users": "user_id", "products": "product_id"}
     state: dict = {}
     for name, key in keys.items():
@@ -90,7 +90,7 @@ def _state(settings: Settings) -> dict:
         state[name] = sorted(column)
     rejected = tables["rejected_records"].scan(selected_fields=("job_id", "record_index")).to_arrow().to_pylist()
     state["rejected_records"] = sorted((r["job_id"], r["record_index"]) for r in rejected)
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     state["jobs"] = {
         j.job_id: (j.status, j.record_count, j.accepted_count, j.rejected_count, j.duplicate_count)
         for j in store.list_jobs(limit=10_000)
@@ -100,7 +100,7 @@ def _state(settings: Settings) -> dict:
 
 
 def _positions(settings: Settings) -> dict:
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    tables = lake.ensure_tables(lake.load_catalog(settings))
     return {name: checkpoints.read_checkpoints(t) for name, t in tables.items()}
 
 

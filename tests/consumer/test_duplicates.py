@@ -13,15 +13,15 @@ import pyarrow as pa
 import pytest
 
 from eventlake.consumer import Consumer
-from eventlake.jobs import JobStore
-from eventlake.resources import iceberg
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake import lake
 from eventlake.settings import Settings
 
 from .conftest import events, publish, rejected_for, rows
 
 
 def _counts(settings: Settings, job_id: str) -> tuple[int, int, int]:
-    job = JobStore(settings.job_db).get(job_id)
+    job = IngestionJobStore(settings.job_db).get(job_id)
     return job.accepted_count, job.rejected_count, job.duplicate_count
 
 
@@ -71,7 +71,7 @@ def test_keys_older_than_the_window_are_not_duplicates(tmp_path):
     # a historic load: rows stored ten days ago
     table = consumer.tables["events"]
     old = datetime.now(UTC) - timedelta(days=10)
-    iceberg.append_arrow(
+    lake.append_arrow(
         table,
         pa.table({
             "event_id": ["e0", "e1"], "user_id": ["u", "u"], "event_type": ["view", "view"],

@@ -15,7 +15,7 @@ import pytest
 from eventlake import checkpoints
 from eventlake.committer import StaleBatch, commit_batch
 from eventlake.consumer import Consumer, LeaseHeld
-from eventlake.jobs import JobStatus, JobStore
+from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 from eventlake.leases import Lease
 from eventlake.settings import Settings
 
@@ -28,9 +28,9 @@ def short_lease(tmp_path) -> Settings:
 
 
 def _stored(settings: Settings, table: str) -> tuple[dict, dict]:
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
-    return checkpoints.read_state(iceberg.ensure_tables(iceberg.load_catalog(settings))[table])
+    return checkpoints.read_state(lake.ensure_tables(lake.load_catalog(settings))[table])
 
 
 def _positions_only_move_forward(before: dict, after: dict) -> None:
@@ -60,7 +60,7 @@ def test_a_batch_planned_before_another_consumer_committed_is_refused(short_leas
     assert len(rows(s, "rejected_records")) == 3
     for table, positions in before.items():
         _positions_only_move_forward(positions, _stored(s, table)[0])
-    store = JobStore(s.job_db)
+    store = IngestionJobStore(s.job_db)
     for job_id in jobs:
         job = store.get(job_id)
         assert (job.status, job.accepted_count, job.rejected_count) == (JobStatus.COMPLETED, 30, 1)
@@ -125,7 +125,7 @@ def test_a_dead_owners_lease_is_taken_at_once(tmp_path):
     import sys
 
     s = Settings(home=tmp_path / "home", consumer_lease_seconds=3600)
-    store = JobStore(s.job_db)
+    store = IngestionJobStore(s.job_db)
     code = (
         "import sys, sqlalchemy as sa; from eventlake.leases import Lease; "
         "l = Lease(sa.create_engine(sys.argv[1]), 'stream:x', 3600); assert l.acquire(); print(l.epoch)"
@@ -163,7 +163,7 @@ def test_a_running_consumer_coalesces_commits_by_the_commit_interval(tmp_path):
     """Jobs posted while a consumer keeps up land in fewer, larger snapshots."""
     import threading
 
-    from eventlake.jobs import JobStatus
+    from eventlake.state.ingestion_jobs import JobStatus
 
     s = Settings(home=tmp_path / "home", consumer_poll_seconds=0.05, consumer_commit_interval_seconds=2.5)
     consumer = Consumer(s)
@@ -175,7 +175,7 @@ def test_a_running_consumer_coalesces_commits_by_the_commit_interval(tmp_path):
         for i in range(6):
             jobs.append(publish(s, "events", events(10, f"b{i}-")))
             time.sleep(0.15)
-        store = JobStore(s.job_db)
+        store = IngestionJobStore(s.job_db)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(store.get(j).status is not JobStatus.COMPLETED for j in jobs):
             time.sleep(0.1)
@@ -184,7 +184,7 @@ def test_a_running_consumer_coalesces_commits_by_the_commit_interval(tmp_path):
         runner.join()
     assert all(store.get(j).status is JobStatus.COMPLETED for j in jobs)
     assert len(rows(s, "events")) == 60
-    from eventlake.resources import iceberg
+    from eventlake import lake
 
-    table = iceberg.ensure_tables(iceberg.load_catalog(s))["events"]
+    table = lake.ensure_tables(lake.load_catalog(s))["events"]
     assert len(table.metadata.snapshots) <= 3, "six jobs within one interval should take at most a few commits"

@@ -16,16 +16,16 @@ import sys
 import threading
 import time
 
-from eventlake.jobs import IDLE_IN_TRANSACTION_MS, JobStore
+from eventlake.state.ingestion_jobs import IDLE_IN_TRANSACTION_MS, IngestionJobStore
 from eventlake.leases import Lease
 from tests.conftest import postgres_database
 
 HOLD_AND_PAUSE = r"""
 import os, signal, sys
 import sqlalchemy as sa
-from eventlake.jobs import JobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.leases import Lease, leases_table
-store = JobStore(sys.argv[1])
+store = IngestionJobStore(sys.argv[1])
 lease = Lease(store.engine, "stream:x:shard-0", 0.5)
 assert lease.acquire()
 with store.engine.begin() as conn:
@@ -37,12 +37,12 @@ with store.engine.begin() as conn:
 
 def test_a_writer_paused_inside_a_transaction_does_not_block_the_lease_for_good():
     with postgres_database("el_pause") as url:
-        JobStore(url).close()
+        IngestionJobStore(url).close()
         paused = subprocess.Popen([sys.executable, "-c", HOLD_AND_PAUSE, url], stdout=subprocess.PIPE, text=True)
         try:
             assert paused.stdout.readline().strip() == "locked"
             time.sleep(0.6)  # the lease period passes while the writer is stopped
-            store = JobStore(url)
+            store = IngestionJobStore(url)
             successor = Lease(store.engine, "stream:x:shard-0", 0.5)
             taken: list[bool] = []
             taker = threading.Thread(target=lambda: taken.append(successor.acquire()), daemon=True)

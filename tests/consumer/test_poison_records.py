@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from eventlake.committer import WRITE_ERROR_RULE, commit_batch
 from eventlake.consumer import Consumer
-from eventlake.jobs import JobStatus, JobStore
+from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 
 from .conftest import events, publish, rejected_for, rows
 
@@ -37,7 +37,7 @@ def test_offset_past_year_9999_is_a_violation_and_later_jobs_complete(settings):
 
     Consumer(settings).drain()
 
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     for job_id in (poison, users, ordinary):
         assert store.get(job_id).status is JobStatus.COMPLETED
     assert store.get(poison).rejected_count == 3 and store.get(poison).accepted_count == 0
@@ -85,7 +85,7 @@ def test_a_record_that_cannot_be_committed_is_set_aside_alone(settings):
     assert bad_id in set_aside[0]["raw"]
     assert "OverflowError" in set_aside[0]["violations"][0]["message"]
     assert set_aside[0]["record_index"] == outcome.first_index + 4
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     assert store.get(a).status is JobStatus.COMPLETED and store.get(a).error_message is None
     job_b = store.get(b)
     assert job_b.status is JobStatus.COMPLETED
@@ -137,7 +137,7 @@ def test_fuzzed_extreme_values_of_every_field_type_never_stop_the_pipeline(setti
 
     Consumer(settings).drain()
 
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     for job_id in jobs:
         job = store.get(job_id)
         assert job.status is JobStatus.COMPLETED, job
@@ -169,7 +169,7 @@ def test_a_failing_warehouse_is_retried_then_fails_the_jobs_and_loses_nothing(tm
 
     with pytest.raises(Exception):
         consumer.drain()
-    failed = JobStore(s.job_db).get(job)
+    failed = IngestionJobStore(s.job_db).get(job)
     assert failed.status is JobStatus.FAILED
     assert "after 3 attempts" in failed.error_message
     assert rows(s, "events") == [] and rows(s, "rejected_records") == []
@@ -178,6 +178,6 @@ def test_a_failing_warehouse_is_retried_then_fails_the_jobs_and_loses_nothing(tm
 
     os.remove(data_dir)
     Consumer(s).drain()
-    done = JobStore(s.job_db).get(job)
+    done = IngestionJobStore(s.job_db).get(job)
     assert (done.status, done.accepted_count, done.rejected_count) == (JobStatus.COMPLETED, 20, 0)
     assert len(rows(s, "events")) == 20

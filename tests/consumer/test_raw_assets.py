@@ -6,7 +6,7 @@ from dagster import DagsterInstance
 
 from eventlake.consumer import Consumer
 from eventlake.definitions import build_definitions
-from eventlake.jobs import JobStatus, JobStore
+from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 from eventlake.leases import ShardLeases
 
 from .conftest import events, publish, rows
@@ -28,7 +28,7 @@ def test_raw_ingest_job_drains_the_stream_exactly_once(settings):
     instance = DagsterInstance.ephemeral()
     result = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
     assert result.success
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     assert store.get(ev).status is JobStatus.COMPLETED and store.get(users).status is JobStatus.COMPLETED
     assert (store.get(ev).accepted_count, store.get(ev).rejected_count) == (40, 1)
     assert len(rows(settings, "events")) == 40 and len(rows(settings, "users")) == 1

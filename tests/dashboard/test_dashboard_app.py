@@ -1,7 +1,7 @@
 """The Streamlit dashboard, run with Streamlit's AppTest against real sources.
 
 Sources are built for real in a temp EVENTLAKE_HOME: a job DB written through
-JobStore, quality results through eventlake.quality.record_result, a DuckDB
+IngestionJobStore, quality results through eventlake.quality.record_result, a DuckDB
 warehouse whose marts (fact_events, dim_users, dim_products) the real dbt
 project builds from EVENTS loaded into raw Iceberg tables (once per module,
 copied into each test's home), and a small dbt manifest.json in a temp target
@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from eventlake.jobs import JobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.quality import QualityResult, record_result
 from eventlake.settings import Settings
 from tests.dbt.dbt_lakehouse import event as raw_event
@@ -74,7 +74,7 @@ EVENTS = [
 
 
 def build_job_db(settings: Settings) -> None:
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     for n, (dataset, records, chunks, final) in enumerate(JOBS):
         job_id = f"job-{n}"
         store.create_job(job_id, dataset, "json", records, max(len(chunks), 1))
@@ -427,7 +427,7 @@ def test_missing_fact_table_and_empty_job_db(tmp_path, monkeypatch):
     home = tmp_path / "home"
     settings = Settings(home=home)
     settings.ensure_home()
-    JobStore(settings.job_db).close()
+    IngestionJobStore(settings.job_db).close()
     duckdb.connect(str(settings.duckdb_file)).close()
     monkeypatch.setenv("EVENTLAKE_HOME", str(home))
     monkeypatch.setenv("EVENTLAKE_DBT_TARGET_DIR", str(tmp_path / "target"))

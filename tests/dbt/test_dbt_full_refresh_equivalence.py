@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from eventlake import maintenance
-from eventlake.resources import iceberg
+from eventlake import lake
 from tests.dbt.dbt_lakehouse import Lakehouse, event, make_lakehouse, product, ts, user
 
 MODELS = {
@@ -108,7 +108,7 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path: Path, seed: int) -> Non
                 lakehouse.append(table, load[table])
         if number == 2:
             # compaction rewrites the small files the loads left behind
-            for table in iceberg.ensure_tables(lakehouse.catalog).values():
+            for table in lake.ensure_tables(lakehouse.catalog).values():
                 maintenance.compact(table, target_file_bytes=64 << 20, small_file_bytes=16 << 20, min_input_files=2)
         lakehouse.dbt("build")
     incremental = _tables(lakehouse)

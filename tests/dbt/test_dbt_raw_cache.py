@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from eventlake import dbt_raw, maintenance
-from eventlake.resources import iceberg
+from eventlake import lake
 from tests.dbt.dbt_lakehouse import Lakehouse, event, make_lakehouse, ts
 
 
@@ -58,7 +58,7 @@ def test_manifests_are_read_once_and_the_files_always_match_the_snapshot(house: 
     assert read == [2]  # only the two manifests committed since
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 21
 
-    iceberg.ensure_tables(house.catalog)  # adds the row lineage column a compaction writes: a new schema
+    lake.ensure_tables(house.catalog)  # adds the row lineage column a compaction writes: a new schema
     table = house.catalog.load_table("raw.events")
     maintenance.compact(table, target_file_bytes=64 << 20, small_file_bytes=32 << 20, min_input_files=2)
     read.clear()

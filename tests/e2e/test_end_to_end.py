@@ -48,8 +48,8 @@ def test_post_ingest_transform(settings):
     from api.main import create_app
     from eventlake.consumer import Consumer
     from eventlake.definitions import build_definitions
-    from eventlake.jobs import JobStore
-    from eventlake.resources import iceberg
+    from eventlake.state.ingestion_jobs import IngestionJobStore
+    from eventlake import lake
 
     data = generate(events=600, users=40, products=10, invalid_rate=0.05, duplicate_rate=0.05, seed=11)
     assert data.invalid_count > 0 and data.duplicate_count > 0
@@ -63,7 +63,7 @@ def test_post_ingest_transform(settings):
         assert events_job["record_count"] == len(data.events)
 
         # 2. the records wait in the stream: nothing is in Iceberg until the raw assets run
-        tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+        tables = lake.ensure_tables(lake.load_catalog(settings))
         assert tables["events"].scan().to_arrow().num_rows == 0
 
         # 3. raw_ingest_job drains the stream through the raw assets and the Iceberg IO manager
@@ -78,7 +78,7 @@ def test_post_ingest_transform(settings):
     assert accepted == len(data.expected_event_ids)
     assert status["duplicate_count"] == data.duplicate_count
     assert status["rejected_count"] == data.invalid_count + data.duplicate_count
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     for job in (users_job, products_job):
         assert str(store.get(job["job_id"]).status) == "COMPLETED"
 

@@ -17,8 +17,8 @@ import duckdb
 
 from eventlake import maintenance
 from eventlake.consumer import Consumer
-from eventlake.jobs import JobStore
-from eventlake.resources import iceberg
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake import lake
 from eventlake.settings import Settings
 from tests.consumer.conftest import publish
 from tests.dbt.dbt_lakehouse import run_dbt
@@ -57,12 +57,12 @@ def _warehouse(settings: Settings, sql: str) -> list[tuple]:
 
 
 def _reconcile(settings: Settings, job_ids: list[str]) -> None:
-    store = JobStore(settings.job_db)
+    store = IngestionJobStore(settings.job_db)
     try:
         accepted = {j: store.get(j).accepted_count for j in job_ids}
     finally:
         store.close()
-    table = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
     raw = maintenance.read_with_lineage(table)
     raw_per_job = Counter(raw.column("job_id").to_pylist())
     staged = dict(_warehouse(settings, "select job_id, count(*) from staging.stg_events group by job_id"))
@@ -106,7 +106,7 @@ def test_counts_and_lineage_reconcile_through_increments_compaction_and_full_ref
         for n in range(3):
             jobs.append(publish(settings, "events", _events(f"c{n}-", 10, day=2)))
             consumer.drain()
-        tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+        tables = lake.ensure_tables(lake.load_catalog(settings))
         before = tables["events"].metadata.current_snapshot().snapshot_id
         result = maintenance.compact(tables["events"], target_file_bytes=64 << 20, small_file_bytes=16 << 20, min_input_files=2)
         assert result.rewritten_files >= 2, result

@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from eventlake.resources import iceberg
+from eventlake import lake
 from eventlake.settings import Settings
 
 AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 def _append(settings: Settings, job_id: str, rows: list[tuple[str, str]]) -> None:
-    table = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
     records = [
         {
             "event_id": event_id, "user_id": "u1", "event_type": event_type, "event_timestamp": AT,

@@ -9,7 +9,7 @@ import pytest
 
 from eventlake import checkpoints, contracts
 from eventlake.consumer import Consumer
-from eventlake.resources import iceberg
+from eventlake import lake
 from eventlake.settings import Settings
 from tests.consumer.conftest import events, publish
 
@@ -24,7 +24,7 @@ def settings(tmp_path) -> Settings:
 
 def open_tables(settings: Settings) -> dict:
     """The raw tables through a fresh catalog (another process's view)."""
-    return iceberg.ensure_tables(iceberg.load_catalog(settings))
+    return lake.ensure_tables(lake.load_catalog(settings))
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 from eventlake import checkpoints, maintenance
 from eventlake.consumer import Consumer
 from eventlake.dedup_index import DedupIndex
-from eventlake.jobs import JobStatus, JobStore
+from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 
 from .conftest import DAYS, RAW_TABLES, contract_rows, data_files, fill, open_tables, stored_state
 from tests.consumer.conftest import events, publish
@@ -267,7 +267,7 @@ def test_a_consumer_commit_racing_the_compaction_commit_lands_exactly_once(setti
     assert current.parent_snapshot_id == raced["result"].snapshot_id
     landed = contract_rows(table).column("event_id").to_pylist()
     assert sorted(landed) == sorted(filled.event_ids + [f"race-{i}" for i in range(6)])
-    stored = JobStore(settings.job_db).get(job)
+    stored = IngestionJobStore(settings.job_db).get(job)
     assert (stored.status, stored.accepted_count, stored.duplicate_count) == (JobStatus.COMPLETED, 6, 0)
     # the new positions include the racing batch: a restarted consumer reads nothing again
     Consumer(settings).drain()
@@ -292,7 +292,7 @@ def test_the_dedup_index_sees_through_compaction(settings, monkeypatch):
     fresh = publish(settings, "events", events(5, "fresh-"))
     a.drain()
     assert loads == [], "a compaction snapshot made the dedup index load the whole table again"
-    jobs = JobStore(settings.job_db)
+    jobs = IngestionJobStore(settings.job_db)
     assert (jobs.get(retry_b).accepted_count, jobs.get(retry_b).duplicate_count) == (0, len(b.event_ids))
     assert (jobs.get(fresh).accepted_count, jobs.get(fresh).duplicate_count) == (5, 0)
 

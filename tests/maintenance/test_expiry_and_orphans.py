@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventlake import maintenance
-from eventlake.jobs import JobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore
 
 from .conftest import contract_rows, fill, open_tables, stored_state
 from tests.consumer.conftest import publish
@@ -78,7 +78,7 @@ def test_expiry_keeps_the_retention_the_last_snapshots_and_the_current_one(setti
     retry = publish(settings, "events", [{"event_id": i, "user_id": "u", "event_type": "view",
                                           "event_timestamp": "2026-03-01T10:00:00Z"} for i in filled.event_ids])
     filled.consumer.drain()
-    job = JobStore(settings.job_db).get(retry)
+    job = IngestionJobStore(settings.job_db).get(retry)
     assert (job.accepted_count, job.duplicate_count) == (0, len(filled.event_ids))
     assert contract_rows(table).equals(before)
 

@@ -1,4 +1,4 @@
-"""The optional row lineage column ``source_snapshot_id`` of the raw tables (``iceberg.ensure_tables``)."""
+"""The optional row lineage column ``source_snapshot_id`` of the raw tables (``lake.ensure_tables``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pyarrow as pa
 from pyiceberg.types import LongType
 
 from eventlake import contracts, maintenance
-from eventlake.resources import iceberg
+from eventlake import lake
 
 from .conftest import RAW_TABLES, contract_rows, fill, open_tables
 
@@ -33,11 +33,11 @@ def test_new_tables_have_the_column_after_the_contract_columns(settings):
 
 def _old_tables(settings):
     """The raw tables as an older version created them: the contract schemas only."""
-    catalog = iceberg.load_catalog(settings)
+    catalog = lake.load_catalog(settings)
     catalog.create_namespace(contracts.RAW_NAMESPACE)
     for contract in contracts.ICEBERG_TABLES.values():
         catalog.create_table(contract.identifier, schema=contract.schema, partition_spec=contract.partition_spec,
-                             properties=iceberg.TABLE_PROPERTIES)
+                             properties=lake.TABLE_PROPERTIES)
     return catalog
 
 

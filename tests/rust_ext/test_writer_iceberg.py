@@ -20,7 +20,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
 from eventlake.contracts import ICEBERG_TABLES
-from eventlake.resources import iceberg
+from eventlake import lake
 
 EVENTS = ICEBERG_TABLES["events"]
 RESULT_KEYS = {
@@ -88,7 +88,7 @@ def as_table_rows(data: pa.Table) -> list[dict]:
 @pytest.fixture
 def events_table(tmp_path):
     catalog = SqlCatalog("writer_test", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=(tmp_path / "wh").as_uri())
-    return iceberg.ensure_tables(catalog)["events"]
+    return lake.ensure_tables(catalog)["events"]
 
 
 def test_returned_metadata_matches_what_pyiceberg_reads_from_the_footer(events_table):
@@ -100,7 +100,7 @@ def test_returned_metadata_matches_what_pyiceberg_reads_from_the_footer(events_t
     for meta in files:
         assert set(meta) == RESULT_KEYS
         assert isinstance(meta["lower_bounds"][1], bytes) and isinstance(meta["partition"]["event_timestamp_day"], int)
-        ours = iceberg.to_data_file(table, meta)
+        ours = lake.to_data_file(table, meta)
         theirs = parquet_file_to_data_file(table.io, table.metadata, meta["file_path"])
         for attr in (
             "file_path",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlake.resources.stream import (
+from eventlake.stream import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
     MAX_RECORD_BYTES,
@@ -25,7 +25,7 @@ from eventlake.resources.stream import (
     sequence_key,
     shard_index,
 )
-from eventlake.jobs import JobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.settings import Settings
 
 
@@ -58,7 +58,7 @@ def test_open_stream_picks_the_local_backend_in_the_job_database(tmp_path):
         assert s.path == tmp_path.resolve() / "jobs.db" and s.path.exists()
         assert not settings.stream_path.exists()
         assert len(s.shard_ids()) == 4
-        store = JobStore(settings.job_db)  # the job store's tables sit next to the log's
+        store = IngestionJobStore(settings.job_db)  # the job store's tables sit next to the log's
         store.create_job("j1", "events", "json", 1, 1)
         assert store.get("j1").record_count == 1 and store.sqlite_path == s.path
         store.close()
@@ -204,7 +204,7 @@ def test_records_survive_close_and_reopen_and_sequences_continue(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys
-    from eventlake.resources.stream import LocalStream
+    from eventlake.stream import LocalStream
 
     path, name, batches, per_batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     stream = LocalStream(path, shards=2)

@@ -1,4 +1,4 @@
-"""JobStore on SQLite and on the real PostgreSQL (a throwaway database per session)."""
+"""IngestionJobStore on SQLite and on the real PostgreSQL (a throwaway database per session)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sqlalchemy.exc import IntegrityError
 
-from eventlake.jobs import UNPUBLISHED_REASON, JobNotFoundError, JobStatus, JobStore, NewJob, sqlite_file
+from eventlake.state.ingestion_jobs import UNPUBLISHED_REASON, JobNotFoundError, JobStatus, IngestionJobStore, NewJob, sqlite_file
 from tests.conftest import postgres_database
 
 
@@ -32,7 +32,7 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def store(store_url):
-    s = JobStore(store_url)
+    s = IngestionJobStore(store_url)
     yield s
     s.close()
 
@@ -57,7 +57,7 @@ def test_create_and_get(store):
 
 def test_tables_are_created_once_and_shared_by_two_stores(store_url):
     # the API process and the consumer process each open the store
-    a, b = JobStore(store_url), JobStore(store_url)
+    a, b = IngestionJobStore(store_url), IngestionJobStore(store_url)
     job_id = new_id()
     a.create_job(job_id, "users", "csv", 3, 1)
     assert b.get(job_id).record_count == 3
@@ -82,7 +82,7 @@ def test_create_jobs_writes_a_group_in_one_transaction(store):
 def test_insert_jobs_sqlite_stores_what_create_jobs_stores(tmp_path):
     import sqlite3
 
-    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store = IngestionJobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
     assert store.sqlite_path == (tmp_path / "jobs.db").resolve()
     by_store, raw = new_id(), new_id()
     store.create_jobs([NewJob(by_store, "events", "ndjson", 5, 2)])
@@ -204,7 +204,7 @@ def test_mark_failed(store):
 
 
 def test_list_jobs_newest_first_with_status_filter_and_limit(store_url):
-    store = JobStore(store_url)
+    store = IngestionJobStore(store_url)
     ids = [new_id() for _ in range(4)]
     for job_id in ids:
         store.create_job(job_id, "products", "json", 1, 1)
@@ -218,7 +218,7 @@ def test_list_jobs_newest_first_with_status_filter_and_limit(store_url):
 
 
 def test_metrics(tmp_path):
-    store = JobStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+    store = IngestionJobStore(f"sqlite:///{tmp_path / 'metrics.db'}")
     empty = store.metrics()
     assert empty["jobs_by_status"] == {"PENDING": 0, "PROCESSING": 0, "COMPLETED": 0, "FAILED": 0}
     assert empty["last_completed_at"] is None and empty["avg_seconds_to_complete"] is None

@@ -1,4 +1,4 @@
-"""A real moto_server process (Kinesis, S3, Glue over HTTP) shared by the resource tests."""
+"""A real moto_server process (Kinesis, S3, Glue over HTTP): fixtures the stream and lake tests import in their conftest."""
 
 from __future__ import annotations
 

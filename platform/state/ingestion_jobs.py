@@ -1,4 +1,4 @@
-"""The job store: one row per ingestion request, one row per processed chunk.
+"""The ingestion job store: one row per ingestion request, one row per processed chunk.
 
 The API creates a job (PENDING) no later than it publishes the request's
 chunks, in groups of requests (``api.group_commit``): when the stream is the
@@ -55,7 +55,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-log = logging.getLogger("eventlake.jobs")
+from eventlake.state.database import sqlite_file
+
+log = logging.getLogger("eventlake.ingestion_jobs")
 
 
 class JobStatus(StrEnum):
@@ -157,19 +159,9 @@ _SQLITE_JOB_VALUES = "(?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, 0)"
 _SQLITE_ROWS_PER_STATEMENT = 500
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLAlchemy SQLite URL (absolute), or None (another database, in memory, a URI)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    if parsed.database.startswith("file:"):
-        return None
-    return Path(parsed.database).expanduser().resolve()
-
-
 @dataclass(frozen=True)
 class ChunkRecord:
-    """One processed chunk's outcome, for ``JobStore.record_chunks``."""
+    """One processed chunk's outcome, for ``IngestionJobStore.record_chunks``."""
 
     job_id: str
     part: int
@@ -207,11 +199,11 @@ def _insert_ignoring_duplicates(engine: Engine, table: Table, values: dict[str, 
     return dialect_insert(table).values(**values).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 
 
-#: PostgreSQL ends a transaction left idle this long (ms): see ``JobStore._make_engine``.
+#: PostgreSQL ends a transaction left idle this long (ms): see ``IngestionJobStore._make_engine``.
 IDLE_IN_TRANSACTION_MS = 5_000
 
 
-class JobStore:
+class IngestionJobStore:
     """Tracks ingestion jobs in a SQL database (see module docstring)."""
 
     def __init__(self, url: str) -> None:
@@ -621,4 +613,4 @@ class JobStore:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"JobStore({make_url(self.url).render_as_string(hide_password=True)!r})"
+        return f"IngestionJobStore({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from eventlake.resources.stream import (
+from eventlake.stream import (
     MAX_RECORD_BYTES,
     KinesisStream,
     RecordTooLargeError,

@@ -1,4 +1,4 @@
-"""eventlake.resources.iceberg on a real SqlCatalog (SQLite) with a file:// warehouse.
+"""eventlake.lake on a real SqlCatalog (SQLite) with a file:// warehouse.
 
 `check_append_scan_prune` is shared with the S3 (moto) and Postgres catalog tests.
 """
@@ -18,7 +18,7 @@ import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
 from eventlake import contracts
-from eventlake.resources import iceberg
+from eventlake import lake
 from eventlake.settings import Settings
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
@@ -53,18 +53,18 @@ def rows(table: pa.Table) -> list[dict]:
 
 def check_append_scan_prune(settings: Settings) -> None:
     """Append through the Rust writer, read back equal, prune by day, keep snapshot properties."""
-    tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    tables = lake.ensure_tables(lake.load_catalog(settings))
     table = tables["events"]
     first, second = events(1500, seed=1), events(700, seed=2, job="job-2")
-    snap1 = iceberg.append_arrow(table, first, snapshot_properties={"eventlake.checkpoint": '{"shard-0": "10"}'})
-    snap2 = iceberg.append_arrow(
+    snap1 = lake.append_arrow(table, first, snapshot_properties={"eventlake.checkpoint": '{"shard-0": "10"}'})
+    snap2 = lake.append_arrow(
         table, second, snapshot_properties={"eventlake.checkpoint": '{"shard-0": "20"}'}, target_file_size=16 * 1024
     )
     assert snap1 is not None and snap2 is not None and snap2.parent_snapshot_id == snap1.snapshot_id
     assert snap2.summary["added-records"] == "700"
 
     # Property 14: a fresh catalog sees the new snapshot; it reads back exactly what was appended
-    reread = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+    reread = lake.ensure_tables(lake.load_catalog(settings))["events"]
     assert rows(reread.scan().to_arrow()) == rows(pa.concat_tables([first, second]))
     summary = reread.metadata.current_snapshot().summary
     assert summary["eventlake.checkpoint"] == '{"shard-0": "20"}'
@@ -98,8 +98,8 @@ def test_ensure_tables_is_idempotent_and_survives_a_race(tmp_path):
     def create():
         try:
             barrier.wait()
-            catalog = iceberg.load_catalog(settings)
-            results.append({k: t.metadata.table_uuid for k, t in iceberg.ensure_tables(catalog).items()})
+            catalog = lake.load_catalog(settings)
+            results.append({k: t.metadata.table_uuid for k, t in lake.ensure_tables(catalog).items()})
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -111,16 +111,16 @@ def test_ensure_tables_is_idempotent_and_survives_a_race(tmp_path):
     assert not errors, errors
     assert set(results[0]) == set(contracts.ICEBERG_TABLES)
     assert all(r == results[0] for r in results)
-    again = iceberg.ensure_tables(iceberg.load_catalog(settings))
+    again = lake.ensure_tables(lake.load_catalog(settings))
     assert {k: t.metadata.table_uuid for k, t in again.items()} == results[0]
     assert again["events"].spec().fields[0].name == "event_timestamp_day"
 
 
 # Property 42: Iceberg commits create audit logs
 def test_each_commit_logs_snapshot_files_and_record_count(tmp_path, caplog):
-    table = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path)))["events"]
-    with caplog.at_level(logging.INFO, logger="eventlake.iceberg"):
-        snapshot = iceberg.append_arrow(table, events(400, days=2))
+    table = lake.ensure_tables(lake.load_catalog(Settings(home=tmp_path)))["events"]
+    with caplog.at_level(logging.INFO, logger="eventlake.lake"):
+        snapshot = lake.append_arrow(table, events(400, days=2))
     audit = [r for r in caplog.records if getattr(r, "snapshot_id", None) == snapshot.snapshot_id]
     assert len(audit) == 1
     committed = sorted(task.file.file_path for task in table.scan().plan_files())
@@ -131,23 +131,23 @@ def test_each_commit_logs_snapshot_files_and_record_count(tmp_path, caplog):
 
 
 def test_empty_data_commits_nothing(tmp_path):
-    table = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path)))["users"]
+    table = lake.ensure_tables(lake.load_catalog(Settings(home=tmp_path)))["users"]
     empty = pa.table({"user_id": pa.array([], pa.string())})
-    assert iceberg.append_arrow(table, empty) is None
+    assert lake.append_arrow(table, empty) is None
     assert table.metadata.current_snapshot() is None
 
 
 def test_commit_conflict_is_retried_with_the_same_files(tmp_path, caplog):
-    catalog = iceberg.load_catalog(Settings(home=tmp_path))
-    table = iceberg.ensure_tables(catalog)["events"]
+    catalog = lake.load_catalog(Settings(home=tmp_path))
+    table = lake.ensure_tables(catalog)["events"]
     with table.transaction() as tx:  # let the conflict reach our retry instead of pyiceberg's
         tx.set_properties({"commit.retry.num-retries": "0"})
     stale = catalog.load_table("raw.events")
     fresh = catalog.load_table("raw.events")
     a, b = events(300, seed=5), events(200, seed=6, job="job-b")
-    iceberg.append_arrow(fresh, a, snapshot_properties={"writer": "fresh"})
-    with caplog.at_level(logging.WARNING, logger="eventlake.iceberg"):
-        snap = iceberg.append_arrow(stale, b, snapshot_properties={"writer": "stale"})
+    lake.append_arrow(fresh, a, snapshot_properties={"writer": "fresh"})
+    with caplog.at_level(logging.WARNING, logger="eventlake.lake"):
+        snap = lake.append_arrow(stale, b, snapshot_properties={"writer": "stale"})
     assert any("conflicted" in r.getMessage() for r in caplog.records)
     final = catalog.load_table("raw.events")
     assert final.metadata.current_snapshot().snapshot_id == snap.snapshot_id
@@ -160,18 +160,18 @@ def test_commit_conflict_is_retried_with_the_same_files(tmp_path, caplog):
 def test_a_commit_that_keeps_failing_removes_its_data_files(tmp_path, monkeypatch):
     from pyiceberg.exceptions import CommitFailedException
 
-    catalog = iceberg.load_catalog(Settings(home=tmp_path))
-    table = iceberg.ensure_tables(catalog)["events"]
+    catalog = lake.load_catalog(Settings(home=tmp_path))
+    table = lake.ensure_tables(catalog)["events"]
     with table.transaction() as tx:
         tx.set_properties({"commit.retry.num-retries": "0"})
     stale = catalog.load_table("raw.events")
-    iceberg.append_arrow(table, events(50, seed=1))
-    monkeypatch.setattr(iceberg, "COMMIT_ATTEMPTS", 1)
+    lake.append_arrow(table, events(50, seed=1))
+    monkeypatch.setattr(lake, "COMMIT_ATTEMPTS", 1)
     data_dir = tmp_path / "warehouse" / "raw" / "events" / "data"
     before = set(data_dir.rglob("*.parquet"))
     assert before
     with pytest.raises(CommitFailedException):
-        iceberg.append_arrow(stale, events(50, seed=2))
+        lake.append_arrow(stale, events(50, seed=2))
     assert set(data_dir.rglob("*.parquet")) == before
     assert catalog.load_table("raw.events").scan().to_arrow().num_rows == 50
 
@@ -199,8 +199,8 @@ def test_processed_batch_lands_in_the_table(tmp_path):
     valid = valid.append_column("job_id", pa.array(["job-p"] * n)).append_column(
         "ingested_at", pa.array([START] * n, pa.timestamp("us", tz="UTC"))
     )
-    table = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path)))["events"]
-    iceberg.append_arrow(table, valid)
+    table = lake.ensure_tables(lake.load_catalog(Settings(home=tmp_path)))["events"]
+    lake.append_arrow(table, valid)
     back = table.scan().to_arrow().sort_by("event_id")
     assert back.column_names == [*EVENT_COLUMNS, "source_snapshot_id"]  # + the row lineage column (eventlake.maintenance)
     assert back["event_id"].to_pylist() == sorted(r["event_id"] for r in records)
@@ -209,19 +209,19 @@ def test_processed_batch_lands_in_the_table(tmp_path):
 
 
 def test_write_errors_reach_the_caller(tmp_path):
-    table = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path)))["events"]
+    table = lake.ensure_tables(lake.load_catalog(Settings(home=tmp_path)))["events"]
     with pytest.raises(dp.WriteError) as err:
-        iceberg.append_arrow(table, events(10).drop_columns(["job_id"]))
+        lake.append_arrow(table, events(10).drop_columns(["job_id"]))
     assert err.value.details[0]["field"] == "job_id"
     assert table.metadata.current_snapshot() is None
 
 
 # Property 46: Iceberg table reading round-trip
 def test_table_read_and_written_back_is_equal(tmp_path):
-    source = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path / "a")))["events"]
-    iceberg.append_arrow(source, events(800, seed=9))
-    copy = iceberg.ensure_tables(iceberg.load_catalog(Settings(home=tmp_path / "b")))["events"]
-    iceberg.append_arrow(copy, source.scan().to_arrow())
+    source = lake.ensure_tables(lake.load_catalog(Settings(home=tmp_path / "a")))["events"]
+    lake.append_arrow(source, events(800, seed=9))
+    copy = lake.ensure_tables(lake.load_catalog(Settings(home=tmp_path / "b")))["events"]
+    lake.append_arrow(copy, source.scan().to_arrow())
     assert rows(copy.scan().to_arrow()) == rows(source.scan().to_arrow())
     partitions = lambda t: sorted(f.partition[0] for f in (task.file for task in t.scan().plan_files()))  # noqa: E731
     assert partitions(copy) == partitions(source)

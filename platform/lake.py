@@ -1,4 +1,4 @@
-"""The Iceberg layer: open the catalog, create the raw tables, append Arrow data.
+"""The lake: the Iceberg catalog and the raw tables (open the catalog, create the tables, append and commit data).
 
 Data files are written by the Rust writer (``data_processor_rs.write_iceberg_parquet``),
 which returns each file's partition and column metrics; this module turns them
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # heavy imports stay lazy
 
     from eventlake.settings import Settings
 
-log = logging.getLogger("eventlake.iceberg")
+log = logging.getLogger("eventlake.lake")
 
 DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 #: Attempts of a whole commit (each already retried inside pyiceberg on conflict).

@@ -11,7 +11,7 @@ import uuid
 import boto3
 import pytest
 
-from eventlake.resources import iceberg
+from eventlake import lake
 from eventlake.settings import Settings
 from tests.resources.test_iceberg_catalog import check_append_scan_prune, events
 
@@ -43,7 +43,7 @@ def _keys(moto_url: str, bucket: str, prefix: str) -> list[str]:
 def test_s3_warehouse_round_trips(tmp_path, moto_url, bucket, staging_root):
     settings = Settings(home=tmp_path / "home", warehouse=f"s3://{bucket}/warehouse", s3_endpoint_url=moto_url)
     check_append_scan_prune(settings)
-    table = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
     data_keys = [k for k in _keys(moto_url, bucket, "warehouse/") if k.endswith(".parquet")]
     committed = {task.file.file_path for task in table.scan().plan_files()}
     assert {f"s3://{bucket}/{k}" for k in data_keys} == committed
@@ -59,10 +59,10 @@ def test_glue_catalog_with_s3_warehouse(tmp_path, moto_url, bucket, staging_root
         warehouse=f"s3://{bucket}/glue",
         s3_endpoint_url=moto_url,
     )
-    table = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
     data = events(500, seed=4)
-    snapshot = iceberg.append_arrow(table, data, snapshot_properties={"eventlake.checkpoint": "7"})
-    reloaded = iceberg.ensure_tables(iceberg.load_catalog(settings))["events"]
+    snapshot = lake.append_arrow(table, data, snapshot_properties={"eventlake.checkpoint": "7"})
+    reloaded = lake.ensure_tables(lake.load_catalog(settings))["events"]
     assert reloaded.metadata.current_snapshot().snapshot_id == snapshot.snapshot_id
     assert reloaded.metadata.current_snapshot().summary["eventlake.checkpoint"] == "7"
     assert reloaded.scan().to_arrow().num_rows == 500

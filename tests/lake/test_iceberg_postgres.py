@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from eventlake.resources import iceberg
+from eventlake import lake
 from eventlake.settings import Settings
 from tests.conftest import postgres_database
 from tests.resources.test_iceberg_catalog import check_append_scan_prune
@@ -32,7 +32,7 @@ def test_postgres_catalog_tables_are_created_once_under_a_race(tmp_path, catalog
     def create():
         try:
             barrier.wait()
-            tables = iceberg.ensure_tables(iceberg.load_catalog(settings))
+            tables = lake.ensure_tables(lake.load_catalog(settings))
             uuids.append({k: t.metadata.table_uuid for k, t in tables.items()})
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
