@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from eventlake.dagster_client import DagsterClient
+from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.stream import Stream
-from eventlake.settings import Settings
 from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader

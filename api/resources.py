@@ -12,9 +12,9 @@ import logging
 import threading
 from typing import Any
 
+from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.stream import Stream, open_stream
-from eventlake.settings import Settings
 
 from api.errors import ComponentUnavailable
 from api.group_commit import IngestGroupWriter

@@ -111,8 +111,8 @@ class Consumer:
     """Reads the stream, processes chunks in Rust and commits them to Iceberg."""
 
     def __init__(self, settings: Settings, *, stream=None, catalog=None, jobs=None):
-        from eventlake.state.ingestion_jobs import IngestionJobStore
         from eventlake import lake
+        from eventlake.state.ingestion_jobs import IngestionJobStore
         from eventlake.stream import open_stream
 
         self.settings = settings

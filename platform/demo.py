@@ -263,12 +263,12 @@ def last_data_commit(tables) -> float | None:
 
     Compactions (which change no rows, and ask for no transform run) are passed over.
     """
+    from eventlake import raw_snapshots
     from eventlake.sensors.snapshots import WATCHED, landed
 
     latest: int | None = None
-    for name in WATCHED:
+    for name, snapshot in raw_snapshots.current(tables, WATCHED).items():
         table = tables[name]
-        snapshot = table.metadata.current_snapshot()
         while snapshot is not None and not landed(name, table, snapshot).changes_data:
             parent = snapshot.parent_snapshot_id
             snapshot = table.metadata.snapshot_by_id(parent) if parent is not None else None
@@ -292,13 +292,11 @@ def _describe_run(run: dict, committed_at: float) -> str:
 
 # -- summary --------------------------------------------------------------------
 def table_counts(settings: Settings) -> dict[str, int]:
-    from eventlake import contracts
-    from eventlake import lake
+    from eventlake import contracts, lake, raw_snapshots
 
     tables = lake.ensure_tables(lake.load_catalog(settings))
     counts = {}
-    for name in contracts.ICEBERG_TABLES:
-        snap = tables[name].metadata.current_snapshot()
+    for name, snap in raw_snapshots.current(tables, contracts.ICEBERG_TABLES).items():
         counts[f"raw.{name}"] = int(snap.summary.additional_properties.get("total-records", 0)) if snap else 0
     if settings.duckdb_file.exists():
         import duckdb

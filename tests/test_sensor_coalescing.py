@@ -37,9 +37,8 @@ from dagster import (
 from dagster._core.test_utils import in_process_test_workspace
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from eventlake import runs
+from eventlake import lake, runs
 from eventlake.demo import write_dagster_yaml
-from eventlake import lake
 from eventlake.resources.core import EventlakeResource
 from eventlake.sensors import snapshots
 from eventlake.sensors.snapshots import iceberg_snapshot_sensor

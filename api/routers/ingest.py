@@ -23,8 +23,8 @@ from typing import Any
 import data_processor_rs
 from eventlake import envelope
 from eventlake.contracts import DATASETS
-from eventlake.stream import MAX_RECORD_BYTES
 from eventlake.state.ingestion_jobs import NewJob
+from eventlake.stream import MAX_RECORD_BYTES
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse

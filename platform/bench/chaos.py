@@ -112,10 +112,9 @@ class Producers:
 
 def run(args, console) -> int:
     """The chaos soak; exit code 0 when the reconciliation holds."""
-    from eventlake import checkpoints
+    from eventlake import checkpoints, lake
     from eventlake.bench import ingest as bench
-    from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
-    from eventlake import lake
+    from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
 
     minutes = float(args.chaos)
     rng = random.Random(args.seed)

@@ -673,8 +673,8 @@ class Bench:
         }
 
     def drain_once(self, consumers: int, backlog: dict[str, Any]) -> dict[str, Any]:
-        from eventlake.state.ingestion_jobs import IngestionJobStore
         from eventlake import lake
+        from eventlake.state.ingestion_jobs import IngestionJobStore
 
         home = self.work / f"drain-{consumers}c"
         shutil.rmtree(home, ignore_errors=True)

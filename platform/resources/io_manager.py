@@ -46,8 +46,8 @@ class IcebergIOManager(ConfigurableIOManager):
         return lake.ensure_tables(lake.load_catalog(settings_for(self.home)))
 
     def handle_output(self, context: OutputContext, obj) -> None:
-        from eventlake.batch import DrainResult
         from eventlake import lake
+        from eventlake.batch import DrainResult
 
         tables = self._tables()
         identifier = _table_identifier(context)

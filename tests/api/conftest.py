@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from eventlake import envelope
+from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.stream import open_stream
-from eventlake.settings import Settings
 
 API_KEY = "test-key"
 AUTH = {"X-API-Key": API_KEY}
@@ -203,7 +203,7 @@ def wait_for(condition, timeout: float = 10.0):
 
 
 # -- a real Kinesis (moto_server), shared with the resource tests ------------------------------
-from tests.resources.conftest import fake_aws_credentials, moto_url  # noqa: E402,F401  (pytest fixtures)
+from tests.moto_server import fake_aws_credentials, moto_url  # noqa: E402,F401  (pytest fixtures)
 
 
 def kinesis_settings(home, moto: str, **overrides) -> Settings:

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from api.main import create_app
 from eventlake import envelope
-from eventlake.state.ingestion_jobs import UNPUBLISHED_REASON, JobStatus, IngestionJobStore, NewJob
+from eventlake.state.ingestion_jobs import UNPUBLISHED_REASON, IngestionJobStore, JobStatus, NewJob
 from eventlake.stream import open_stream
 
 from .conftest import (

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings as hyp_settings
 from hypothesis import strategies as st
 
 from api.main import create_app
-from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
 
 from .conftest import AUTH, assert_error_shape, kinesis_settings, make_settings, published_chunks
 

@@ -7,12 +7,11 @@ import uuid
 
 import pytest
 
-from eventlake import envelope
-from eventlake.state.ingestion_jobs import IngestionJobStore
-from eventlake import lake
-from eventlake.stream import open_stream
+from eventlake import envelope, lake
 from eventlake.settings import Settings
-from tests.resources.conftest import fake_aws_credentials, moto_url  # noqa: F401  (pytest fixtures)
+from eventlake.state.ingestion_jobs import IngestionJobStore
+from eventlake.stream import open_stream
+from tests.moto_server import fake_aws_credentials, moto_url  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture

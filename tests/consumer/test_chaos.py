@@ -23,13 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from eventlake import checkpoints
+from eventlake import checkpoints, lake
 from eventlake.consumer import Consumer
 from eventlake.faults import POINTS
-from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
-from eventlake import lake
-from eventlake.stream import shard_index
 from eventlake.settings import Settings
+from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
+from eventlake.stream import shard_index
 
 from .conftest import publish
 

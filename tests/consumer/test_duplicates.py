@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from eventlake.consumer import Consumer
-from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake import lake
+from eventlake.consumer import Consumer
 from eventlake.settings import Settings
+from eventlake.state.ingestion_jobs import IngestionJobStore
 
 from .conftest import events, publish, rejected_for, rows
 

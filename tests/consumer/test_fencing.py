@@ -15,9 +15,9 @@ import pytest
 from eventlake import checkpoints
 from eventlake.committer import StaleBatch, commit_batch
 from eventlake.consumer import Consumer, LeaseHeld
-from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 from eventlake.leases import Lease
 from eventlake.settings import Settings
+from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
 
 from .conftest import events, publish, rows
 

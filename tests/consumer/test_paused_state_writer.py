@@ -16,15 +16,15 @@ import sys
 import threading
 import time
 
-from eventlake.state.ingestion_jobs import IDLE_IN_TRANSACTION_MS, IngestionJobStore
 from eventlake.leases import Lease
+from eventlake.state.ingestion_jobs import IDLE_IN_TRANSACTION_MS, IngestionJobStore
 from tests.conftest import postgres_database
 
 HOLD_AND_PAUSE = r"""
 import os, signal, sys
 import sqlalchemy as sa
-from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.leases import Lease, leases_table
+from eventlake.state.ingestion_jobs import IngestionJobStore
 store = IngestionJobStore(sys.argv[1])
 lease = Lease(store.engine, "stream:x:shard-0", 0.5)
 assert lease.acquire()

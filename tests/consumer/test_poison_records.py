@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from eventlake.committer import WRITE_ERROR_RULE, commit_batch
 from eventlake.consumer import Consumer
-from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
 
 from .conftest import events, publish, rejected_for, rows
 

@@ -6,8 +6,8 @@ from dagster import DagsterInstance
 
 from eventlake.consumer import Consumer
 from eventlake.definitions import build_definitions
-from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
 from eventlake.leases import ShardLeases
+from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
 
 from .conftest import events, publish, rows
 

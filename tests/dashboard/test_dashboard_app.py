@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.quality import QualityResult, record_result
 from eventlake.settings import Settings
+from eventlake.state.ingestion_jobs import IngestionJobStore
 from tests.dbt.dbt_lakehouse import event as raw_event
 from tests.dbt.dbt_lakehouse import make_lakehouse
 from tests.dbt.dbt_lakehouse import product as raw_product

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlake import maintenance
-from eventlake import lake
+from eventlake import lake, maintenance
 from tests.dbt.dbt_lakehouse import Lakehouse, event, make_lakehouse, product, ts, user
 
 MODELS = {

@@ -13,8 +13,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from eventlake import dbt_raw, maintenance
-from eventlake import lake
+from eventlake import dbt_raw, lake, maintenance
 from tests.dbt.dbt_lakehouse import Lakehouse, event, make_lakehouse, ts
 
 

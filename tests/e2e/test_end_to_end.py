@@ -46,10 +46,10 @@ def test_post_ingest_transform(settings):
     from dagster import DagsterInstance
 
     from api.main import create_app
+    from eventlake import lake
     from eventlake.consumer import Consumer
     from eventlake.definitions import build_definitions
     from eventlake.state.ingestion_jobs import IngestionJobStore
-    from eventlake import lake
 
     data = generate(events=600, users=40, products=10, invalid_rate=0.05, duplicate_rate=0.05, seed=11)
     assert data.invalid_count > 0 and data.duplicate_count > 0

@@ -15,11 +15,10 @@ from collections import Counter
 
 import duckdb
 
-from eventlake import maintenance
+from eventlake import lake, maintenance
 from eventlake.consumer import Consumer
-from eventlake.state.ingestion_jobs import IngestionJobStore
-from eventlake import lake
 from eventlake.settings import Settings
+from eventlake.state.ingestion_jobs import IngestionJobStore
 from tests.consumer.conftest import publish
 from tests.dbt.dbt_lakehouse import run_dbt
 

@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
-from eventlake import contracts
-from eventlake import lake
+from eventlake import contracts, lake
 from eventlake.settings import Settings
 
 START = datetime(2026, 11, 24, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from eventlake import lake
 from eventlake.settings import Settings
 from tests.conftest import postgres_database
-from tests.resources.test_iceberg_catalog import check_append_scan_prune
+from tests.lake.test_iceberg_catalog import check_append_scan_prune
 
 
 @pytest.fixture(scope="module")

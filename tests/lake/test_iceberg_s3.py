@@ -13,7 +13,7 @@ import pytest
 
 from eventlake import lake
 from eventlake.settings import Settings
-from tests.resources.test_iceberg_catalog import check_append_scan_prune, events
+from tests.lake.test_iceberg_catalog import check_append_scan_prune, events
 
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")

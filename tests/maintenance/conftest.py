@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pytest
 
-from eventlake import checkpoints, contracts
+from eventlake import checkpoints, contracts, lake
 from eventlake.consumer import Consumer
-from eventlake import lake
 from eventlake.settings import Settings
 from tests.consumer.conftest import events, publish
 

@@ -13,7 +13,7 @@ import pytest
 from eventlake import checkpoints, maintenance
 from eventlake.consumer import Consumer
 from eventlake.dedup_index import DedupIndex
-from eventlake.state.ingestion_jobs import JobStatus, IngestionJobStore
+from eventlake.state.ingestion_jobs import IngestionJobStore, JobStatus
 
 from .conftest import DAYS, RAW_TABLES, contract_rows, data_files, fill, open_tables, stored_state
 from tests.consumer.conftest import events, publish

@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 from pyiceberg.types import LongType
 
-from eventlake import contracts, maintenance
-from eventlake import lake
+from eventlake import contracts, lake, maintenance
 
 from .conftest import RAW_TABLES, contract_rows, fill, open_tables
 

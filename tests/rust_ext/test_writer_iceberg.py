@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-from eventlake.contracts import ICEBERG_TABLES
 from eventlake import lake
+from eventlake.contracts import ICEBERG_TABLES
 
 EVENTS = ICEBERG_TABLES["events"]
 RESULT_KEYS = {

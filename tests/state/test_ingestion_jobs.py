@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from sqlalchemy.exc import IntegrityError
 
-from eventlake.state.ingestion_jobs import UNPUBLISHED_REASON, JobNotFoundError, JobStatus, IngestionJobStore, NewJob, sqlite_file
+from eventlake.state.database import sqlite_file
+from eventlake.state.ingestion_jobs import UNPUBLISHED_REASON, IngestionJobStore, JobNotFoundError, JobStatus, NewJob
 from tests.conftest import postgres_database
 
 

@@ -25,8 +25,8 @@ from eventlake.stream import (
     sequence_key,
     shard_index,
 )
-from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.settings import Settings
+from eventlake.state.ingestion_jobs import IngestionJobStore
 
 
 def read_all(stream, shard_id, page=7):
