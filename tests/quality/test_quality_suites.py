@@ -305,4 +305,4 @@ def test_results_are_recorded_in_postgres(suites: dict[str, quality.SuiteSpec]) 
             assert [(r["id"], r["suite"], r["success"], r["run_id"]) for r in rows] == [(row_id, "marts_suite", True, None)]
             assert rows[0]["run_at"] == result.run_at
         finally:
-            quality._engine(db_url).dispose()
+            quality.results._engine(db_url).dispose()
