@@ -68,7 +68,7 @@ def invoke(
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
-    from eventlake.assets.dbt import scoped_environ
+    from eventlake.dbt.project import scoped_environ
 
     cleaned, selects, excludes = extract_runtime_selection_from_args(list(args))
     params = get_updated_cli_invocation_params_for_context(

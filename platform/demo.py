@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eventlake import dashboard
 from eventlake.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -416,7 +417,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
                                     "-h", host, "-p", str(ports["dagster"])])
             stack.start("api", [_bin("eventlake"), "api", "--host", host, "--port", str(ports["api"])])
             stack.start("consumer", [_bin("eventlake"), "consume"])
-            stack.start("dashboard", [_bin("streamlit"), "run", str(REPO_ROOT / "dashboard" / "app.py"),
+            stack.start("dashboard", [_bin("streamlit"), "run", str(dashboard.APP),
                                       "--server.address", host, "--server.port", str(ports["dashboard"]),
                                       "--server.headless", "true", "--browser.gatherUsageStats", "false"])
             _wait("API health", "api", _http_ok(f"{api_url}/api/v1/health"), stack, 60)

@@ -54,39 +54,19 @@ PERMANENT_DAGSTER_ERRORS = frozenset(
 )
 
 
-def raw_table_identifiers() -> list[str]:
-    from eventlake.contracts import DATASETS, RAW_NAMESPACE
-
-    return [f"{RAW_NAMESPACE}.{dataset}" for dataset in DATASETS]
-
-
 def read_raw_snapshots(settings: Any = None) -> dict[str, int]:
-    """Current snapshot id of every raw table that has one, read from the Iceberg catalog."""
-    from pyiceberg.catalog import load_catalog
-    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-
+    """Current snapshot id of every raw table that has one (``raw.events`` ...), read from the Iceberg
+    catalog without creating anything (``eventlake.raw_snapshots``)."""
+    from eventlake import raw_snapshots
+    from eventlake.contracts import RAW_NAMESPACE
     from eventlake.settings import get_settings
 
-    settings = settings or get_settings()
-    catalog_url = settings.catalog_url
-    if settings.catalog_type == "sql" and catalog_url.startswith("sqlite:///"):
-        # Do not let SqlCatalog create an empty catalog file on a misconfigured worker.
-        from pathlib import Path
-
-        if not Path(catalog_url.removeprefix("sqlite:///")).exists():
-            log.info("no Iceberg catalog at %s yet (EVENTLAKE_HOME=%s)", catalog_url, settings.home)
-            return {}
-    catalog = load_catalog(settings.catalog_name, **settings.catalog_properties())
-    snapshots: dict[str, int] = {}
-    for identifier in raw_table_identifiers():
-        try:
-            table = catalog.load_table(identifier)
-        except (NoSuchTableError, NoSuchNamespaceError):
-            continue
-        snapshot = table.current_snapshot()
-        if snapshot is not None:
-            snapshots[identifier] = snapshot.snapshot_id
-    return snapshots
+    tables = raw_snapshots.existing_tables(settings or get_settings())
+    return {
+        f"{RAW_NAMESPACE}.{dataset}": snapshot.snapshot_id
+        for dataset, snapshot in raw_snapshots.current(tables).items()
+        if snapshot is not None
+    }
 
 
 def changed_tables(current: dict[str, int], last_seen: dict[str, Any]) -> list[str]:
@@ -178,6 +158,8 @@ def eventlake_bridge():
         max_retry_delay=TRANSFORM_MAX_RETRY_DELAY,
     )
     def run_transform_job(snapshots: dict[str, int], **context: Any) -> str:
+        from eventlake import raw_snapshots
+
         params = context["params"]
         ti = context["ti"]
         tags = {
@@ -185,7 +167,7 @@ def eventlake_bridge():
             "airflow/dag_id": ti.dag_id,
             "airflow/run_id": ti.run_id,
             "airflow/try_number": str(ti.try_number),
-            "eventlake/raw_snapshots": ",".join(f"{t}={s}" for t, s in sorted(snapshots.items())),
+            "eventlake/raw_snapshots": raw_snapshots.state_key(snapshots),
         }
         return run_dagster_job(
             params["job_name"],

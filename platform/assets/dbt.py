@@ -1,8 +1,8 @@
 """The dbt models as Dagster assets: staging -> intermediate -> marts.
 
-dbt sources ``raw.events|users|products`` map onto the raw_* assets, so raw
-Iceberg tables and dbt models form one lineage graph. dbt tests appear as asset
-checks. The same SQL runs on DuckDB (target LOCAL) and Snowflake (target PROD).
+The project, its manifest and dbt's environment are :mod:`eventlake.dbt.project`;
+the names (dbt sources ``raw.events|users|products`` are the raw_* assets, so raw
+Iceberg tables and dbt models form one lineage graph) are :mod:`eventlake.dbt.translator`.
 
 Each layer is its own multi-asset, so a run builds them as separate steps in
 order: a failed dbt test, or a failed blocking check (the staging Great
@@ -13,139 +13,19 @@ the layer's dbt build has finished (the warehouse file is dbt's until then).
 
 import functools
 import json
-import logging
-import os
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AssetsDefinition, Config, Output, ResourceParam
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
-
-from eventlake.resources.core import EventlakeResource
-from eventlake.runs import WAREHOUSE_POOL
+from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-log = logging.getLogger("eventlake.dbt")
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-LAYERS = ("staging", "intermediate", "marts")
-# The dbt of this interpreter's environment, also when the venv is not
-# activated (e.g. `.venv/bin/dagster dev`), where `dbt` is not on PATH: the
-# DbtCliResources (eventlake.resources.registry) and the parse below name it.
-_VENV_DBT = Path(sys.executable).parent / "dbt"
-DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else "dbt"
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="LOCAL")
-
-
-def _project_mtime(project_dir: Path) -> float:
-    """Newest modification time of the files dbt parses."""
-    newest = 0.0
-    for pattern in ("*.yml", "models/**/*", "macros/**/*", "tests/**/*"):
-        for path in project_dir.glob(pattern):
-            if path.is_file():
-                newest = max(newest, path.stat().st_mtime)
-    return newest
-
-
-class EventlakeDbtPreparer(DagsterDbtProjectPreparer):
-    """dagster-dbt's preparer (``dbt deps`` when the project has packages, then ``dbt parse``,
-    each under its concurrent-update lock), running this environment's dbt with an explicit
-    environment: the variables the profile reads come from ``env``, never from writes to
-    this process's ``os.environ``."""
-
-    def __init__(self, env: Mapping[str, str]):
-        super().__init__()
-        self._env = dict(env)
-
-    def _prepare_packages(self, project: DbtProject) -> None:
-        self._run(project, ["deps", "--quiet"])
-
-    def _prepare_manifest(self, project: DbtProject) -> None:
-        self._run(project, self._prepare_project_cli_args)
-
-    def _run(self, project: DbtProject, args: Sequence[str]) -> None:
-        target_path = project.project_dir / project.target_path
-        cmd = [
-            DBT_EXECUTABLE, *args,
-            "--project-dir", str(project.project_dir),
-            "--profiles-dir", str(project.profiles_dir),
-            *(["--target", project.target] if project.target else []),
-            "--target-path", str(target_path),
-            "--log-path", str(target_path),
-        ]
-        env = {**os.environ, **self._env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        done = subprocess.run(cmd, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}")
-
-
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Parse the project when it has no manifest or a file changed since.
-
-    Called when the definitions are built (``dbt_layer_assets``), never at
-    import. Loading the code location happens in every run worker, so it must
-    not parse the project each time (``DbtProject.prepare_if_dev`` does under
-    ``dagster dev``, which kept a run in STARTING for tens of seconds). The
-    parse runs with the dbt environment of the current settings, as the runs
-    do: dbt then reuses it (partial parsing) instead of re-parsing the whole
-    project on every invocation because "profile has changed".
-    """
-    manifest = project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _project_mtime(project.project_dir):
-        log.info("dbt manifest %s missing or older than the project; running dbt parse", manifest)
-        EventlakeDbtPreparer(EventlakeResource().dbt_env()).prepare(project)
-    return manifest
-
-
-@contextmanager
-def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the block only, restoring what was there.
-
-    For dbt invocations that read ``os.environ`` and take no environment of
-    their own: dbt's ``dbtRunner`` (eventlake.dbt_runner) and the start of
-    dagster-dbt's ``DbtCliResource.cli`` subprocess.
-    """
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
-def layer_of(props: Mapping[str, Any]) -> str:
-    fqn = props.get("fqn", [])
-    for part in fqn:
-        if part in LAYERS:
-            return part
-    return "marts"
-
-
-class EventlakeDbtTranslator(DagsterDbtTranslator):
-    """Keys are bare model names (stg_events ...); source raw.events is asset raw_events."""
-
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
-        if dbt_resource_props["resource_type"] == "source":
-            return AssetKey(f"{dbt_resource_props['source_name']}_{dbt_resource_props['name']}")
-        return AssetKey(dbt_resource_props["name"])
-
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        if dbt_resource_props["resource_type"] == "source":
-            return "raw"
-        return layer_of(dbt_resource_props)
-
-
-translator = EventlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+from eventlake.dbt.nodes import LAYERS
+from eventlake.dbt.project import DBT_PROJECT_DIR, dbt_project, ensure_manifest, scoped_environ
+from eventlake.dbt.translator import translator
+from eventlake.resources.core import EventlakeResource
+from eventlake.runs import WAREHOUSE_POOL
 
 
 class DbtRunConfig(Config):

@@ -8,7 +8,7 @@ manager, which records the table as it stands. When long-running consumers
 materialization only records the table.
 """
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, asset, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, asset, asset_check
 
 from eventlake import contracts
 from eventlake.batch import DrainResult
@@ -18,9 +18,15 @@ from eventlake.resources.core import EventlakeResource
 MAX_STREAM_RECORDS = 10_000
 
 
+def raw_asset_key(dataset: str) -> AssetKey:
+    """The asset of the Iceberg table ``raw.<dataset>`` (the dbt source ``raw.<dataset>`` names it
+    in its ``meta.dagster.asset_key``, dbt_project/models/staging/__sources.yml)."""
+    return AssetKey(f"{contracts.RAW_NAMESPACE}_{dataset}")
+
+
 def _raw_asset(dataset: str):
     @asset(
-        name=f"raw_{dataset}",
+        key=raw_asset_key(dataset),
         group_name="raw",
         io_manager_key="iceberg_io_manager",
         metadata={"iceberg_table": f"{contracts.RAW_NAMESPACE}.{dataset}"},

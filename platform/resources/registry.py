@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster_dbt import DbtCliResource
 
-from eventlake.assets.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from eventlake.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from eventlake.resources.core import EventlakeResource
 from eventlake.resources.io_manager import IcebergIOManager
 from eventlake.resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse

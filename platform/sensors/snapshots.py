@@ -49,7 +49,8 @@ from dagster import (
     sensor,
 )
 
-from eventlake import contracts, runs
+from eventlake import contracts, raw_snapshots, runs
+from eventlake.assets.raw import raw_asset_key
 from eventlake.resources.core import EventlakeResource
 
 WATCHED = contracts.DATASETS
@@ -58,24 +59,6 @@ TRIGGERED_BY = "iceberg_snapshot_sensor"
 #: Snapshots reported per table per tick (oldest first; a backlog drains over the next ticks).
 REPORT_LIMIT = 100
 CURSOR_VERSION = 2
-
-
-def asset_key(dataset: str) -> AssetKey:
-    return AssetKey(f"{contracts.RAW_NAMESPACE}_{dataset}")
-
-
-def current_snapshots(eventlake: EventlakeResource) -> dict[str, int | None]:
-    tables = eventlake.tables()
-    out: dict[str, int | None] = {}
-    for name in WATCHED:
-        snap = tables[name].metadata.current_snapshot()
-        out[name] = snap.snapshot_id if snap else None
-    return out
-
-
-def run_key_for(snapshots: Mapping[str, int | None]) -> str:
-    """The run key of the run asked for the state ``snapshots`` ({dataset: current snapshot id})."""
-    return "snapshots:" + ",".join(f"{k}={v}" for k, v in sorted(snapshots.items()))
 
 
 # -- the cursor ------------------------------------------------------------------------
@@ -216,10 +199,11 @@ def scan(tables: Mapping[str, Any], cursor: Mapping[str, TableCursor], limit: in
     changed: dict[str, list[int]] = {}
     current: dict[str, int | None] = {}
     next_cursor: dict[str, TableCursor] = {}
+    heads = raw_snapshots.current(tables, WATCHED)
     for dataset in WATCHED:
         table = tables[dataset]
         state = cursor.get(dataset, TableCursor())
-        head = table.metadata.current_snapshot()
+        head = heads[dataset]
         current[dataset] = head.snapshot_id if head else None
         if head is None:
             if state.seen.snapshot_id is not None:
@@ -259,7 +243,7 @@ def asset_event(s: Landed) -> AssetMaterialization | AssetObservation:
     if not s.changes_data:
         metadata["rewritten_records"] = s.added_records
         return AssetObservation(
-            asset_key=asset_key(s.dataset),
+            asset_key=raw_asset_key(s.dataset),
             description=(
                 f"{table} snapshot {s.snapshot_id}: compaction ({s.operation}); {s.added_records} records "
                 "rewritten into new data files, no rows added or removed, nothing to transform"
@@ -272,7 +256,7 @@ def asset_event(s: Landed) -> AssetMaterialization | AssetObservation:
     if s.operation != "append":
         metadata["deleted_records"] = s.deleted_records
     return AssetMaterialization(
-        asset_key=asset_key(s.dataset),
+        asset_key=raw_asset_key(s.dataset),
         description=f"{table} snapshot {s.snapshot_id} ({s.operation}), seen by {SENSOR_NAME}",
         metadata=metadata,
     )
@@ -288,7 +272,7 @@ def _recorded_snapshot(instance: DagsterInstance, key: AssetKey) -> str | None:
 
 def asset_events(instance: DagsterInstance, snapshots: Sequence[Landed]) -> list:
     """The events to report, leaving out a snapshot the asset's latest materialization already names."""
-    recorded = {d: _recorded_snapshot(instance, asset_key(d)) for d in {s.dataset for s in snapshots}}
+    recorded = {d: _recorded_snapshot(instance, raw_asset_key(d)) for d in {s.dataset for s in snapshots}}
     return [asset_event(s) for s in snapshots if recorded.get(s.dataset) != str(s.snapshot_id)]
 
 
@@ -334,7 +318,7 @@ def iceberg_snapshot_sensor(context: SensorEvaluationContext, eventlake: Eventla
         else:
             run_requests.append(
                 RunRequest(
-                    run_key=run_key_for(found.current),
+                    run_key=raw_snapshots.run_key(found.current),
                     tags={
                         **runs.TRANSFORM_TAGS,
                         runs.TRIGGERED_BY_TAG: TRIGGERED_BY,

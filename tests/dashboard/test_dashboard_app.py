@@ -10,7 +10,6 @@ dir (EVENTLAKE_DBT_TARGET_DIR).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -26,6 +25,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from eventlake import dashboard
+from eventlake.dashboard import data
 from eventlake.quality import QualityResult, record_result
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
@@ -34,21 +35,7 @@ from tests.dbt.dbt_lakehouse import make_lakehouse
 from tests.dbt.dbt_lakehouse import product as raw_product
 from tests.dbt.dbt_lakehouse import user as raw_user
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-
-
-def _load_data_module():
-    # The same name the app registers, so both share one module.
-    name = "eventlake_dashboard_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, APP.with_name("data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-data = _load_data_module()
+APP = dashboard.APP
 
 # -- source builders ---------------------------------------------------------------
 
@@ -159,8 +146,10 @@ def build_marts(root: Path) -> Path:
 MANIFEST = {
     "metadata": {"generated_at": "2025-03-11T00:00:00Z"},
     "sources": {
-        "source.eventlake.raw.events": {"source_name": "raw", "name": "events", "schema": "raw", "fqn": ["eventlake", "staging", "raw", "events"]},
-        "source.eventlake.raw.users": {"source_name": "raw", "name": "users", "schema": "raw", "fqn": ["eventlake", "staging", "raw", "users"]},
+        "source.eventlake.raw.events": {"source_name": "raw", "name": "events", "schema": "raw", "fqn": ["eventlake", "staging", "raw", "events"],
+                                        "config": {"meta": {"dagster": {"asset_key": ["raw_events"]}}}},
+        "source.eventlake.raw.users": {"source_name": "raw", "name": "users", "schema": "raw", "fqn": ["eventlake", "staging", "raw", "users"],
+                                       "config": {"meta": {"dagster": {"asset_key": ["raw_users"]}}}},
         "source.eventlake.raw.rejected_records": {"source_name": "raw", "name": "rejected_records", "schema": "raw", "fqn": []},
     },
     "nodes": {

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from eventlake.assets.dbt import scoped_environ
+from eventlake.dbt.project import scoped_environ
 from eventlake.dbt_runner import release_duckdb
 from eventlake.contracts import ICEBERG_TABLES, RAW_NAMESPACE
 

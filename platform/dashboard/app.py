@@ -1,14 +1,13 @@
 """eventlake dashboard: pipeline metrics, asset lineage, quality results, event explorer.
 
-Run: ``streamlit run dashboard/app.py`` (reads the EVENTLAKE_HOME of its environment).
-Every read goes through dashboard/data.py; this file only lays the views out.
+Run: ``streamlit run platform/dashboard/app.py`` (reads the EVENTLAKE_HOME of its environment;
+``eventlake demo`` starts it). Every read goes through :mod:`eventlake.dashboard.data`; this file only
+lays the views out.
 Reads are cached for a few seconds; the sidebar's Refresh clears the cache.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -18,23 +17,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from eventlake.dashboard import data
+
 CACHE_TTL_S = 5
 RECENT_JOBS_SHOWN = 50
 EXPLORE_ROWS = 1000
-
-
-def _load_data_module():
-    # Loaded by path under a unique name: "data" is too common a top-level module name.
-    name = "eventlake_dashboard_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-data = _load_data_module()
 
 
 def _attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:

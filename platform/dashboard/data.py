@@ -30,13 +30,16 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import pandas as pd
 
+from eventlake.dbt.nodes import LAYERS as DBT_LAYERS
+from eventlake.dbt.nodes import RAW_LAYER, asset_key_path, layer_of
+
 log = logging.getLogger("eventlake.dashboard")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # platform/dashboard/data.py -> repo root
 DEFAULT_DBT_TARGET_DIR = REPO_ROOT / "dbt_project" / "target"
 DBT_TARGET_ENV = "EVENTLAKE_DBT_TARGET_DIR"  # named in messages; read by the settings (dbt_target_dir)
 
-LAYERS = ("raw", "staging", "intermediate", "marts")
+LAYERS = (RAW_LAYER, *DBT_LAYERS)
 JOB_STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED")
 
 
@@ -253,18 +256,11 @@ def load_manifest(target_dir: Path) -> dict[str, Any]:
         raise SourceUnavailable(f"Cannot read the dbt manifest {path}: {exc}") from exc
 
 
-def _layer(props: Mapping[str, Any]) -> str:
-    for part in props.get("fqn", []):
-        if part in LAYERS:
-            return part
-    schema = str(props.get("schema") or "").lower()
-    return schema if schema in LAYERS else "marts"
-
-
 def lineage_from_manifest(manifest: Mapping[str, Any]) -> Lineage:
     """Models (and the raw sources they read) with their dependencies.
 
-    Sources ``raw.<table>`` are named like their Dagster assets (``raw_<table>``);
+    Every node is named and layered as in the Dagster asset graph (``eventlake.dbt.nodes``):
+    sources ``raw.<table>`` by their ``meta.dagster.asset_key`` (``raw_<table>``);
     sources no model reads are left out.
     """
     nodes: dict[str, LineageNode] = {}
@@ -280,7 +276,7 @@ def lineage_from_manifest(manifest: Mapping[str, Any]) -> Lineage:
         nodes[unique_id] = LineageNode(
             unique_id=unique_id,
             name=node.get("name", unique_id),
-            layer=_layer(node),
+            layer=layer_of(node),
             resource_type=node["resource_type"],
             materialized=(node.get("config") or {}).get("materialized"),
             tests=tests.get(unique_id, 0),
@@ -290,11 +286,11 @@ def lineage_from_manifest(manifest: Mapping[str, Any]) -> Lineage:
     sources = manifest.get("sources", {})
     read_sources = {parent for parent, _ in edges if parent in sources}
     for unique_id in sorted(read_sources):
-        source = sources[unique_id]
+        source = {"resource_type": "source", **sources[unique_id]}
         nodes[unique_id] = LineageNode(
             unique_id=unique_id,
-            name=f"{source['source_name']}_{source['name']}",
-            layer="raw",
+            name="/".join(asset_key_path(source)),
+            layer=layer_of(source),
             resource_type="source",
             tests=tests.get(unique_id, 0),
         )
