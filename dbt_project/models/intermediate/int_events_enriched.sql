@@ -15,14 +15,7 @@
     attributes are not copied here: they live in dim_products, so a product
     change re-keys no event.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('event_id') }}
 
 with
 

@@ -11,14 +11,7 @@
     than one already seen) lands in the right place and re-cuts the
     neighbouring intervals, and users without news are not touched.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='user_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('user_id') }}
 
 with
 

@@ -9,14 +9,7 @@
     the products staged since its last run and adds inferred members for the
     new events' unknown products.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='product_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('product_id') }}
 
 with
 

@@ -12,14 +12,7 @@
     of the users whose history changed since its last run and adds inferred
     members for the new events' unknown users; other users are not touched.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='user_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('user_id') }}
 
 with
 

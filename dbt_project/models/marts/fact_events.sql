@@ -12,14 +12,7 @@
     product_sk depends on product_id only. loaded_through is the latest
     ingested_at among the rows the writing run considered.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_sk',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('event_sk') }}
 
 with
 

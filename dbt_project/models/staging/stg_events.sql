@@ -8,14 +8,7 @@
     stored. A new copy replaces a stored one only if it was delivered first
     (a load that committed late), so the table always equals a full refresh.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('event_id') }}
 
 with
 
@@ -45,22 +38,9 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by event_id
-            order by ingested_at, job_id, raw_sequence_number
-        ) as delivery_rank
-
-    from renamed
-
-),
-
 first_delivery as (
 
-    select * from ranked where delivery_rank = 1
+    {{ first_delivery('renamed', 'event_id') }}
 
 )
 
@@ -82,9 +62,4 @@ select
 
 from first_delivery
 
-{% if is_incremental() %}
-left join {{ this }} as stored
-    on stored.event_id = first_delivery.event_id
-where stored.event_id is null
-    or {{ delivered_before('first_delivery', 'stored') }}
-{% endif %}
+{{ keep_new_deliveries('first_delivery', 'event_id') }}

@@ -6,14 +6,7 @@
     Incremental: only the raw rows that arrived since the last run are read;
     one replaces the stored product only if it was delivered after it.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='product_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config('product_id') }}
 
 with
 
@@ -38,22 +31,9 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by product_id
-            order by ingested_at desc, job_id desc, raw_sequence_number desc
-        ) as version_rank
-
-    from renamed
-
-),
-
 latest as (
 
-    select * from ranked where version_rank = 1
+    {{ first_delivery('renamed', 'product_id', latest=true) }}
 
 )
 
@@ -70,9 +50,4 @@ select
 
 from latest
 
-{% if is_incremental() %}
-left join {{ this }} as stored
-    on stored.product_id = latest.product_id
-where stored.product_id is null
-    or {{ delivered_before('stored', 'latest') }}
-{% endif %}
+{{ keep_new_deliveries('latest', 'product_id', latest=true) }}

@@ -6,14 +6,7 @@
     last run are read, and a stored change is replaced only by a copy that
     was delivered before it.
 #}
-{{
-    config(
-        materialized='incremental',
-        unique_key=['user_id', 'updated_at'],
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
+{{ incremental_config(['user_id', 'updated_at']) }}
 
 with
 
@@ -38,22 +31,9 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by user_id, updated_at
-            order by ingested_at, job_id, raw_sequence_number
-        ) as delivery_rank
-
-    from renamed
-
-),
-
 first_delivery as (
 
-    select * from ranked where delivery_rank = 1
+    {{ first_delivery('renamed', ['user_id', 'updated_at']) }}
 
 )
 
@@ -70,10 +50,4 @@ select
 
 from first_delivery
 
-{% if is_incremental() %}
-left join {{ this }} as stored
-    on stored.user_id = first_delivery.user_id
-    and stored.updated_at = first_delivery.updated_at
-where stored.user_id is null
-    or {{ delivered_before('first_delivery', 'stored') }}
-{% endif %}
+{{ keep_new_deliveries('first_delivery', ['user_id', 'updated_at']) }}

@@ -1,0 +1,53 @@
+{#
+    The building blocks the incremental models share.
+
+    incremental_config(unique_key): the config every incremental model uses
+      (delete+insert on unique_key, new columns appended).
+
+    first_delivery(relation, keys, latest=false): one row per key of
+      relation, the copy delivered first (ingested_at, then job_id, then the
+      raw sequence number), or with latest=true the one delivered last.
+      Selects relation's columns plus delivery_rank.
+
+    keep_new_deliveries(alias, keys, latest=false): in an incremental run,
+      the anti-join against the stored rows: keeps alias's rows whose key is
+      new, or whose copy replaces the stored one (delivered before it, or
+      with latest=true after it). Nothing on a full refresh.
+#}
+
+{% macro incremental_config(unique_key) -%}
+    {{ config(
+        materialized='incremental',
+        unique_key=unique_key,
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    ) }}
+{%- endmacro %}
+
+{% macro first_delivery(relation, keys, latest=false) -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set direction = ' desc' if latest else '' -%}
+    select * from (
+
+        select
+            *,
+            row_number() over (
+                partition by {{ keys | join(', ') }}
+                order by ingested_at{{ direction }}, job_id{{ direction }}, raw_sequence_number{{ direction }}
+            ) as delivery_rank
+
+        from {{ relation }}
+
+    ) as ranked
+    where delivery_rank = 1
+{%- endmacro %}
+
+{% macro keep_new_deliveries(alias, keys, latest=false) -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- if is_incremental() %}
+left join {{ this }} as stored
+    on {% for key in keys %}{{ "\n    and " if not loop.first }}stored.{{ key }} = {{ alias }}.{{ key }}{% endfor %}
+where stored.{{ keys[0] }} is null
+    or {{ delivered_before('stored', alias) if latest else delivered_before(alias, 'stored') }}
+    {%- endif %}
+{%- endmacro %}
