@@ -303,6 +303,7 @@ def _csv_cell(value: Any) -> str:
     return contract.compact_json(value)  # numbers, booleans, objects, arrays as JSON text
 
 
+# Not eventlake.generate on purpose: this one needs exact duplicate/invalid shares, every invalid kind, rich properties and CSV.
 def generate(events: int, seed: int, directory: Path, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Write events.ndjson and events.csv under ``directory``; return the manifest."""
     rng = random.Random(seed)

@@ -4,6 +4,8 @@ Deterministic for a seed. Events reference the generated users and products,
 use every timestamp form the contract accepts (ISO-8601 with Z, with an
 offset, epoch milliseconds), and carry a chosen share of invalid records
 (each breaking one rule) and of duplicates (an event re-sent unchanged).
+
+The processor benchmark has its own generator (benchmarks/datagen.py): exact shares, every invalid kind, CSV files.
 """
 
 from __future__ import annotations
