@@ -4,6 +4,9 @@
     incremental_config(unique_key): the config every incremental model uses
       (delete+insert on unique_key, new columns appended).
 
+    delivery_columns(): the delivery columns every staging model keeps from
+      its raw rows: job_id, ingested_at (UTC) and the lineage (raw_lineage).
+
     first_delivery(relation, keys, latest=false): one row per key of
       relation, the copy delivered first (ingested_at, then job_id, then the
       raw sequence number), or with latest=true the one delivered last.
@@ -22,6 +25,12 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
     ) }}
+{%- endmacro %}
+
+{% macro delivery_columns() -%}
+    cast(job_id as {{ dbt.type_string() }}) as job_id,
+        {{ to_utc_timestamp('ingested_at') }} as ingested_at,
+        {{ raw_lineage() }}
 {%- endmacro %}
 
 {% macro first_delivery(relation, keys, latest=false) -%}

@@ -12,12 +12,6 @@
 
 with
 
-source as (
-
-    select * from {{ raw_rows('events') }}
-
-),
-
 renamed as (
 
     select
@@ -30,11 +24,9 @@ renamed as (
         cast(properties as {{ dbt.type_string() }}) as properties,
         cast(event_date as date) as event_date,
         cast(event_hour as {{ dbt.type_int() }}) as event_hour,
-        cast(job_id as {{ dbt.type_string() }}) as job_id,
-        {{ to_utc_timestamp('ingested_at') }} as ingested_at,
-        {{ raw_lineage() }}
+        {{ delivery_columns() }}
 
-    from source
+    from {{ raw_rows('events') }} as source
 
 ),
 

@@ -10,12 +10,6 @@
 
 with
 
-source as (
-
-    select * from {{ raw_rows('products') }}
-
-),
-
 renamed as (
 
     select
@@ -23,11 +17,9 @@ renamed as (
         cast(product_name as {{ dbt.type_string() }}) as product_name,
         cast(category as {{ dbt.type_string() }}) as category,
         cast(price as {{ type_double() }}) as price,
-        cast(job_id as {{ dbt.type_string() }}) as job_id,
-        {{ to_utc_timestamp('ingested_at') }} as ingested_at,
-        {{ raw_lineage() }}
+        {{ delivery_columns() }}
 
-    from source
+    from {{ raw_rows('products') }} as source
 
 ),
 

@@ -10,12 +10,6 @@
 
 with
 
-source as (
-
-    select * from {{ raw_rows('users') }}
-
-),
-
 renamed as (
 
     select
@@ -23,11 +17,9 @@ renamed as (
         cast(user_name as {{ dbt.type_string() }}) as user_name,
         cast(email as {{ dbt.type_string() }}) as email,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
-        cast(job_id as {{ dbt.type_string() }}) as job_id,
-        {{ to_utc_timestamp('ingested_at') }} as ingested_at,
-        {{ raw_lineage() }}
+        {{ delivery_columns() }}
 
-    from source
+    from {{ raw_rows('users') }} as source
 
 ),
 
