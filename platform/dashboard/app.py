@@ -99,6 +99,20 @@ def _time_tooltip(field: str, title: str) -> alt.Tooltip:
     return alt.Tooltip(f"{field}:T", title=title, format="%Y-%m-%d %H:%M", formatType="utc")
 
 
+def _stacked_bars(frame: pd.DataFrame, title: str, time: tuple[str, str], value: str, colour: str, tz: str) -> alt.Chart:
+    """Bars over time (``time``: the column and its axis title), ``value`` stacked by ``colour``."""
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar()
+        .encode(
+            x=_time_axis(time[0], time[1]),
+            y=alt.Y(f"{value}:Q", stack=True),
+            color=f"{colour}:N",
+            tooltip=[_time_tooltip(time[0], tz), f"{colour}:N", f"{value}:Q"],
+        )
+    )
+
+
 def _bar(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "") -> alt.Chart:
     encoding: dict[str, Any] = {"x": alt.X(f"{x}:N", sort="-y", title=None), "y": alt.Y(f"{y}:Q", title=None)}
     if color:
@@ -154,16 +168,8 @@ def pipeline_view(sources: Any, tz: str) -> None:
         long = per_bucket.assign(bucket=data.wall_clock(per_bucket["bucket"])).melt(
             id_vars=["bucket"], value_vars=["accepted", "rejected", "duplicates"], var_name="outcome", value_name="records"
         )
-        chart = (
-            alt.Chart(long, title=f"Records per {unit} of job completion ({tz})")
-            .mark_bar()
-            .encode(
-                x=_time_axis("bucket", f"{unit} ({tz})"),
-                y=alt.Y("records:Q", stack=True),
-                color="outcome:N",
-                tooltip=[_time_tooltip("bucket", tz), "outcome:N", "records:Q"],
-            )
-        )
+        title = f"Records per {unit} of job completion ({tz})"
+        chart = _stacked_bars(long, title, ("bucket", f"{unit} ({tz})"), "records", "outcome", tz)
         st.altair_chart(chart, width="stretch")
 
     st.markdown(f"**Recent jobs** ({len(shown)} shown, times in {tz})")
@@ -277,16 +283,8 @@ def explore_view(sources: Any, tz: str) -> None:
         return
 
     per_hour = result.per_hour
-    chart = (
-        alt.Chart(per_hour.assign(hour=data.wall_clock(per_hour["hour"])), title=f"Events per hour ({tz})")
-        .mark_bar()
-        .encode(
-            x=_time_axis("hour", f"hour ({tz})"),
-            y=alt.Y("events:Q", stack=True),
-            color="event_type:N",
-            tooltip=[_time_tooltip("hour", tz), "event_type:N", "events:Q"],
-        )
-    )
+    hours = per_hour.assign(hour=data.wall_clock(per_hour["hour"]))
+    chart = _stacked_bars(hours, f"Events per hour ({tz})", ("hour", f"hour ({tz})"), "events", "event_type", tz)
     st.altair_chart(chart, width="stretch")
     with st.expander(f"Hourly counts ({tz})"):
         hourly = per_hour.assign(hour=_local_label(per_hour["hour"])).pivot_table(
