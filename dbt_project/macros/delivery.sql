@@ -16,6 +16,10 @@
       the anti-join against the stored rows: keeps alias's rows whose key is
       new, or whose copy replaces the stored one (delivered before it, or
       with latest=true after it). Nothing on a full refresh.
+
+    skip_unchanged(alias, equal, not_distinct=[]): in an incremental run,
+      the anti-join that drops alias's rows already stored unchanged: equal
+      on every column of equal, not distinct on those of not_distinct.
 #}
 
 {% macro incremental_config(unique_key) -%}
@@ -58,5 +62,17 @@ left join {{ this }} as stored
     on {% for key in keys %}{{ "\n    and " if not loop.first }}stored.{{ key }} = {{ alias }}.{{ key }}{% endfor %}
 where stored.{{ keys[0] }} is null
     or {{ delivered_before('stored', alias) if latest else delivered_before(alias, 'stored') }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{% macro skip_unchanged(alias, equal, not_distinct=[]) -%}
+    {%- if is_incremental() %}
+left join {{ this }} as stored
+    on {% for column in equal %}{{ "\n    and " if not loop.first }}stored.{{ column }} = {{ alias }}.{{ column }}{% endfor %}
+    {%- for column in not_distinct %}
+    and stored.{{ column }} is not distinct from {{ alias }}.{{ column }}
+    {%- endfor %}
+where stored.{{ equal[0] }} is null
     {%- endif %}
 {%- endmacro %}

@@ -111,16 +111,10 @@ select
 
 from joined
 
-{% if is_incremental() %}
 -- a stored row is rewritten only when the event is new to this model (or
 -- its staged copy was replaced) or its user version changed
-left join {{ this }} as stored
-    on stored.event_id = joined.event_id
-    and stored.job_id = joined.job_id
-    and stored.ingested_at = joined.ingested_at
-    and stored.user_resolution = joined.user_resolution
-    and stored.user_version_valid_from is not distinct from joined.user_version_valid_from
-    and stored.user_name is not distinct from joined.user_name
-    and stored.email is not distinct from joined.email
-where stored.event_id is null
-{% endif %}
+{{ skip_unchanged(
+    'joined',
+    ['event_id', 'job_id', 'ingested_at', 'user_resolution'],
+    not_distinct=['user_version_valid_from', 'user_name', 'email'],
+) }}

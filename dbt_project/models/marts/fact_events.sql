@@ -55,12 +55,5 @@ select
 
 from keyed
 
-{% if is_incremental() %}
 -- a candidate already stored with the same keys and delivery is unchanged
-left join {{ this }} as stored
-    on stored.event_sk = keyed.event_sk
-    and stored.user_sk = keyed.user_sk
-    and stored.job_id = keyed.job_id
-    and stored.ingested_at = keyed.ingested_at
-where stored.event_sk is null
-{% endif %}
+{{ skip_unchanged('keyed', ['event_sk', 'user_sk', 'job_id', 'ingested_at']) }}
