@@ -6,6 +6,7 @@ import statistics
 from typing import Any
 
 from benchmarks.contenders import STAGES
+from eventlake.bench.common import print_goal_table
 
 MB = 1_000_000
 WHOLE = "whole job"
@@ -152,6 +153,7 @@ def _ratio_text(ratio: float | None) -> str:
     return f"[red]{1 / ratio:.1f}x slower[/]"
 
 
+# Not eventlake.bench.ingest_report's formatters on purpose: the processor tables show k from 1,000 and bare numbers.
 def _fmt_s(value: float | None) -> str:
     if value is None:
         return "-"
@@ -252,18 +254,7 @@ def print_notes(console, notes: dict[str, list[str]]) -> None:
 
 
 def print_goals(console, goal_rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title="goals (measured in this run)", title_justify="left")
-    table.add_column("")
-    table.add_column("goal")
-    table.add_column("format")
-    table.add_column("measured")
-    table.add_column("note")
-    colour = {"PASS": "green", "MISS": "red", "N/A": "yellow"}
-    for g in goal_rows:
-        table.add_row(f"[{colour[g['status']]}]{g['status']}[/]", g["goal"], g["format"] or "", g["shown"], g["note"])
-    console.print(table)
+    print_goal_table(console, goal_rows, "format", measured_justify="left")
 
 
 # -- chart --------------------------------------------------------------------------------

@@ -89,3 +89,134 @@ def write_outputs(
     chart(summary, chart_path)
     (out / f"{prefix}-latest.png").write_bytes(chart_path.read_bytes())
     return results_path, chart_path
+
+
+def bench_console() -> Any:
+    """A rich console; piped into a file or CI log, wide enough for the tables instead of rich's 80 columns."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=150)
+
+
+async def paced(n_requests: int, request_rate: float, one: Callable[[int], Any]) -> float:
+    """Start ``one(i)`` for i in 0..n_requests-1 at ``request_rate`` a second, wait for all of them.
+
+    Returns the sending window: the last start's slot ends one interval after it."""
+    import asyncio
+    import time
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(n_requests):
+        delay = start + i / request_rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    sending = time.perf_counter() - start + 1 / request_rate
+    await asyncio.gather(*tasks)
+    return sending
+
+
+def finish_summary(summary: dict[str, Any], failures: list[str], wall0: float) -> None:
+    """Stamp the end of a run on its summary: ok, status, finished_at, wall_seconds, the load average."""
+    import time
+    from datetime import UTC
+
+    summary["ok"] = not failures
+    summary["status"] = "passed" if summary["ok"] else "failed"
+    summary["finished_at"] = datetime.now(UTC).isoformat()
+    summary["wall_seconds"] = time.monotonic() - wall0
+    summary["machine"]["load_average_at_end"] = os.getloadavg()
+
+
+def finish_run(
+    console: Any, summary: dict[str, Any], failures: list[str], outputs: tuple[Path, Path | str], work: Path, keep: bool
+) -> int:
+    """Keep or remove the work directory, say where the results went; 1 when the run failed."""
+    import shutil
+
+    results_path, chart_path = outputs
+    if keep:
+        console.print(f"work directory kept: {work}", highlight=False)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    console.print(f"results: {results_path}\nchart:   {chart_path}\nwall time: {summary['wall_seconds']:.0f} s", highlight=False)
+    if failures:
+        console.print("[red bold]benchmark FAILED[/]: " + "; ".join(failures), highlight=False)
+        return 1
+    return 0
+
+
+def bench_main(
+    argv: list[str] | None, prog: str, description: str, add_arguments: Callable[[Any], None], run: Callable[[Any], int]
+) -> int:
+    """A load generator's ``python -m`` entry point: parse its arguments, log warnings only, run it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    return run(parser.parse_args(argv))
+
+
+# -- the reports' shared parts (rich tables, the 2x3 matplotlib chart) ----------------------------
+def results_table(title: str, caption: str, columns: list[str | tuple[str, str]]) -> Any:
+    """A rich results table, title and caption left-justified; a column is a name or (name, justify)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for column in columns:
+        name, justify = (column, "left") if isinstance(column, str) else column
+        table.add_column(name, justify=justify)
+    return table
+
+
+def print_skipped(console: Any, summary: dict[str, Any]) -> None:
+    for name, why in summary["skipped"].items():
+        console.print(f"  [dim]{name}: skipped ({why})[/]", highlight=False)
+
+
+def new_chart(title: str) -> tuple[Any, Any]:
+    """A 2x3 figure (matplotlib, Agg backend) with its title: (figure, axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(18, 9.5))
+    fig.suptitle(title, fontsize=11)
+    return fig, axes
+
+
+def finish_chart(fig: Any, ax: Any, goal_rows: list[dict[str, Any]], path: Any, two_lines: bool = False) -> None:
+    """Draw the goals panel in ``ax`` (a goal and its measure on one line, or two), save the figure to ``path``."""
+    import matplotlib.pyplot as plt
+
+    ax.set_axis_off()
+    ax.set_title("goals")
+    for i, g in enumerate(goal_rows):
+        y = 1 - (i + 0.5) / max(len(goal_rows), 1)
+        colour = {"PASS": "#27ae60", "MISS": "#c0392b", "N/A": "#b7950b"}[g["status"]]
+        ax.text(0.0, y, g["status"], color=colour, fontsize=8.5, fontweight="bold", transform=ax.transAxes, va="center")
+        if two_lines:
+            ax.text(0.11, y, f"{g['goal']}:\n{g['shown']}", fontsize=7.5, transform=ax.transAxes, va="center")
+        else:
+            ax.text(0.11, y, f"{g['goal']}: {g['shown']}", fontsize=8, transform=ax.transAxes, va="center")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_goal_table(console: Any, goal_rows: list[dict[str, Any]], where: str, measured_justify: str = "right") -> None:
+    """The goals table: status, goal, where it was measured (the rows' ``where`` key), measured, note."""
+    from rich.table import Table
+
+    colour = {"PASS": "green", "MISS": "red", "N/A": "yellow"}
+    table = Table(title="goals (measured in this run)", title_justify="left")
+    for name, justify in (("", "left"), ("goal", "left"), (where, "left"), ("measured", measured_justify), ("note", "left")):
+        table.add_column(name, justify=justify)
+    for g in goal_rows:
+        table.add_row(f"[{colour[g['status']]}]{g['status']}[/]", g["goal"], g[where] or "", g["shown"], g["note"])
+    console.print(table)

@@ -60,6 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eventlake.bench import common
 from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
 
 log = logging.getLogger("eventlake.bench.ingest")
@@ -399,6 +400,16 @@ def single_event(seed: int) -> bytes:
     from eventlake.generate import generate
 
     return orjson.dumps(generate(events=1, users=1, products=1, invalid_rate=0.0, duplicate_rate=0.0, seed=seed).events[0])
+
+
+def ndjson_client():
+    """An httpx.AsyncClient for NDJSON POSTs to the API under test (``async with``)."""
+    import httpx
+
+    # room for stalled answers: a POST waiting for a free connection would be sent late
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/x-ndjson"}
+    return httpx.AsyncClient(timeout=30, limits=limits, headers=headers)
 
 
 def ndjson_bodies(total: int, per_body: int, seed: int, progress: Callable[[int], None] | None = None) -> list[tuple[bytes, int]]:
@@ -817,10 +828,7 @@ class Bench:
                 wait_consumer_ready(consumers)
 
             async def pace() -> float:
-                # room for stalled answers: a POST waiting for a free connection would be sent late
-                limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-                headers = {"X-API-Key": API_KEY, "Content-Type": "application/x-ndjson"}
-                async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
+                async with ndjson_client() as client:
 
                     async def one(i: int) -> None:
                         t_sent = time.time()
@@ -834,17 +842,7 @@ class Bench:
                         sent.append({"i": i, "sent": t_sent, "status": status, "job_id": job_id,
                                      "post_seconds": time.perf_counter() - t0})  # fmt: skip
 
-                    tasks = []
-                    start = time.perf_counter()
-                    for i in range(n_requests):
-                        delay = start + i / request_rate - time.perf_counter()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        tasks.append(asyncio.create_task(one(i)))
-                    # the sending window: the last POST's slot ends one interval after it was sent
-                    sending = time.perf_counter() - start + 1 / request_rate
-                    await asyncio.gather(*tasks)
-                    return sending
+                    return await common.paced(n_requests, request_rate, one)
 
             send_seconds = timed(
                 self.console,
@@ -983,21 +981,18 @@ def library_versions() -> dict[str, str]:
 def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path | str]:
     """ingest-<UTC stamp>.json/.png, copied to ingest-latest.json/.png (the PNG only with matplotlib, the
     ``charts`` extra; otherwise the second value says how to get it)."""
-    from eventlake.bench import common, ingest_report
+    from eventlake.bench import ingest_report
 
     return common.write_outputs(summary, out, started, "ingest", ingest_report.chart)
 
 
 def run(args: argparse.Namespace) -> int:
     """The benchmark; exit code 0 when every selected section ran and the drained rows matched."""
-    from rich.console import Console
-
     from eventlake.bench import ingest_report, loadgen
 
     for noisy in ("httpx", "httpcore"):  # `eventlake` logs at INFO: not one line per bench request
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # piped into a file or CI log: wide enough for the tables instead of rich's 80 columns
-    console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=150)
+    console = common.bench_console()
     if getattr(args, "chaos", None) is not None:
         from eventlake.bench import chaos
 
@@ -1074,36 +1069,23 @@ def run(args: argparse.Namespace) -> int:
         "goals": ingest_report.goals(results, GOALS),
         "failures": failures,
     }
-    summary["ok"] = not failures
-    summary["status"] = "passed" if summary["ok"] else "failed"
-    summary["finished_at"] = datetime.now(UTC).isoformat()
-    summary["wall_seconds"] = time.monotonic() - wall0
-    summary["machine"]["load_average_at_end"] = os.getloadavg()
+    common.finish_summary(summary, failures, wall0)
 
     console.print()
     ingest_report.print_results(console, summary)
     ingest_report.print_goals(console, summary["goals"])
-    results_path, chart_path = write_outputs(summary, out, started)
-    if cfg["keep"]:
-        console.print(f"work directory kept: {work}", highlight=False)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    console.print(f"results: {results_path}\nchart:   {chart_path}\nwall time: {summary['wall_seconds']:.0f} s", highlight=False)
-    if failures:
-        console.print("[red bold]benchmark FAILED[/]: " + "; ".join(failures), highlight=False)
-        return 1
-    return 0
+    return common.finish_run(console, summary, failures, write_outputs(summary, out, started), work, cfg["keep"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m eventlake.bench.ingest",
-        description="Benchmark the ingest path against the real API: single-event POSTs (vs a bare FastAPI "
+    return common.bench_main(
+        argv,
+        "python -m eventlake.bench.ingest",
+        "Benchmark the ingest path against the real API: single-event POSTs (vs a bare FastAPI "
         "endpoint), batched NDJSON, draining a backlog into Iceberg, freshness and a soak.",
+        add_arguments,
+        run,
     )
-    add_arguments(parser)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

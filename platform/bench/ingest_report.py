@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventlake.bench.common import finish_chart, new_chart, print_goal_table, print_skipped, results_table
+
 MB = 1_000_000
 
 
@@ -16,7 +18,6 @@ def _fmt_rate(value: float | None) -> str:
     if value >= 1e5:
         return f"{value / 1e3:.0f}k"
     return f"{value:,.0f}"
-COLOUR = {"PASS": "green", "MISS": "red", "N/A": "yellow"}
 
 
 def _rate(value: float | None, unit: str) -> str:
@@ -134,23 +135,15 @@ def _codes(result: dict[str, Any]) -> str:
 
 # -- console ------------------------------------------------------------------------------
 def print_results(console, summary: dict[str, Any]) -> None:
-    from rich.table import Table
-
     machine = summary["machine"]
     sections = summary["sections"]
     client = summary["client"]
-    table = Table(
-        title=f"eventlake bench ingest: {machine['cores']} cores ({machine['cpu_model']}), load by {client['version']}",
-        title_justify="left",
-        caption="req/s and events/s over each phase's wall time; latency from the request written to the answer read; "
+    table = results_table(
+        f"eventlake bench ingest: {machine['cores']} cores ({machine['cpu_model']}), load by {client['version']}",
+        "req/s and events/s over each phase's wall time; latency from the request written to the answer read; "
         "ratios: API / bare endpoint, drain / process() alone, N consumers / 1 consumer",
-        caption_justify="left",
+        ["section", "measured", ("result", "right"), ("latency / detail", "right"), ("ratio", "right")],
     )
-    table.add_column("section")
-    table.add_column("measured")
-    table.add_column("result", justify="right")
-    table.add_column("latency / detail", justify="right")
-    table.add_column("ratio", justify="right")
 
     def failed(name: str) -> bool:
         section = sections.get(name)
@@ -213,42 +206,25 @@ def print_results(console, summary: dict[str, Any]) -> None:
                       f"{s['errors']} errors, p99 {_ms(lat['p99'])}, RSS {_mb(s['rss_bytes_start'])} -> {_mb(s['rss_bytes_end'])}",
                       _x(s["achieved_share_of_target"]) + " of asked" if s["achieved_share_of_target"] else "")  # fmt: skip
     console.print(table)
-    for name, why in summary["skipped"].items():
-        console.print(f"  [dim]{name}: skipped ({why})[/]", highlight=False)
+    print_skipped(console, summary)
     if client.get("note"):
         console.print(f"  [yellow]{client['note']}[/]", highlight=False)
 
 
 def print_goals(console, goal_rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title="goals (measured in this run)", title_justify="left")
-    table.add_column("")
-    table.add_column("goal")
-    table.add_column("section")
-    table.add_column("measured", justify="right")
-    table.add_column("note")
-    for g in goal_rows:
-        table.add_row(f"[{COLOUR[g['status']]}]{g['status']}[/]", g["goal"], g["section"], g["shown"], g["note"])
-    console.print(table)
+    print_goal_table(console, goal_rows, "section")
 
 
 # -- chart --------------------------------------------------------------------------------
 def chart(summary: dict[str, Any], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
     sections = summary["sections"]
     machine = summary["machine"]
-    fig, axes = plt.subplots(2, 3, figsize=(18, 9.5))
-    fig.suptitle(
+    fig, axes = new_chart(
         f"eventlake bench ingest, {summary['started_at'][:19]} UTC: {machine['cores']} cores ({machine['cpu_model']}), "
-        f"load by {summary['client']['version']}",
-        fontsize=11,
+        f"load by {summary['client']['version']}"
     )
+    from matplotlib.ticker import FuncFormatter
+
     rate_fmt = FuncFormatter(lambda v, _: _fmt_rate(v) if v else "0")
 
     def not_run(ax, name: str) -> bool:
@@ -377,15 +353,4 @@ def chart(summary: dict[str, Any], path) -> None:
         ax.grid(alpha=0.3)
 
     # 6: goals
-    ax = axes[1][2]
-    ax.set_axis_off()
-    ax.set_title("goals")
-    rows = summary["goals"]
-    for i, g in enumerate(rows):
-        y = 1 - (i + 0.5) / max(len(rows), 1)
-        colour = {"PASS": "#27ae60", "MISS": "#c0392b", "N/A": "#b7950b"}[g["status"]]
-        ax.text(0.0, y, g["status"], color=colour, fontsize=8.5, fontweight="bold", transform=ax.transAxes, va="center")
-        ax.text(0.11, y, f"{g['goal']}: {g['shown']}", fontsize=8, transform=ax.transAxes, va="center")
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_chart(fig, axes[1][2], summary["goals"], path)

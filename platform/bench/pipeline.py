@@ -58,7 +58,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -69,21 +68,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from eventlake.bench import common
+from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
 from eventlake.bench.ingest import (
-    API_KEY,
     INGEST_PATH,
     SectionError,
     _progress,
     _seconds,
     child_env,
     home_settings,
+    ndjson_client,
     percentile,
     start_api,
     start_consumers,
     stop,
     wait_consumer_ready,
 )
-from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
 
 log = logging.getLogger("eventlake.bench.pipeline")
 
@@ -797,9 +797,7 @@ class Bench:
             loop.start()
 
             async def pace() -> float:
-                limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-                headers = {"X-API-Key": API_KEY, "Content-Type": "application/x-ndjson"}
-                async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
+                async with ndjson_client() as client:
 
                     async def one(i: int) -> None:
                         t_sent = time.time()
@@ -812,16 +810,7 @@ class Bench:
                             status, job_id = f"error: {type(exc).__name__}", None
                         sent.append({"i": i, "sent": t_sent, "status": status, "job_id": job_id})
 
-                    tasks = []
-                    start = time.perf_counter()
-                    for i in range(n_requests):
-                        delay = start + i / request_rate - time.perf_counter()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        tasks.append(asyncio.create_task(one(i)))
-                    sending = time.perf_counter() - start + 1 / request_rate
-                    await asyncio.gather(*tasks)
-                    return sending
+                    return await common.paced(n_requests, request_rate, one)
 
             box: dict[str, Any] = {}
             poster = threading.Thread(target=lambda: box.setdefault("s", asyncio.run(pace())), daemon=True)
@@ -957,15 +946,12 @@ def _head(body: bytes, n: int) -> tuple[bytes, int]:
 # -- the command ---------------------------------------------------------------------------------
 def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path]:
     """pipeline-<UTC stamp>.json/.png, copied to pipeline-latest.json/.png."""
-    from eventlake.bench import common as processor  # write_outputs moved to eventlake.bench.common
     from eventlake.bench import pipeline_report
 
-    return processor.write_outputs(summary, out, started, "pipeline", pipeline_report.chart)
+    return common.write_outputs(summary, out, started, "pipeline", pipeline_report.chart)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from eventlake.bench import pipeline_report
     from eventlake.bench.ingest import library_versions
 
@@ -973,7 +959,7 @@ def run(args: argparse.Namespace) -> int:
         return transform_child(*args.transform_child)
     for noisy in ("httpx", "httpcore", "eventlake", "pyiceberg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=150)
+    console = common.bench_console()
     cfg = _config(args)
     out: Path = cfg["out"]
     out.mkdir(parents=True, exist_ok=True)
@@ -1072,37 +1058,25 @@ def run(args: argparse.Namespace) -> int:
     }
     summary["goals"] = pipeline_report.goals(summary, GOALS)
     summary["where_the_time_went"] = pipeline_report.where_the_time_went(summary)
-    summary["ok"] = not failures
-    summary["status"] = "passed" if summary["ok"] else "failed"
-    summary["finished_at"] = datetime.now(UTC).isoformat()
-    summary["wall_seconds"] = time.monotonic() - wall0
-    summary["machine"]["load_average_at_end"] = os.getloadavg()
+    common.finish_summary(summary, failures, wall0)
 
     console.print()
     pipeline_report.print_results(console, summary)
     pipeline_report.print_goals(console, summary["goals"])
     pipeline_report.print_where(console, summary["where_the_time_went"])
-    results_path, chart_path = write_outputs(summary, out, started)
-    if cfg["keep"] or failures:
-        console.print(f"work directory kept: {work}", highlight=False)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    console.print(f"results: {results_path}\nchart:   {chart_path}\nwall time: {summary['wall_seconds']:.0f} s", highlight=False)
-    if failures:
-        console.print("[red bold]benchmark FAILED[/]: " + "; ".join(failures), highlight=False)
-        return 1
-    return 0
+    outputs = write_outputs(summary, out, started)
+    return common.finish_run(console, summary, failures, outputs, work, keep=bool(cfg["keep"] or failures))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m eventlake.bench.pipeline",
-        description="Benchmark the transform on a growing history (full and incremental transform_job runs: wall "
+    return common.bench_main(
+        argv,
+        "python -m eventlake.bench.pipeline",
+        "Benchmark the transform on a growing history (full and incremental transform_job runs: wall "
         "time, peak RSS) and freshness from POST to Iceberg and to fact_events under a steady stream.",
+        add_arguments,
+        run,
     )
-    add_arguments(parser)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

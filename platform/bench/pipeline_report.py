@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventlake.bench.common import finish_chart, new_chart, print_skipped, results_table
 from eventlake.bench.ingest_report import _mb, _rate, _s
 from eventlake.bench.ingest_report import print_goals as print_goals  # the same goals table
 
@@ -148,22 +149,14 @@ def where_the_time_went(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- console ----------------------------------------------------------------------------------
 def print_results(console, summary: dict[str, Any]) -> None:
-    from rich.table import Table
-
     machine = summary["machine"]
     phases = summary["phases"]
-    table = Table(
-        title=f"eventlake bench pipeline: {machine['cores']} cores ({machine['cpu_model']})",
-        title_justify="left",
-        caption="wall = the Dagster run (RUN_START -> RUN_SUCCESS); 'with start' adds the child process start, imports and "
+    table = results_table(
+        f"eventlake bench pipeline: {machine['cores']} cores ({machine['cpu_model']})",
+        "wall = the Dagster run (RUN_START -> RUN_SUCCESS); 'with start' adds the child process start, imports and "
         "build_definitions; peak RSS = summed RSS of the run's process tree (Dagster + dbt), sampled every 100 ms",
-        caption_justify="left",
+        ["phase", "history", ("wall", "right"), ("peak RSS", "right"), "detail"],
     )
-    table.add_column("phase")
-    table.add_column("history")
-    table.add_column("wall", justify="right")
-    table.add_column("peak RSS", justify="right")
-    table.add_column("detail")
     history = phases.get("history")
     if history:
         for b in history["build"]:
@@ -197,8 +190,7 @@ def print_results(console, summary: dict[str, Any]) -> None:
             table.add_row("", label, f"p50 {_s(f['p50_s'])}, p95 {_s(f['p95_s'])}", "",
                           f"max {_s(f['max_s'])}, {f['posts']} of {fresh['requests_accepted']} POSTs")  # fmt: skip
     console.print(table)
-    for name, why in summary["skipped"].items():
-        console.print(f"  [dim]{name}: skipped ({why})[/]", highlight=False)
+    print_skipped(console, summary)
 
 
 def print_where(console, where: list[dict[str, Any]]) -> None:
@@ -220,17 +212,12 @@ def print_where(console, where: list[dict[str, Any]]) -> None:
 
 # -- chart ------------------------------------------------------------------------------------
 def chart(summary: dict[str, Any], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
     machine = summary["machine"]
     sizes = _sizes(summary)
-    fig, axes = plt.subplots(2, 3, figsize=(18, 9.5))
-    fig.suptitle(f"eventlake bench pipeline, {summary['started_at'][:19]} UTC: {machine['cores']} cores "
-                 f"({machine['cpu_model']}); transform cost against history size", fontsize=11)  # fmt: skip
+    fig, axes = new_chart(f"eventlake bench pipeline, {summary['started_at'][:19]} UTC: {machine['cores']} cores "
+                          f"({machine['cpu_model']}); transform cost against history size")  # fmt: skip
+    from matplotlib.ticker import FuncFormatter
+
     size_fmt = FuncFormatter(lambda v, _: _h(int(v)) if v >= 0 else "")
     inc = [e for e in sizes if e.get("incremental")]
     full = [e for e in sizes if e.get("full")]
@@ -247,6 +234,12 @@ def chart(summary: dict[str, Any], path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
 
+    def goal_and_axes(ax, goal: float, goal_label: str, title: str, ylabel: str) -> None:
+        ax.axhline(goal, color="black", linestyle="--", linewidth=0.8, label=goal_label)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        size_axis(ax)
+
     # 1: incremental wall time against history size
     ax = axes[0][0]
     if inc:
@@ -254,11 +247,8 @@ def chart(summary: dict[str, Any], path) -> None:
         ax.plot(xs, [e["incremental"]["run_wall_s"]["p50"] for e in inc], "o-", color="#c0392b", label="p50 (Dagster run)")
         ax.plot(xs, [e["incremental"]["run_wall_s"]["max"] for e in inc], "^--", color="#c0392b", alpha=0.6, label="max")
         ax.plot(xs, [e["incremental"]["process_wall_s"]["p50"] for e in inc], "s:", color="#7f8c8d", label="p50 with process start")
-        ax.axhline(15, color="black", linestyle="--", linewidth=0.8, label="goal 15 s")
         n = inc[-1]["incremental"]["events_per_run"]
-        ax.set_title(f"incremental transform of {n:,} new events")
-        ax.set_ylabel("wall time, s")
-        size_axis(ax)
+        goal_and_axes(ax, 15, "goal 15 s", f"incremental transform of {n:,} new events", "wall time, s")
     else:
         empty(ax, "incremental: not measured")
 
@@ -271,10 +261,7 @@ def chart(summary: dict[str, Any], path) -> None:
         if full:
             ax.plot([e["full"]["history_events"] for e in full], [(e["full"]["peak_rss_bytes"] or 0) / MB for e in full],
                     "s-", color="#2980b9", label="full")  # fmt: skip
-        ax.axhline(1500, color="black", linestyle="--", linewidth=0.8, label="goal 1.5 GB")
-        ax.set_title("peak RSS of a transform (Dagster + dbt processes)")
-        ax.set_ylabel("MB")
-        size_axis(ax)
+        goal_and_axes(ax, 1500, "goal 1.5 GB", "peak RSS of a transform (Dagster + dbt processes)", "MB")
     else:
         empty(ax, "no transform measured")
 
@@ -283,10 +270,7 @@ def chart(summary: dict[str, Any], path) -> None:
     if full:
         ax.plot([e["full"]["history_events"] for e in full], [e["full"]["run_wall_s"] or 0 for e in full], "s-", color="#2980b9",
                 label="full (empty DuckDB file)")  # fmt: skip
-        ax.axhline(300, color="black", linestyle="--", linewidth=0.8, label="goal 5 min at 10M")
-        ax.set_title("full transform")
-        ax.set_ylabel("wall time, s")
-        size_axis(ax)
+        goal_and_axes(ax, 300, "goal 5 min at 10M", "full transform", "wall time, s")
     else:
         empty(ax, "full: not measured")
 
@@ -326,18 +310,7 @@ def chart(summary: dict[str, Any], path) -> None:
         empty(ax, "no run details")
 
     # 6: goals
-    ax = axes[1][2]
-    ax.set_axis_off()
-    ax.set_title("goals")
-    rows = summary.get("goals", [])
-    for i, g in enumerate(rows):
-        y = 1 - (i + 0.5) / max(len(rows), 1)
-        colour = {"PASS": "#27ae60", "MISS": "#c0392b", "N/A": "#b7950b"}[g["status"]]
-        ax.text(0.0, y, g["status"], color=colour, fontsize=8.5, fontweight="bold", transform=ax.transAxes, va="center")
-        ax.text(0.11, y, f"{g['goal']}:\n{g['shown']}", fontsize=7.5, transform=ax.transAxes, va="center")
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_chart(fig, axes[1][2], summary.get("goals", []), path, two_lines=True)
 
 
 __all__ = ["chart", "goals", "print_goals", "print_results", "print_where", "where_the_time_went"]
