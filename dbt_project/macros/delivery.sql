@@ -20,6 +20,12 @@
     skip_unchanged(alias, equal, not_distinct=[]): in an incremental run,
       the anti-join that drops alias's rows already stored unchanged: equal
       on every column of equal, not distinct on those of not_distinct.
+
+    since_cte(): in an incremental run, the CTE "since," holding the newest
+      dbt_loaded_at this model has stored (loaded_since) as loaded_at.
+
+    incremental_where(condition): "where <condition>" in an incremental run,
+      nothing on a full refresh.
 #}
 
 {% macro incremental_config(unique_key) -%}
@@ -75,4 +81,18 @@ left join {{ this }} as stored
     {%- endfor %}
 where stored.{{ equal[0] }} is null
     {%- endif %}
+{%- endmacro %}
+
+{% macro since_cte() -%}
+    {%- if is_incremental() %}
+since as (
+
+    select {{ loaded_since() }} as loaded_at
+
+),
+    {%- endif %}
+{%- endmacro %}
+
+{% macro incremental_where(condition) -%}
+    {%- if is_incremental() %}where {{ condition }}{% endif -%}
 {%- endmacro %}

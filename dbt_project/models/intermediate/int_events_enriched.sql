@@ -48,9 +48,7 @@ events as (
 user_versions as (
 
     select * from {{ ref('int_users_with_history') }}
-    {% if is_incremental() %}
-    where user_id in (select distinct user_id from events)
-    {% endif %}
+    {{ incremental_where('user_id in (select distinct user_id from events)') }}
 
 ),
 

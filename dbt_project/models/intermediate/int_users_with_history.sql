@@ -28,9 +28,7 @@ changed_users as (
 changes as (
 
     select * from {{ ref('stg_users') }}
-    {% if is_incremental() %}
-    where user_id in (select user_id from changed_users)
-    {% endif %}
+    {{ incremental_where('user_id in (select user_id from changed_users)') }}
 
 ),
 

@@ -13,20 +13,12 @@
 
 with
 
-{% if is_incremental() %}
-since as (
-
-    select {{ loaded_since() }} as loaded_at
-
-),
-{% endif %}
+{{ since_cte() }}
 
 products as (
 
     select * from {{ ref('stg_products') }}
-    {% if is_incremental() %}
-    where dbt_loaded_at > (select loaded_at from since)
-    {% endif %}
+    {{ incremental_where('dbt_loaded_at > (select loaded_at from since)') }}
 
 ),
 

@@ -16,36 +16,24 @@
 
 with
 
-{% if is_incremental() %}
-since as (
-
-    select {{ loaded_since() }} as loaded_at
-
-),
-{% endif %}
+{{ since_cte() }}
 
 touched_users as (
 
     select user_id from {{ ref('int_users_with_history') }}
-    {% if is_incremental() %}
-    where dbt_loaded_at > (select loaded_at from since)
-    {% endif %}
+    {{ incremental_where('dbt_loaded_at > (select loaded_at from since)') }}
 
     union
 
     select user_id from {{ ref('stg_events') }}
-    {% if is_incremental() %}
-    where dbt_loaded_at > (select loaded_at from since)
-    {% endif %}
+    {{ incremental_where('dbt_loaded_at > (select loaded_at from since)') }}
 
 ),
 
 versions as (
 
     select * from {{ ref('int_users_with_history') }}
-    {% if is_incremental() %}
-    where user_id in (select user_id from touched_users)
-    {% endif %}
+    {{ incremental_where('user_id in (select user_id from touched_users)') }}
 
 ),
 
