@@ -7,47 +7,23 @@ Without wrk on PATH the command falls back to its asyncio client and still passe
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from eventlake.bench import ingest, loadgen
+from tests.bench.conftest import _env, _eventlake, _number, run_bench
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVENTS = 3000
 
 
-def _eventlake() -> list[str]:
-    script = Path(sys.executable).parent / "eventlake"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "eventlake.cli"]
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
-    env["EVENTLAKE_HOME"] = str(tmp_path / "home")
-    return env
-
-
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def test_smoke_every_section_runs_and_drains_every_event(tmp_path):
-    out = tmp_path / "bench"
-    cmd = [*_eventlake(), "bench", "ingest", "--events", str(EVENTS), "--batch-events", "1000", "--duration", "1",
-           "--warmup", "0", "--freshness-seconds", "1", "--soak-seconds", "1", "--out", str(out), "--keep"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=_env(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    results = json.loads((out / "ingest-latest.json").read_text())
-    png = (out / "ingest-latest.png").read_bytes()
-    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
-    assert list(out.glob("ingest-2*.json")) and list(out.glob("ingest-2*.png"))
-    assert results["status"] == "passed" and results["failures"] == []
+    args = ["--events", str(EVENTS), "--batch-events", "1000", "--duration", "1",
+            "--warmup", "0", "--freshness-seconds", "1", "--soak-seconds", "1", "--keep"]  # fmt: skip
+    out, results, done = run_bench(tmp_path, "ingest", args, timeout=400)
     assert results["machine"]["cores"] == os.cpu_count() and results["machine"]["cpu_model"]
     assert results["client"]["name"] in ("wrk", "python")
 

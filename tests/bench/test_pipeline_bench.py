@@ -6,18 +6,13 @@ No timing is asserted: the goals may be PASS or MISS, but each must be measured.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from eventlake.bench import pipeline
+from tests.bench.conftest import _eventlake, _number, run_bench
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVENTS = 20_000
 SIZES = [10_000, 20_000]
 INCREMENTAL = 1_000
@@ -25,35 +20,12 @@ RUNS = 1  # each transform_job run is a child process of its own (Dagster + dbt 
 FRESH_RATE, FRESH_BATCH, FRESH_SECONDS = 200, 20, 10
 
 
-def _eventlake() -> list[str]:
-    script = Path(sys.executable).parent / "eventlake"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "eventlake.cli"]
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
-    env["EVENTLAKE_HOME"] = str(tmp_path / "home")
-    return env
-
-
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 @pytest.mark.timeout(2700)  # 5 or 6 transform_job runs, each a fresh process: minutes each on a busy machine
 def test_smoke_every_phase_runs_and_counts_reconcile(tmp_path):
-    out = tmp_path / "bench"
-    cmd = [*_eventlake(), "bench", "pipeline", "--events", str(EVENTS), "--sizes", ",".join(map(str, SIZES)),
-           "--incremental-events", str(INCREMENTAL), "--runs", str(RUNS), "--users", "500", "--products", "50",
-           "--freshness-seconds", str(FRESH_SECONDS), "--freshness-rate", str(FRESH_RATE), "--freshness-batch", str(FRESH_BATCH),
-           "--out", str(out)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=2600, env=_env(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
-    results = json.loads((out / "pipeline-latest.json").read_text())
-    png = (out / "pipeline-latest.png").read_bytes()
-    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
-    assert list(out.glob("pipeline-2*.json")) and list(out.glob("pipeline-2*.png"))
-    assert results["status"] == "passed" and results["failures"] == []
+    args = ["--events", str(EVENTS), "--sizes", ",".join(map(str, SIZES)),
+            "--incremental-events", str(INCREMENTAL), "--runs", str(RUNS), "--users", "500", "--products", "50",
+            "--freshness-seconds", str(FRESH_SECONDS), "--freshness-rate", str(FRESH_RATE), "--freshness-batch", str(FRESH_BATCH)]  # fmt: skip
+    out, results, done = run_bench(tmp_path, "pipeline", args, timeout=2600, stdout_tail=6000)
     assert not list(out.glob("pipeline-work-*")), "the work directory is removed without --keep"
 
     phases = results["phases"]
