@@ -44,6 +44,11 @@ TRANSFORM_RUN_LIMIT = 1
 WAREHOUSE_POOL = "warehouse"
 WAREHOUSE_POOL_LIMIT = 1
 
+#: How often the snapshot sensor looks for new raw snapshots, and how often the run queue starts
+#: waiting runs: together with a run's start they are the wait between a commit and its transform.
+SENSOR_INTERVAL_SECONDS = 5
+DEQUEUE_INTERVAL_SECONDS = 1
+
 #: Dagster's tag of a re-execution (its steps are a subset, or its config is its parent's).
 PARENT_RUN_TAG = "dagster/parent_run_id"
 
@@ -80,7 +85,11 @@ def instance_config(**extra: Any) -> dict[str, Any]:
     adds or replaces top-level sections (storage, run_launcher, ...).
     """
     config: dict[str, Any] = {
-        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"},
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": {"dequeue_interval_seconds": DEQUEUE_INTERVAL_SECONDS},
+        },
         "concurrency": concurrency_config(),
         "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 30},
         "telemetry": {"enabled": False},

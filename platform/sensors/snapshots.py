@@ -299,7 +299,8 @@ def queued_transform_runs(instance: DagsterInstance) -> list[DagsterRun]:
 @sensor(
     name=SENSOR_NAME,
     job_name=runs.TRANSFORM_JOB,
-    minimum_interval_seconds=10,
+    # a look at the catalog's metadata, cheap: every few seconds keeps POST -> fact_events short
+    minimum_interval_seconds=runs.SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Reports each new Iceberg snapshot of raw.events/users/products as a materialization of its raw "
