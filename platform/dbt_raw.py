@@ -80,15 +80,6 @@ def _local_path(location: str) -> str | None:
     return None
 
 
-def live_files(table: Any) -> list[tuple[str, int, int, int]]:
-    """``(location, added snapshot id, data sequence number, records)`` of every
-    live data file of the table's current snapshot."""
-    snapshot = table.metadata.current_snapshot()
-    if snapshot is None:
-        return []
-    return [entry for _, entries in _read_manifests(table, snapshot.manifests(table.io)) for entry in entries]
-
-
 def _read_manifests(table: Any, manifests: list[Any]) -> list[tuple[str, list[tuple[str, int, int, int]]]]:
     """``(manifest path, its live data file entries)`` for each of ``manifests``, read in parallel."""
     from pyiceberg.manifest import ManifestContent
@@ -157,7 +148,7 @@ MANIFESTS = "__manifests"
 
 
 def _cached_live_files(conn: Any, table: Any, ns: str, name: str, snapshot: Any) -> list[tuple[str, int, int, int]]:
-    """Like :func:`live_files`, reading only the manifests this warehouse has not read before.
+    """The live data files of ``snapshot``, reading only the manifests this warehouse has not read before.
 
     An Iceberg manifest is never rewritten in place, so its live entries are
     kept in ``raw.__manifest_entries`` and a run reads the manifest list and
@@ -168,31 +159,25 @@ def _cached_live_files(conn: Any, table: Any, ns: str, name: str, snapshot: Any)
         f"create table if not exists {ns}.{MANIFEST_ENTRIES} (table_name varchar, manifest_path varchar, "
         "file_path varchar, snapshot_id bigint, sequence_number bigint, record_count bigint)"
     )
-    current = [m for m in snapshot.manifests(table.io)]
-    paths = [m.manifest_path for m in current]
+    current = snapshot.manifests(table.io)
+    paths = {m.manifest_path for m in current}
     known = {row[0] for row in conn.execute(f"select manifest_path from {ns}.{MANIFESTS} where table_name = ?", [name]).fetchall()}
-    new = [m for m in current if m.manifest_path not in known]
-    for manifest_path, entries in _read_manifests(table, new):
+    for manifest_path, entries in _read_manifests(table, [m for m in current if m.manifest_path not in known]):
         conn.execute(f"insert into {ns}.{MANIFESTS} values (?, ?)", [name, manifest_path])
         if entries:
             conn.executemany(f"insert into {ns}.{MANIFEST_ENTRIES} values (?, ?, ?, ?, ?, ?)",
                              [(name, manifest_path, *e) for e in entries])  # fmt: skip
     # forget manifests the table no longer uses (compaction, expiry): the cache stays as large as the table
-    conn.execute("create or replace temp table eventlake_current_manifests (manifest_path varchar)")
-    conn.executemany("insert into eventlake_current_manifests values (?)", [(p,) for p in paths])
-    for cache in (MANIFESTS, MANIFEST_ENTRIES):
-        conn.execute(
-            f"delete from {ns}.{cache} where table_name = ? and manifest_path not in "
-            "(select manifest_path from eventlake_current_manifests)",
-            [name],
-        )
+    stale = [(name, path) for path in known - paths]
+    if stale:
+        for cache in (MANIFESTS, MANIFEST_ENTRIES):
+            conn.executemany(f"delete from {ns}.{cache} where table_name = ? and manifest_path = ?", stale)
     rows = conn.execute(
         f"select file_path, snapshot_id, sequence_number, record_count from {ns}.{MANIFEST_ENTRIES} "
         "where table_name = ? order by sequence_number, file_path",
         [name],
     ).fetchall()
-    conn.execute("drop table eventlake_current_manifests")
-    log.debug("raw table %s: %d manifests, %d read now", name, len(paths), len(new))
+    log.debug("raw table %s: %d manifests, %d cached before", name, len(paths), len(known))
     return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 
