@@ -247,6 +247,48 @@ class ProcessResult:
         ``record_count == valid_count + invalid_count + duplicate_count``.
         """
 
+class KeyIndex:
+    """Keys already stored in a table within a window, with the job that
+    stored each and the day it was stored, kept in Rust across ``process()``
+    calls (``eventlake.dedup_index`` loads and maintains one per table).
+
+    Two layers: *committed* keys (the table holds them) and *pending* keys
+    (a ``process(..., index=)`` call kept them; its commit has not landed).
+    Pass it to ``process(..., index=, job_id=, day=)``: records whose key
+    another job stored, or that this pass already kept, are duplicates; the
+    keys kept are added as pending until ``commit_pending()`` (the commit
+    landed) or ``rollback_pending()``. Safe to share between threads (a lock
+    inside); ``len(index)`` is the number of committed keys.
+    """
+
+    def __init__(self) -> None: ...
+    def add_table(self, table: ArrowInput, key: str, job: str, stored_at: str) -> int:
+        """Add the keys of rows a table holds, as committed: the columns named
+        ``key`` (text: the key), ``job`` (text: the job that stored the row;
+        the first job to store a key stays its origin) and ``stored_at``
+        (timestamp: the day it was stored). Rows whose key is null are
+        skipped. Returns the number of keys read. A missing column, or one
+        that cannot be cast to text/timestamp -> DataProcessorError. Releases
+        the GIL."""
+    def commit_pending(self) -> int:
+        """Promote the pending keys to committed (the pass committed); returns how many."""
+    def rollback_pending(self) -> int:
+        """Forget the pending keys (the pass did not commit); returns how many."""
+    def evict_before(self, day: int) -> int:
+        """Drop committed keys stored before ``day`` (days since 1970-01-01); returns how many.
+        Releases the GIL."""
+    def clear_committed(self) -> None:
+        """Forget the committed keys (before loading them again); pending keys stay."""
+    def pending_conflicts(self) -> int:
+        """Pending keys that the committed layer now holds from another job (a
+        concurrent writer stored them after this pass checked its records)."""
+    def memory_bytes(self) -> int:
+        """Bytes held by both layers' hash tables."""
+    @property
+    def pending_count(self) -> int:
+        """Keys held as pending."""
+    def __len__(self) -> int: ...
+
 def process(
     data: bytes,
     format: str,
@@ -254,6 +296,10 @@ def process(
     rules: str,
     *,
     seen: Sequence[str] | None = None,
+    index: KeyIndex | None = None,
+    job_id: str | None = None,
+    jobs: Sequence[tuple[int, str]] | None = None,
+    day: int = 0,
 ) -> ProcessResult:
     """parse (lenient) -> validate -> drop invalid -> transform -> deduplicate, in one call.
 
@@ -265,6 +311,14 @@ def process(
     the same key. Uses all cores and releases the GIL; output order is the
     input order. Raises only for a bad schema/rules (ValidationError), a bad
     format, a bad CSV header or input over 2 GiB (ParseError).
+
+    With ``index``, the job the records belong to (``job_id``, or ``jobs``:
+    ``[(first record index, job id), ...]`` for an input that joins the
+    chunks of several jobs) and ``day`` (days since 1970-01-01, the day the
+    kept keys are stored): keys the index holds from another job, or pending
+    from earlier in the pass, are duplicates too, and the keys kept are
+    added to the index as pending. ``index`` without exactly one of
+    ``job_id`` and a non-empty ``jobs`` -> DataProcessorError.
     """
 
 # -- writing -------------------------------------------------------------------
