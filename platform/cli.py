@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -56,16 +57,30 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error(message: str, code: int = 2) -> int:
+    """One line on stderr, no traceback: what went wrong and what to do."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from eventlake.generate import generate, to_ndjson
 
+    key = None
+    if args.post:
+        from eventlake.demo import api_key_file, find_api_key, quiet_http_logs
+        from eventlake.settings import get_settings
+
+        quiet_http_logs()
+        settings = get_settings()
+        key = find_api_key(settings, args.api_key)
+        if key is None:
+            return _error(f"--post needs an API key: pass --api-key KEY, set EVENTLAKE_API_KEYS, or put the key in "
+                          f"{api_key_file(settings)} (`eventlake demo` writes one there)")
     data = generate(events=args.events, users=args.users, products=args.products, seed=args.seed,
                     invalid_rate=args.invalid_rate, duplicate_rate=args.duplicate_rate)
     if args.post:
-        from eventlake.demo import post_sample_data
-
-        post_sample_data(data, base_url=args.post, api_key=args.api_key)
-        return 0
+        return _post(args.post.rstrip("/"), key, data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, records in (("users", data.users), ("products", data.products), ("events", data.events)):
@@ -77,6 +92,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post(url: str, key, data) -> int:
+    import httpx
+
+    from eventlake.demo import StageFailed, post_sample_data, status_command
+
+    try:
+        posted = post_sample_data(data, base_url=url, api_key=key.value)
+    except StageFailed as exc:
+        hint = f" (the key from {key.source})" if "401" in exc.reason.split(":", 1)[0] else ""
+        return _error(f"{exc.reason.splitlines()[0]}{hint}", 1)
+    except httpx.HTTPError as exc:
+        return _error(f"could not POST to {url}: {exc.__class__.__name__}: {exc} (is `eventlake api` running there?)", 1)
+    print(f"{len(posted)} jobs accepted by {url}:")
+    print(f"{'job_id':<36}  {'dataset':<8}  {'records':>7}")
+    for job in posted:
+        print(f"{job.job_id:<36}  {job.dataset:<8}  {job.records:>7}")
+    print(f"events: {data.invalid_count} invalid, {data.duplicate_count} duplicates in what was sent")
+    print("status of a job (COMPLETED once the consumer has landed it):")
+    print(f"  {status_command(url, key, posted[-1].job_id)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eventlake.demo import run_demo
 
@@ -84,13 +121,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     timeout_s=args.timeout)
 
 
-def cmd_settings(args: argparse.Namespace) -> int:  # noqa: ARG001
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def _shown(value: object, *, secret: bool, show_secrets: bool) -> str:
+    """A setting's value as `settings` prints it: secrets and passwords in URLs masked unless asked."""
+    from pydantic import SecretStr
+
+    if isinstance(value, SecretStr):
+        return value.get_secret_value() if show_secrets else "**********"
+    if secret and value:
+        if show_secrets:
+            return ",".join(value) if isinstance(value, list) else str(value)
+        return f"{len(value)} key{'s' if len(value) != 1 else ''} (hidden; --show-secrets)" if isinstance(value, list) else "**********"
+    text = str(value)
+    return text if show_secrets else _URL_PASSWORD.sub(r"\1****@", text)
+
+
+#: settings whose values are secrets (besides SecretStr fields)
+SECRET_SETTINGS = frozenset({"api_keys"})
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from eventlake.demo import api_key_file
     from eventlake.settings import Settings, get_settings
 
     current = get_settings()
     for name, info in Settings.model_fields.items():
-        value = getattr(current, name)
-        print(f"EVENTLAKE_{name.upper():<24} = {value!s:<40} {info.description or ''}")
+        value = _shown(getattr(current, name), secret=name in SECRET_SETTINGS, show_secrets=args.show_secrets)
+        print(f"EVENTLAKE_{name.upper():<24} = {value:<40} {info.description or ''}")
+    key_file = api_key_file(current)
+    state = "exists" if key_file.is_file() else "missing; `eventlake demo` writes one"
+    used = "used when EVENTLAKE_API_KEYS is empty" if not current.api_keys else "not used: EVENTLAKE_API_KEYS is set"
+    print()
+    print(f"API key of the demo and `generate --post`: {key_file} ({state}; {used})")
+    if args.show_secrets and key_file.is_file():
+        print(f"  {key_file.read_text().strip()}")
     return 0
 
 
@@ -142,62 +208,115 @@ def _lazy_bench(parser: argparse.ArgumentParser, module: str) -> None:
     parser.set_defaults(func=cmd_bench, bench_module=module)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description to the terminal; keeps indented lines (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in text.strip("\n").split("\n\n"):
+            lines = para.splitlines()
+            if all(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(paragraphs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eventlake",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Each command has its own --help, e.g. `eventlake demo --help`.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="run the whole local stack and ingest sample data",
-                       description="Start the API (:8000), the stream consumer, Dagster webserver + daemon (:3000) "
-                       "and the Streamlit dashboard (:8501); generate and POST sample data; wait until the jobs "
-                       "are COMPLETED, the snapshot sensor has run the dbt job and the checks have run; print a "
-                       "summary and keep serving until Ctrl-C.")
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+    p = add("demo", help="run the whole local stack and ingest sample data",
+            description="Start the API, the stream consumer, Dagster (webserver and daemon) and the Streamlit "
+            "dashboard, each logging to $EVENTLAKE_HOME/logs/<component>.log; generate sample users, products "
+            "and events (with invalid and duplicate ones) and POST them; wait until every job is COMPLETED and "
+            "the snapshot sensor's transform_job run (dbt build and checks) succeeded; print rows per table, the "
+            "checks and next steps, and keep serving until Ctrl-C. The API key is written to "
+            "$EVENTLAKE_HOME/api_key. Ports: EVENTLAKE_API_PORT (8000), EVENTLAKE_DAGSTER_PORT (3000), "
+            "EVENTLAKE_DASHBOARD_PORT (8501).\n\n"
+            "examples:\n\n"
+            "  eventlake demo\n"
+            "  EVENTLAKE_HOME=$(mktemp -d) eventlake demo --once --events 1000")
     p.add_argument("--once", action="store_true", help="headless: stop everything after the summary; exit 0 only if every stage succeeded")
-    p.add_argument("--events", type=int, default=5_000, help="sample events to POST (default 5000)")
-    p.add_argument("--users", type=int, default=200, help="sample users (default 200)")
-    p.add_argument("--products", type=int, default=50, help="sample products (default 50)")
-    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for every stage (default 600)")
+    p.add_argument("--events", type=int, default=5_000, metavar="N", help="sample events to POST (default 5000)")
+    p.add_argument("--users", type=int, default=200, metavar="N", help="sample users (default 200)")
+    p.add_argument("--products", type=int, default=50, metavar="N", help="sample products (default 50)")
+    p.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
+                   help="seconds to wait for the jobs, and then for the transform (default 600)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("api", help="serve the ingestion API", description="Serve the FastAPI ingestion service with uvicorn.")
+    p = add("api", help="serve the ingestion API",
+            description="Serve the FastAPI ingestion service with uvicorn: POST /api/v1/ingest, GET "
+            "/api/v1/status/{job_id}, /api/v1/health, /api/v1/metrics, POST /api/v1/trigger/{pipeline}; "
+            "interactive docs at /docs. Keys: EVENTLAKE_API_KEYS (comma-separated).\n\n"
+            "example:\n\n"
+            "  EVENTLAKE_API_KEYS=secret eventlake api --port 8000")
     p.add_argument("--host", help="bind address (default EVENTLAKE_API_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default EVENTLAKE_API_PORT, 8000)")
-    p.add_argument("--workers", type=int, help="worker processes (default EVENTLAKE_API_WORKERS; 0 = one per core, "
-                   "at most 4)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default EVENTLAKE_API_WORKERS; "
+                   "0 = one per core, at most 4)")
     p.set_defaults(func=cmd_api)
 
-    p = sub.add_parser("consume", help="move stream records into Iceberg",
-                       description="Read the stream, process each chunk with data_processor_rs and commit to the "
-                       "Iceberg tables exactly once. Runs until stopped (SIGINT/SIGTERM finish the current batch).")
+    p = add("consume", help="move stream records into Iceberg",
+            description="Read the stream, process each chunk with data_processor_rs and commit to the Iceberg "
+            "tables exactly once. Runs until stopped (SIGINT/SIGTERM finish the current batch). Run several to "
+            "share the stream's shards.\n\n"
+            "examples:\n\n"
+            "  eventlake consume\n"
+            "  eventlake consume --once   # drain the backlog, then exit")
     p.add_argument("--once", action="store_true", help="drain what is in the stream now, then exit")
     p.set_defaults(func=cmd_consume)
 
-    p = sub.add_parser("generate", help="generate sample users, products and events",
-                       description="Write sample data as NDJSON files, or POST it to a running API with --post.")
-    p.add_argument("--events", type=int, default=5_000)
-    p.add_argument("--users", type=int, default=200)
-    p.add_argument("--products", type=int, default=50)
-    p.add_argument("--invalid-rate", type=float, default=0.02, help="share of events breaking a rule (default 0.02)")
-    p.add_argument("--duplicate-rate", type=float, default=0.02, help="share of events sent twice (default 0.02)")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--out", default="sample_data", help="directory for the files (default ./sample_data)")
-    p.add_argument("--post", metavar="URL", help="POST to this API base URL instead, e.g. http://127.0.0.1:8000")
-    p.add_argument("--api-key", help="X-API-Key for --post")
+    p = add("generate", help="generate sample users, products and events",
+            description="Generate sample users (with history), products and events, including invalid and "
+            "duplicate events, deterministic for a seed. Without --post, write users.ndjson, products.ndjson and "
+            "events.ndjson to --out. With --post, POST them to a running API (users as JSON, products as CSV, "
+            "events as NDJSON batches of 1000) and print the job ids and a command that shows a job's status. "
+            "The key is --api-key, else the first of EVENTLAKE_API_KEYS, else $EVENTLAKE_HOME/api_key (written "
+            "by `eventlake demo`).\n\n"
+            "examples:\n\n"
+            "  eventlake generate --events 1000 --out sample_data\n"
+            "  eventlake generate --post http://127.0.0.1:8000            # key from $EVENTLAKE_HOME/api_key\n"
+            "  eventlake generate --post http://127.0.0.1:8000 --api-key KEY")
+    p.add_argument("--events", type=int, default=5_000, metavar="N", help="events (default 5000)")
+    p.add_argument("--users", type=int, default=200, metavar="N", help="users, each with 1 to 3 versions (default 200)")
+    p.add_argument("--products", type=int, default=50, metavar="N", help="products (default 50)")
+    p.add_argument("--invalid-rate", type=float, default=0.02, metavar="SHARE",
+                   help="share of events breaking a rule of the contract (default 0.02)")
+    p.add_argument("--duplicate-rate", type=float, default=0.02, metavar="SHARE",
+                   help="share of events sent a second time, unchanged (default 0.02)")
+    p.add_argument("--seed", type=int, default=7, metavar="N", help="random seed: the same seed gives the same data (default 7)")
+    p.add_argument("--out", default="sample_data", metavar="DIR", help="directory for the files (default ./sample_data)")
+    p.add_argument("--post", metavar="URL", help="POST to the API at this base URL instead, e.g. http://127.0.0.1:8000")
+    p.add_argument("--api-key", metavar="KEY", help="X-API-Key for --post (default: the first of EVENTLAKE_API_KEYS, "
+                   "else the key in $EVENTLAKE_HOME/api_key)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("settings", help="print every EVENTLAKE_* setting and its current value")
+    p = add("settings", help="print every EVENTLAKE_* setting and its current value",
+            description="Print every EVENTLAKE_* setting with its current value (from the environment or a .env "
+            "file) and what it does, then where the demo's API key lives ($EVENTLAKE_HOME/api_key) and whether it "
+            "exists. API keys, passwords and passwords in URLs are masked unless --show-secrets is given.")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="print API keys and passwords (and the demo's key) instead of masking them")
     p.set_defaults(func=cmd_settings)
 
-    p = sub.add_parser("bench", help="load generators for your own hardware: ingest, pipeline",
+    p = add("bench", help="load generators for your own hardware: ingest, pipeline",
                        description="Load generators a deployment runs on its own hardware (as pgbench ships with "
                        "PostgreSQL); each prints a table and the goals PASS/MISS and writes JSON results, and a PNG "
                        "chart when matplotlib is installed (pip install 'eventlake[charts]'). The processor "
                        "comparison (Rust vs pure Python, polars, DuckDB, pyarrow) is not part of the installed "
-                       "package: run `make bench` in a checkout.")
+                       "package: run `make bench` in a checkout.\n\n"
+            "example:\n\n"
+            "  eventlake bench ingest --quick")
     bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH", parser_class=_LazyBenchParser)
     # The bench modules are imported only when a bench command runs: each subparser takes its options from
     # the module's add_arguments when (and only when) it is the subcommand being parsed.
@@ -206,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "backlog into Iceberg with 1, 2 and 4 consumers (vs data_processor_rs.process() alone), "
                               "freshness from POST to Iceberg and a soak, each against `eventlake api` started on a free "
                               "port with a fresh EVENTLAKE_HOME; load by wrk when installed. Prints a table and the goals "
-                              "PASS/MISS, writes JSON results and a PNG chart (with the charts extra).")
+                              "PASS/MISS, writes JSON results and a PNG chart (with the charts extra).\n\n"
+                              "examples:\n\n"
+                              "  eventlake bench ingest --quick\n"
+                              "  eventlake bench ingest --only post,batched\n"
+                              "  eventlake bench ingest --chaos 10",
+                              formatter_class=_HelpFormatter)
     _lazy_bench(ip, "eventlake.bench.ingest")
     pp = bench_sub.add_parser("pipeline", help="transform cost against history size (full, incremental, peak RSS) and freshness to fact_events",
                               description="Build a history of --events events with the real consumer path (growing it "
@@ -215,7 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "RSS of the process tree), and freshness from POST to Iceberg and to fact_events under a "
                               "steady stream with the API, a consumer and transform_job back to back. Prints a table, "
                               "the goals PASS/MISS and the slowest steps, writes JSON results and a PNG chart (with the "
-                              "charts extra).")
+                              "charts extra).\n\n"
+                              "examples:\n\n"
+                              "  eventlake bench pipeline --events 300k --runs 2\n"
+                              "  eventlake bench pipeline --sizes 1M,3M,10M",
+                              formatter_class=_HelpFormatter)
     _lazy_bench(pp, "eventlake.bench.pipeline")
     xp = bench_sub.add_parser("processor", help="moved out of the package: run `make bench` in a checkout",
                               description=PROCESSOR_MOVED, add_help=False)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -19,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -125,16 +128,77 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return lambda: httpx.get(url, timeout=3).status_code == 200
 
 
-def ensure_api_key(settings: Settings) -> str:
+@dataclass(frozen=True)
+class BootStage:
+    """One thing the demo waits for while the stack starts: what, which component, and where it asks."""
+
+    what: str
+    component: str
+    url: str
+    probe: Callable[[], bool]
+    timeout_s: float
+    poll_s: float = 1.0
+
+    @property
+    def waiting(self) -> str:
+        return f"waiting for {self.what} ({self.url})"
+
+
+def boot_stages(*, api_url: str, dashboard_url: str, dagster_url: str) -> list[BootStage]:
+    """What the stack must answer before data is POSTed, in the order the demo asks."""
+    return [
+        BootStage("the API", "api", f"{api_url}/api/v1/health", _http_ok(f"{api_url}/api/v1/health"), 60),
+        BootStage("the dashboard", "dashboard", f"{dashboard_url}/_stcore/health",
+                  _http_ok(f"{dashboard_url}/_stcore/health"), 60),
+        BootStage("Dagster webserver", "dagster", f"{dagster_url}/server_info", _http_ok(f"{dagster_url}/server_info"), 120),
+        BootStage("Dagster code location 'eventlake' to load", "dagster", f"{dagster_url}/graphql",
+                  lambda: _location_loaded(dagster_url), 180, 2),
+    ]
+
+
+def api_key_file(settings: Settings) -> Path:
+    """Where the demo keeps its API key (written on its first run, mode 0600)."""
+    return settings.home / "api_key"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key and where it came from, so printed commands can fetch it instead of showing it."""
+
+    value: str
+    source: str  # "--api-key", "EVENTLAKE_API_KEYS" or the key file's path
+    shell: str  # how a shell gets it inside double quotes: the key itself, $(cat <file>) or $EVENTLAKE_API_KEYS
+
+    @property
+    def header(self) -> str:
+        """curl's option sending the key."""
+        return f'-H "X-API-Key: {self.shell}"'
+
+
+def find_api_key(settings: Settings, given: str | None = None) -> ApiKey | None:
+    """The client's key: ``given`` (a --api-key flag), else the first of EVENTLAKE_API_KEYS,
+    else the demo's key file under EVENTLAKE_HOME; None when there is none."""
+    if given:
+        return ApiKey(given, "--api-key", re.sub(r'([\\"$`])', r"\\\1", given))
     if settings.api_keys:
-        return settings.api_keys[0]
-    key_file = settings.home / "api_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
+        shell = "$EVENTLAKE_API_KEYS" if len(settings.api_keys) == 1 else "${EVENTLAKE_API_KEYS%%,*}"
+        return ApiKey(settings.api_keys[0], "EVENTLAKE_API_KEYS", shell)
+    key_file = api_key_file(settings)
+    if key_file.is_file() and (value := key_file.read_text().strip()):
+        return ApiKey(value, str(key_file), f"$(cat {shlex.quote(str(key_file))})")
+    return None
+
+
+def ensure_api_key(settings: Settings) -> ApiKey:
+    """The demo's key: EVENTLAKE_API_KEYS or the key file, written with a new key when missing."""
+    found = find_api_key(settings)
+    if found is not None:
+        return found
+    key_file = api_key_file(settings)
     key = "el_" + secrets.token_urlsafe(24)
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
-    return key
+    return find_api_key(settings)  # type: ignore[return-value]
 
 
 def write_dagster_yaml(dagster_home: Path) -> None:
@@ -184,27 +248,49 @@ def set_pool_limits(dagster_home: Path) -> None:
 
 
 # -- ingestion ------------------------------------------------------------------
-def post_sample_data(data, *, base_url: str, api_key: str, batch_size: int = 1_000, progress: Progress | None = None) -> list[str]:
-    """POST users (JSON array), products (CSV) and events (NDJSON batches); return the job ids."""
+@dataclass(frozen=True)
+class PostedJob:
+    """One accepted POST: the job the API created for it."""
+
+    job_id: str
+    dataset: str
+    records: int
+
+
+def post_sample_data(data, *, base_url: str, api_key: str, batch_size: int = 1_000,
+                     progress: Progress | None = None) -> list[PostedJob]:
+    """POST users (JSON array), products (CSV) and events (NDJSON batches); return the jobs created.
+
+    Raises StageFailed naming the answer when the API refuses a request, and httpx's
+    errors when it cannot be reached.
+    """
     from eventlake.generate import to_csv, to_ndjson
 
-    requests: list[tuple[str, str, bytes]] = [
-        ("users", "application/json", orjson.dumps(data.users)),
-        ("products", "text/csv", to_csv(data.products, ["product_id", "product_name", "category", "price"])),
+    requests: list[tuple[str, str, bytes, int]] = [
+        ("users", "application/json", orjson.dumps(data.users), len(data.users)),
+        ("products", "text/csv", to_csv(data.products, ["product_id", "product_name", "category", "price"]),
+         len(data.products)),
     ]
     for i in range(0, len(data.events), batch_size):
-        requests.append(("events", "application/x-ndjson", to_ndjson(data.events[i : i + batch_size])))
-    task = progress.add_task("POST sample data", total=len(requests)) if progress else None
-    job_ids = []
+        batch = data.events[i : i + batch_size]
+        requests.append(("events", "application/x-ndjson", to_ndjson(batch), len(batch)))
+    task = progress.add_task(f"POST sample data to {base_url}/api/v1/ingest", total=len(requests)) if progress else None
+    posted = []
     with httpx.Client(base_url=base_url, headers={"X-API-Key": api_key}, timeout=60) as client:
-        for dataset, ctype, body in requests:
+        for dataset, ctype, body, records in requests:
             resp = client.post("/api/v1/ingest", params={"dataset": dataset}, content=body, headers={"Content-Type": ctype})
             if resp.status_code != 202:
                 raise StageFailed("api", f"POST {dataset} answered {resp.status_code}: {resp.text[:500]}")
-            job_ids.append(resp.json()["job_id"])
+            answer = resp.json()
+            posted.append(PostedJob(answer["job_id"], dataset, int(answer.get("record_count", records))))
             if progress:
                 progress.advance(task)
-    return job_ids
+    return posted
+
+
+def status_command(api_url: str, key: ApiKey, job_id: str) -> str:
+    """A shell line that shows a job's status."""
+    return f"curl -s {key.header} {api_url}/api/v1/status/{job_id}"
 
 
 # -- Dagster --------------------------------------------------------------------
@@ -223,6 +309,58 @@ query { workspaceOrError { __typename ... on Workspace { locationEntries { name 
 """
 
 
+_RUN_PROGRESS_QUERY = """
+query RunProgress($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      runId status
+      executionPlan { steps { key outputs { name } } }
+      stepStats { stepKey status materializations { assetKey { path } } }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class TransformProgress:
+    """How far a transform_job run is: models materialized of the models its steps build."""
+
+    done: int
+    total: int
+    description: str
+
+
+def transform_progress(run: dict) -> TransformProgress:
+    """Progress of a run from its execution plan and step stats (``_RUN_PROGRESS_QUERY``).
+
+    A dbt layer is one step whose outputs are its models; dagster reports a layer's
+    materializations when its dbt build ends, so "done" moves a layer at a time and the
+    description names the models being built meanwhile.
+    """
+    short = f"transform_job run {run['runId'][:8]}"
+    steps = (run.get("executionPlan") or {}).get("steps") or []
+    models = {step["key"]: [o["name"] for o in step.get("outputs") or []] for step in steps}
+    total = sum(len(names) for names in models.values())
+    stats = {st["stepKey"]: st for st in run.get("stepStats") or []}
+    done = len({tuple(m["assetKey"]["path"]) for st in stats.values() for m in st.get("materializations") or []})
+    status = run["status"]
+    if status in ("QUEUED", "NOT_STARTED", "STARTING"):
+        what = f"{status}, waiting for the run queue"
+    elif status in ("SUCCESS", "FAILURE", "CANCELED", "CANCELING"):
+        what = status
+    else:
+        running = [key for key, st in stats.items() if st.get("status") == "IN_PROGRESS"]
+        if running:
+            names = [n for key in running for n in models.get(key, [])]
+            what = f"running {', '.join(running)}" + (f" ({', '.join(names)})" if names else "")
+        else:
+            what = "between steps" if stats else "starting"
+    return TransformProgress(done, total, f"{short}: {done}/{total} models, {what}")
+
+
 def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
     resp = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=10)
     resp.raise_for_status()
@@ -238,6 +376,11 @@ def _location_loaded(url: str) -> bool:
                 raise StageFailed("dagster", f"code location failed to load: {err['message']}")
             return True
     return False
+
+
+def _run_progress(url: str, run_id: str) -> dict | None:
+    data = _graphql(url, _RUN_PROGRESS_QUERY, {"runId": run_id})["runOrError"]
+    return data if data.get("__typename") == "Run" else None
 
 
 def _transform_runs(url: str) -> list[dict]:
@@ -292,7 +435,34 @@ def _describe_run(run: dict, committed_at: float) -> str:
 
 
 # -- summary --------------------------------------------------------------------
+#: The layers in the order data flows through them.
+PIPELINE_LAYERS = ("raw", "staging", "intermediate", "marts")
+_RAW_TABLES = ("events", "users", "products", "rejected_records")  # the contracts' order, rejects last
+
+
+def _layer_of(table: str) -> str:
+    """The layer of a ``schema.table`` name (or a bare model name: by its prefix)."""
+    schema, _, name = table.rpartition(".")
+    if schema in PIPELINE_LAYERS:
+        return schema
+    return {"stg": "staging", "int": "intermediate"}.get(name.split("_", 1)[0], "marts")
+
+
+def pipeline_order(tables) -> list[str]:
+    """``schema.table`` names in the order data flows: raw, staging, intermediate, marts;
+    raw tables as the contracts list them, dimensions before facts within the marts."""
+
+    def key(table: str) -> tuple:
+        layer = _layer_of(table)
+        name = table.rpartition(".")[2]
+        within = _RAW_TABLES.index(name) if layer == "raw" and name in _RAW_TABLES else len(_RAW_TABLES)
+        return (PIPELINE_LAYERS.index(layer), within, name.startswith("fact_"), name)
+
+    return sorted(tables, key=key)
+
+
 def table_counts(settings: Settings) -> dict[str, int]:
+    """Rows per table, raw Iceberg tables and dbt models, in pipeline order."""
     from eventlake import contracts, lake, raw_snapshots
 
     tables = lake.ensure_tables(lake.load_catalog(settings))
@@ -305,36 +475,87 @@ def table_counts(settings: Settings) -> dict[str, int]:
         with duckdb.connect(str(settings.duckdb_file), read_only=True) as conn:
             rows = conn.execute(
                 "select table_schema, table_name from information_schema.tables "
-                "where table_schema in ('staging', 'intermediate', 'marts') order by 1, 2"
+                "where table_schema in ('staging', 'intermediate', 'marts')"
             ).fetchall()
             for schema, name in rows:
                 counts[f"{schema}.{name}"] = conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
-    return counts
+    return {name: counts[name] for name in pipeline_order(counts)}
 
 
-def print_summary(settings: Settings, job_ids: list[str], api_key: str, urls: dict[str, str]) -> bool:
+@dataclass(frozen=True)
+class JobTotals:
+    """What a set of ingestion jobs received and what became of it.
+
+    ``rejected`` counts invalid records only; duplicates are only in ``duplicates``.
+    """
+
+    jobs: int
+    received: int
+    accepted: int
+    rejected: int
+    duplicates: int
+
+    @classmethod
+    def of(cls, jobs) -> JobTotals:
+        return cls(len(jobs), sum(j.record_count or 0 for j in jobs), sum(j.accepted_count or 0 for j in jobs),
+                   sum(j.rejected_count or 0 for j in jobs), sum(j.duplicate_count or 0 for j in jobs))
+
+    @property
+    def adds_up(self) -> bool:
+        return self.received == self.accepted + self.rejected + self.duplicates
+
+    def equation(self) -> str:
+        sign = "=" if self.adds_up else "!="
+        return (f"received {self.received:,} {sign} accepted {self.accepted:,} + rejected (invalid) "
+                f"{self.rejected:,} + duplicates {self.duplicates:,}")
+
+
+def next_steps(*, api_url: str, dagster_url: str, dashboard_url: str, key: ApiKey, log_dir: Path,
+               now: datetime | None = None) -> list[tuple[str, str]]:
+    """What to try once the demo is up: (what, how) pairs, commands ready to paste."""
+    now = now or datetime.now(UTC)
+    event = orjson.dumps({"event_id": f"try-{now:%Y%m%d%H%M%S}", "user_id": "u-00001", "event_type": "view",
+                          "event_timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")}).decode()
+    return [
+        ("POST an event", f"curl -s {key.header} -H 'Content-Type: application/json' "
+                          f"-d '{event}' {api_url}/api/v1/ingest"),
+        ("its job's status", f"curl -s {key.header} {api_url}/api/v1/status/<job_id>"),
+        ("run the transform", f"curl -s -X POST {key.header} {api_url}/api/v1/trigger/transform_job  "
+                              "(the snapshot sensor also starts one within seconds of new data)"),
+        ("Dagster UI", f"{dagster_url}  (runs: {dagster_url}/runs, lineage: {dagster_url}/asset-groups)"),
+        ("dashboard", dashboard_url),
+        ("API docs", f"{api_url}/docs"),
+        ("API key", f"{key.source}  (header X-API-Key)" if key.source != "--api-key" else "header X-API-Key"),
+        ("logs", f"{log_dir}/  (api.log, consumer.log, dagster.log, dashboard.log)"),
+    ]
+
+
+def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple[str, str]]) -> bool:
     from eventlake import quality
     from eventlake.state.ingestion_jobs import IngestionJobStore
 
     store = IngestionJobStore(settings.job_db)
     jobs = [store.get(j) for j in job_ids]
     t = Table(title="ingestion jobs")
-    for col in ("status", "jobs", "records", "accepted", "rejected", "duplicates"):
+    t.add_column("status")
+    for col in ("jobs", "received", "accepted", "rejected (invalid)", "duplicates"):
         t.add_column(col, justify="right")
     by_status: dict[str, list] = {}
     for job in jobs:
         by_status.setdefault(str(job.status), []).append(job)
     for status, group in sorted(by_status.items()):
-        t.add_row(status, str(len(group)), str(sum(j.record_count or 0 for j in group)),
-                  str(sum(j.accepted_count or 0 for j in group)), str(sum(j.rejected_count or 0 for j in group)),
-                  str(sum(j.duplicate_count or 0 for j in group)))
+        g = JobTotals.of(group)
+        t.add_row(status, f"{g.jobs:,}", f"{g.received:,}", f"{g.accepted:,}", f"{g.rejected:,}", f"{g.duplicates:,}")
     console.print(t)
+    totals = JobTotals.of(jobs)
+    console.print(f"  {totals.equation()}" if totals.adds_up else f"[red]  {totals.equation()}[/]")
 
-    t = Table(title="rows per table")
+    t = Table(title="rows per table (pipeline order)")
+    t.add_column("layer")
     t.add_column("table")
     t.add_column("rows", justify="right")
     for name, n in table_counts(settings).items():
-        t.add_row(name, f"{n:,}")
+        t.add_row(_layer_of(name), name, f"{n:,}")
     console.print(t)
 
     results = quality.recent_results(settings.job_db, limit=20)
@@ -344,16 +565,40 @@ def print_summary(settings: Settings, job_ids: list[str], api_key: str, urls: di
     t = Table(title="Great Expectations checks (latest)")
     for col in ("suite", "asset", "result", "expectations"):
         t.add_column(col)
-    for suite, r in sorted(latest.items()):
+    order = pipeline_order(r["asset"] for r in latest.values())
+    for suite, r in sorted(latest.items(), key=lambda item: (order.index(item[1]["asset"]), item[0])):
         t.add_row(suite, r["asset"], "[green]PASS[/]" if r["success"] else "[red]FAIL[/]", f"{r['successful']}/{r['evaluated']}")
     console.print(t)
 
-    for name, url in urls.items():
-        console.print(f"  {name:<10} {url}")
-    console.print(f"  API key    {api_key}  (header X-API-Key)")
+    console.print("[bold]next steps[/]")
+    width = max(len(what) for what, _ in next_lines)
+    for what, how in next_lines:
+        console.print(f"  {what:<{width}}  {how}", markup=False, highlight=False, soft_wrap=True)
     all_completed = all(str(j.status) == "COMPLETED" for j in jobs)
     checks_ok = bool(latest) and all(r["success"] for r in latest.values())
-    return all_completed and checks_ok
+    return all_completed and checks_ok and totals.adds_up
+
+
+def quiet_http_logs() -> None:
+    """httpx and httpcore log every request at INFO: the CLI and the demo say what happened themselves."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def jobs_description(statuses: list[str]) -> str:
+    """The consumer task's line: how many jobs are in each state."""
+    counts = {s: statuses.count(s) for s in ("PENDING", "PROCESSING", "COMPLETED") if statuses.count(s)}
+    return "consumer: " + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else "consumer: no jobs"
+
+
+def waiting_for_transform(runs: list[dict], committed_at: float, now: float) -> str:
+    """The transform task's line before the run that reads the final snapshots has started."""
+    latest = max(runs, key=lambda r: r["creationTime"], default=None)
+    line = (f"transform_job: waiting for a run started after the last raw commit ({now - committed_at:.0f}s ago; "
+            "the snapshot sensor looks every few seconds)")
+    if latest is not None:
+        line += f"; latest run {latest['runId'][:8]}: {latest['status']}"
+    return line
 
 
 # -- the demo -------------------------------------------------------------------
@@ -376,7 +621,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     from eventlake.state.ingestion_jobs import IngestionJobStore
 
     # progress bars and the summary say what happens; per-request logs would drown them
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_http_logs()
     settings = get_settings()
     settings.ensure_home()
     api_key = ensure_api_key(settings)
@@ -399,7 +644,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     env = dict(os.environ)
     env.update(
         EVENTLAKE_HOME=str(settings.home),
-        EVENTLAKE_API_KEYS=",".join(settings.api_keys or [api_key]),
+        EVENTLAKE_API_KEYS=",".join(settings.api_keys or [api_key.value]),
         EVENTLAKE_DAGSTER_URL=dagster_url,
         DAGSTER_HOME=str(settings.dagster_home),
         PYTHONUNBUFFERED="1",
@@ -407,12 +652,14 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     stack = Stack(env=env, log_dir=log_dir)
     _stop_on_signals()
     console.rule(f"eventlake demo  (EVENTLAKE_HOME={settings.home})")
+    console.print(f"logs: {log_dir}/<component>.log")
     started = time.time()
     ok = False
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
-            boot = progress.add_task("start the stack", total=4)
+            stages = boot_stages(api_url=api_url, dashboard_url=dashboard_url, dagster_url=dagster_url)
+            boot = progress.add_task("start the stack", total=len(stages))
             stack.start("dagster", [_bin("dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                                     "-h", host, "-p", str(ports["dagster"])])
             stack.start("api", [_bin("eventlake"), "api", "--host", host, "--port", str(ports["api"])])
@@ -420,20 +667,19 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
             stack.start("dashboard", [_bin("streamlit"), "run", str(dashboard.APP),
                                       "--server.address", host, "--server.port", str(ports["dashboard"]),
                                       "--server.headless", "true", "--browser.gatherUsageStats", "false"])
-            _wait("API health", "api", _http_ok(f"{api_url}/api/v1/health"), stack, 60)
-            progress.advance(boot)
-            _wait("dashboard health", "dashboard", _http_ok(f"{dashboard_url}/_stcore/health"), stack, 60)
-            progress.advance(boot)
-            _wait("Dagster webserver", "dagster", _http_ok(f"{dagster_url}/server_info"), stack, 120)
-            progress.advance(boot)
-            _wait("code location 'eventlake' loaded", "dagster", lambda: _location_loaded(dagster_url), stack, 180, 2)
-            progress.advance(boot)
+            for stage in stages:
+                progress.update(boot, description=f"start the stack: {stage.waiting}")
+                _wait(stage.waiting.removeprefix("waiting for "), stage.component, stage.probe, stack,
+                      stage.timeout_s, stage.poll_s)
+                progress.advance(boot)
+            progress.update(boot, description="start the stack: API, consumer, Dagster and dashboard up")
 
             data = generate(events=events, users=users, products=products)
-            job_ids = post_sample_data(data, base_url=api_url, api_key=api_key, progress=progress)
+            job_ids = [p.job_id for p in post_sample_data(data, base_url=api_url, api_key=api_key.value,
+                                                          progress=progress)]
 
             store = IngestionJobStore(settings.job_db)
-            done = progress.add_task("jobs COMPLETED", total=len(job_ids))
+            done = progress.add_task("consumer: jobs COMPLETED", total=len(job_ids))
 
             def _jobs_done() -> bool:
                 statuses = [str(store.get(j).status) for j in job_ids]
@@ -441,10 +687,12 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
                     failed = [store.get(j) for j in job_ids if str(store.get(j).status) == "FAILED"]
                     raise StageFailed("consumer", f"job {failed[0].job_id} FAILED: {failed[0].error_message}",
                                       stack.components["consumer"].log_file)
-                progress.update(done, completed=statuses.count("COMPLETED"))
+                progress.update(done, completed=statuses.count("COMPLETED"),
+                                description=jobs_description(statuses))
                 return all(s == "COMPLETED" for s in statuses)
 
             _wait("all jobs COMPLETED", "consumer", _jobs_done, stack, timeout_s)
+            progress.update(done, description="consumer: every job COMPLETED")
 
             from eventlake.resources.core import EventlakeResource
 
@@ -452,7 +700,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
             if committed_at is None:
                 raise StageFailed("consumer", "all jobs COMPLETED but no raw table has a snapshot",
                                   stack.components["consumer"].log_file)
-            dbt_task = progress.add_task("sensor -> transform_job (dbt build + checks)", total=None)
+            dbt_task = progress.add_task("transform_job: waiting for the snapshot sensor", total=None)
             final: dict = {}
 
             def _transform_done() -> bool:
@@ -460,13 +708,15 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
                 run = _transform_run_after(runs, committed_at)
                 if run is None:
                     # the run that will read the final snapshots has not started: say what is there
-                    latest = max(runs, key=lambda r: r["creationTime"], default=None)
-                    waiting = (f"; latest transform_job run {latest['runId'][:8]}: {latest['status']}"
-                               if latest else "")
-                    progress.update(dbt_task, description=f"sensor -> transform_job: waiting for a run started "
-                                                          f"after the last raw commit{waiting}")
+                    progress.update(dbt_task, description=waiting_for_transform(runs, committed_at, time.time()))
                     return False
-                progress.update(dbt_task, description=f"transform_job run {run['runId'][:8]}: {run['status']}")
+                detail = _run_progress(dagster_url, run["runId"])
+                if detail is not None:
+                    step = transform_progress(detail)
+                    progress.update(dbt_task, description=step.description, total=step.total or None,
+                                    completed=step.done)
+                else:
+                    progress.update(dbt_task, description=f"transform_job run {run['runId'][:8]}: {run['status']}")
                 if run["status"] in ("FAILURE", "CANCELED"):
                     raise StageFailed("dagster", f"transform_job run {run['runId']} ended {run['status']}; "
                                       f"see {dagster_url}/runs/{run['runId']}", stack.components["dagster"].log_file)
@@ -476,12 +726,12 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
 
             _wait("transform_job SUCCESS of a run started after the last raw commit", "dagster", _transform_done,
                   stack, timeout_s, 2)
-            progress.update(dbt_task, total=1, completed=1)
 
         console.rule(f"summary  ({time.time() - started:.0f}s)")
         console.print(f"{_describe_run(final, committed_at)}: {dagster_url}/runs/{final['runId']}")
-        ok = print_summary(settings, job_ids, api_key, {"API": f"{api_url}/docs", "Dagster": dagster_url,
-                                                         "Dashboard": dashboard_url})
+        steps = next_steps(api_url=api_url, dagster_url=dagster_url, dashboard_url=dashboard_url, key=api_key,
+                           log_dir=log_dir)
+        ok = print_summary(settings, job_ids, steps)
         console.print("[green]every stage succeeded[/]" if ok else "[red]some stage did not succeed (see above)[/]")
         if not once:
             console.print("serving; Ctrl-C to stop")
