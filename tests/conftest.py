@@ -1,11 +1,12 @@
-"""Shared fixtures: an isolated EVENTLAKE_HOME per test, free ports, throwaway PostgreSQL databases."""
+"""Shared fixtures: an isolated EVENTLAKE_HOME per test, free ports, throwaway PostgreSQL databases, racing threads."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def race(target: Callable[[], object], threads: int) -> list[BaseException]:
+    """Run ``target`` in ``threads`` threads released together by a barrier, wait for all of them and
+    return what they raised (a race test asserts the list is empty)."""
+    barrier = threading.Barrier(threads, timeout=30)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return errors
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from datetime import UTC, datetime, timedelta
 
 import data_processor_rs as dp
@@ -19,6 +18,7 @@ from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
 from eventlake import contracts, lake
 from eventlake.settings import Settings
+from tests.conftest import race
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
 EVENT_COLUMNS = [f.name for f in contracts.EVENTS_SCHEMA.fields]
@@ -90,23 +90,13 @@ def test_append_scan_prune_on_sqlite(tmp_path):
 
 def test_ensure_tables_is_idempotent_and_survives_a_race(tmp_path):
     settings = Settings(home=tmp_path)
-    barrier = threading.Barrier(3, timeout=30)
     results: list[dict] = []
-    errors: list[BaseException] = []
 
     def create():
-        try:
-            barrier.wait()
-            catalog = lake.load_catalog(settings)
-            results.append({k: t.metadata.table_uuid for k, t in lake.ensure_tables(catalog).items()})
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        catalog = lake.load_catalog(settings)
+        results.append({k: t.metadata.table_uuid for k, t in lake.ensure_tables(catalog).items()})
 
-    threads = [threading.Thread(target=create) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = race(create, threads=3)
     assert not errors, errors
     assert set(results[0]) == set(contracts.ICEBERG_TABLES)
     assert all(r == results[0] for r in results)

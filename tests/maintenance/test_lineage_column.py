@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
 from pyiceberg.types import LongType
 
 from eventlake import contracts, lake, maintenance
+from tests.conftest import race
 
 from .conftest import RAW_TABLES, contract_rows, fill, open_tables
 
@@ -42,22 +42,7 @@ def _old_tables(settings):
 
 def test_tables_of_an_older_version_get_it_added_even_by_racing_openers(settings):
     _old_tables(settings)
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-
-    def opener():
-        try:
-            start.wait()
-            open_tables(settings)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=opener) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert race(lambda: open_tables(settings), threads=3) == []
     tables = open_tables(settings)
     for name in RAW_TABLES:
         assert tables[name].schema().column_names.count(maintenance.LINEAGE_COLUMN) == 1
