@@ -213,7 +213,9 @@ class Consumer:
                     else:
                         valid, rejected, duplicates = result
                         outcome.accepted = valid.num_rows
-                        outcome.rejected = rejected.num_rows
+                        # invalid records only: a duplicate is also a rejected_records row, but it is
+                        # counted once, in duplicates (received = accepted + rejected + duplicates)
+                        outcome.rejected = rejected.num_rows - duplicates
                         outcome.duplicates = duplicates
                         if not in_valid and valid.num_rows:
                             dbatch.valid.append((outcome, self._valid_table(valid, header.job_id, now)))

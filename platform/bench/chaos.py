@@ -196,7 +196,7 @@ def run(args, console) -> int:
     rejected_ids = {json.loads(r).get("event_id") for r in rejected if r.startswith("{")}
     jobs = [store.get(j) for j in producers.acked]
     not_done = [j.job_id for j in jobs if j is None or j.status is not JobStatus.COMPLETED]
-    bad_counts = [j.job_id for j in jobs if j and j.accepted_count + j.rejected_count != j.record_count]
+    bad_counts = [j.job_id for j in jobs if j and j.accepted_count + j.rejected_count + j.duplicate_count != j.record_count]
     stuck = [j.job_id for j in store.list_jobs(limit=100_000) if j.status in (JobStatus.PENDING, JobStatus.PROCESSING)]
     checks = {
         "every acknowledged job COMPLETED": not not_done,

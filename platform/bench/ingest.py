@@ -704,7 +704,7 @@ class Bench:
                 while True:
                     metrics = jobs.metrics()
                     by_status = metrics["jobs_by_status"]
-                    progress.update(task, completed=metrics["records_accepted"] + metrics["records_rejected"])
+                    progress.update(task, completed=metrics["records_accepted"] + metrics["records_rejected"] + metrics["records_duplicates"])
                     if by_status["COMPLETED"] >= total_jobs:
                         break
                     if by_status["FAILED"] and by_status["COMPLETED"] + by_status["FAILED"] >= total_jobs:

@@ -77,7 +77,8 @@ def test_post_ingest_transform(settings):
     accepted = status["accepted_count"]
     assert accepted == len(data.expected_event_ids)
     assert status["duplicate_count"] == data.duplicate_count
-    assert status["rejected_count"] == data.invalid_count + data.duplicate_count
+    assert status["rejected_count"] == data.invalid_count  # duplicates are counted once, in duplicate_count
+    assert accepted + status["rejected_count"] + status["duplicate_count"] == status["record_count"]
     store = IngestionJobStore(settings.job_db)
     for job in (users_job, products_job):
         assert str(store.get(job["job_id"]).status) == "COMPLETED"
