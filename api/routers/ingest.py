@@ -176,9 +176,9 @@ def second_json_value(body: bytes) -> dict[str, Any]:
         end = start
     second = len(text) - len(text[end:].lstrip(_JSON_WS_CHARS))
     return {
+        "record_index": 1,
         "line": text.count("\n", 0, second) + 1,
         "offset": len(text[:second].encode("utf-8", errors="surrogateescape")),
-        "record": 1,
         "message": "a second top-level JSON value: application/json holds one object or one array of objects "
         "(send several records as an array, or as application/x-ndjson)",
     }
@@ -229,13 +229,29 @@ def new_job_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+def error_details(exc: Exception) -> list[dict[str, Any]]:
+    """The splitter's error details in the API's numbering (see ``api.main.DESCRIPTION``).
+
+    The splitter names a record's 0-based position ``record``; the API calls it ``record_index``,
+    as ``raw.rejected_records`` and ``GET /jobs/{job_id}/rejected`` do, and puts it first. ``line``
+    (1-based) and ``offset`` (0-based bytes) are positions in the body text and stay as they are.
+    """
+    out = []
+    for detail in getattr(exc, "details", None) or [{"message": str(exc)}]:
+        detail = dict(detail)
+        if "record" in detail:
+            detail = {"record_index": detail.pop("record"), **detail}
+        out.append(detail)
+    return out
+
+
 def split(body: bytes, fmt: str, chunk_bytes: int) -> list[tuple[bytes, int]]:
     try:
         return data_processor_rs.split_payload(body, fmt, chunk_bytes)
     except data_processor_rs.ParseError as exc:
-        raise ApiError(400, "malformed body", list(getattr(exc, "details", None) or [{"message": str(exc)}])) from exc
+        raise ApiError(400, "malformed body", error_details(exc)) from exc
     except data_processor_rs.DataProcessorError as exc:
-        raise ApiError(400, "invalid body", list(getattr(exc, "details", None) or [{"message": str(exc)}])) from exc
+        raise ApiError(400, "invalid body", error_details(exc)) from exc
 
 
 @router.post(
@@ -244,7 +260,12 @@ def split(body: bytes, fmt: str, chunk_bytes: int) -> list[tuple[bytes, int]]:
     summary="Ingest a batch of records",
     response_model=IngestAccepted,
     responses={
-        400: {"model": ErrorResponse, "description": "Malformed or empty body, unknown dataset."},
+        400: {
+            "model": ErrorResponse,
+            "description": "Malformed or empty body, unknown dataset. Each malformed record is one detail: "
+            "`record_index` (0-based position of the record in the request), `line` (1-based line of the body) "
+            "and `offset` (0-based byte offset in the body) where the fault is, and `message`.",
+        },
         401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
         408: {"model": ErrorResponse, "description": "The body stopped arriving (shorter than its Content-Length)."},
         413: {"model": ErrorResponse, "description": "Body over EVENTLAKE_MAX_BODY_BYTES, or one record over 1 MiB."},

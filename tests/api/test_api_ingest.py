@@ -121,7 +121,10 @@ def test_every_configured_key_is_accepted(client):
 # -- errors ------------------------------------------------------------------------------------
 def test_malformed_json_is_400_with_details(client):
     body = assert_error_shape(post(client, b'[{"event_id": "e1"}, {"event_id": }]'), 400)
-    assert body["details"] and all({"line", "offset", "message"} <= set(d) for d in body["details"])
+    assert body["details"] and all({"record_index", "line", "offset", "message"} <= set(d) for d in body["details"])
+    # one numbering of records: 0-based record_index (the second element is record 1); no other key
+    assert [d["record_index"] for d in body["details"]] == [1]
+    assert all("record" not in d for d in body["details"])
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n"])
@@ -137,13 +140,21 @@ def test_broken_ndjson_line_is_reported_with_its_line_number(client):
     lines = [orjson.dumps(e) for e in EVENTS]
     lines.insert(2, b'{"event_id": "broken", "user_id": }')
     body = assert_error_shape(post(client, b"\n".join(lines), "application/x-ndjson"), 400)
-    assert [d["line"] for d in body["details"]] == [3]
+    # the third line is record 2 (0-based, as in raw.rejected_records) on line 3 (1-based, as editors count)
+    assert [(d["record_index"], d["line"]) for d in body["details"]] == [(2, 3)]
 
 
 def test_every_broken_ndjson_line_is_reported(client):
     lines = [b'{"a": 1}', b"nope", b'{"b": 2}', b'{"b": 2,}', b'{"c": 3}', b"[4]"]
     body = assert_error_shape(post(client, b"\n".join(lines), "application/x-ndjson"), 400)
-    assert [d["line"] for d in body["details"]] == [2, 4, 6]
+    assert [(d["record_index"], d["line"]) for d in body["details"]] == [(1, 2), (3, 4), (5, 6)]
+
+
+def test_broken_csv_rows_are_numbered_from_0_after_the_header(client):
+    body = b"event_id,user_id\ne0,u0\ne1,u1,extra\ne2,u2\ne3\n"
+    error = assert_error_shape(post(client, body, "text/csv"), 400)
+    # rows e1 and e3 are records 1 and 3 (the header is not a record), on lines 3 and 5
+    assert [(d["record_index"], d["line"]) for d in error["details"]] == [(1, 3), (3, 5)]
 
 
 @pytest.mark.parametrize("element", [b"1", b'"text"', b"null", b"[1, 2]", b"true"])
@@ -314,7 +325,7 @@ def test_publish_failure_is_503_and_the_job_failed(tmp_path, moto_url):
             assert store.unpublished_count() == 0  # settled: nothing left for the sweeper
         finally:
             store.close()
-        status = client.get(f"/api/v1/status/{job_id}").json()
+        status = client.get(f"/api/v1/status/{job_id}", headers=AUTH).json()
         assert status["status"] == "FAILED" and status["error_message"] == job.error_message
 
 
