@@ -531,11 +531,25 @@ def next_steps(*, api_url: str, dagster_url: str, dashboard_url: str, key: ApiKe
 
 
 def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple[str, str]]) -> bool:
+    """Read the jobs, the tables' rows and the latest checks, print them; True when everything succeeded."""
     from eventlake import quality
     from eventlake.state.ingestion_jobs import IngestionJobStore
 
     store = IngestionJobStore(settings.job_db)
-    jobs = [store.get(j) for j in job_ids]
+    try:
+        jobs = [store.get(j) for j in job_ids]
+    finally:
+        store.close()
+    latest: dict[str, dict] = {}
+    for r in quality.recent_results(settings.job_db, limit=20):
+        latest.setdefault(r["suite"], r)
+    return render_summary(jobs, table_counts(settings), latest, next_lines)
+
+
+def render_summary(jobs: list, counts: dict[str, int], checks: dict[str, dict],
+                   next_lines: list[tuple[str, str]]) -> bool:
+    """Print the jobs (their counts adding up), rows per table and the latest check of each suite, both in
+    pipeline order, and the next steps. True when every job COMPLETED, every check passed and the counts add up."""
     t = Table(title="ingestion jobs")
     t.add_column("status")
     for col in ("jobs", "received", "accepted", "rejected (invalid)", "duplicates"):
@@ -554,19 +568,15 @@ def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple
     t.add_column("layer")
     t.add_column("table")
     t.add_column("rows", justify="right")
-    for name, n in table_counts(settings).items():
-        t.add_row(_layer_of(name), name, f"{n:,}")
+    for name in pipeline_order(counts):
+        t.add_row(_layer_of(name), name, f"{counts[name]:,}")
     console.print(t)
 
-    results = quality.recent_results(settings.job_db, limit=20)
-    latest: dict[str, dict] = {}
-    for r in results:
-        latest.setdefault(r["suite"], r)
     t = Table(title="Great Expectations checks (latest)")
     for col in ("suite", "asset", "result", "expectations"):
         t.add_column(col)
-    order = pipeline_order(r["asset"] for r in latest.values())
-    for suite, r in sorted(latest.items(), key=lambda item: (order.index(item[1]["asset"]), item[0])):
+    order = pipeline_order({r["asset"] for r in checks.values()})
+    for suite, r in sorted(checks.items(), key=lambda item: (order.index(item[1]["asset"]), item[0])):
         t.add_row(suite, r["asset"], "[green]PASS[/]" if r["success"] else "[red]FAIL[/]", f"{r['successful']}/{r['evaluated']}")
     console.print(t)
 
@@ -575,7 +585,7 @@ def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple
     for what, how in next_lines:
         console.print(f"  {what:<{width}}  {how}", markup=False, highlight=False, soft_wrap=True)
     all_completed = all(str(j.status) == "COMPLETED" for j in jobs)
-    checks_ok = bool(latest) and all(r["success"] for r in latest.values())
+    checks_ok = bool(checks) and all(r["success"] for r in checks.values())
     return all_completed and checks_ok and totals.adds_up
 
 

@@ -1,9 +1,16 @@
-"""`eventlake demo` waits for the first transform_job run that started after the last raw commit.
+"""What `eventlake demo` waits for, what its progress says, and its summary.
+
+It waits for the first transform_job run that started after the last raw commit.
 
 The snapshot sensor joins a transform run still QUEUED instead of asking for one
 with the final snapshots' run key, so the demo cannot look a run up by that key:
 the run that read everything is the first one that started at/after the last
 commit that changed data (a compaction asks for no run and is passed over).
+
+Its progress names each component it waits for and, during the transform, the
+models built so far and the step running. Its summary lists tables in pipeline
+order, shows received = accepted + rejected (invalid) + duplicates, and ends
+with next steps whose commands work as printed.
 """
 
 from __future__ import annotations
@@ -65,3 +72,180 @@ def test_the_summary_names_the_run():
     )
     assert described == ("transform_job run 9221f8fb SUCCESS, started 38.1s after the last raw commit, ran 180s, "
                          "asked for by iceberg_snapshot_sensor")
+
+
+# -- what the demo's progress says ------------------------------------------------------------
+def _plan(**steps: list[str]) -> dict:
+    return {"steps": [{"key": key, "outputs": [{"name": n} for n in names]} for key, names in steps.items()]}
+
+
+PLAN = _plan(dbt_staging=["stg_events", "stg_products", "stg_users"],
+             dbt_intermediate=["int_events_enriched", "int_users_with_history"],
+             dbt_marts=["dim_products", "dim_users", "fact_events"],
+             staging_suite=[])  # a check step: no models
+
+
+def _materialized(*names: str) -> list[dict]:
+    return [{"assetKey": {"path": [n]}} for n in names]
+
+
+def test_transform_progress_counts_models_and_names_the_running_step():
+    running = {
+        "runId": "9221f8fb-1111", "status": "STARTED", "executionPlan": PLAN,
+        "stepStats": [
+            {"stepKey": "dbt_staging", "status": "SUCCESS",
+             "materializations": _materialized("stg_events", "stg_products", "stg_users")},
+            {"stepKey": "staging_suite", "status": "SUCCESS", "materializations": []},
+            {"stepKey": "dbt_intermediate", "status": "IN_PROGRESS", "materializations": []},
+        ],
+    }
+    progress = demo.transform_progress(running)
+    assert (progress.done, progress.total) == (3, 8)
+    assert progress.description == ("transform_job run 9221f8fb: 3/8 models, running dbt_intermediate "
+                                    "(int_events_enriched, int_users_with_history)")
+
+    queued = demo.transform_progress({"runId": "abcdef01-2", "status": "QUEUED", "executionPlan": PLAN, "stepStats": []})
+    assert (queued.done, queued.total) == (0, 8)
+    assert queued.description == "transform_job run abcdef01: 0/8 models, QUEUED, waiting for the run queue"
+
+    everything = _materialized("stg_events", "stg_products", "stg_users", "int_events_enriched",
+                               "int_users_with_history", "dim_products", "dim_users", "fact_events")
+    done = demo.transform_progress({"runId": "abcdef01-2", "status": "SUCCESS", "executionPlan": PLAN,
+                                    "stepStats": [{"stepKey": "all", "status": "SUCCESS", "materializations": everything}]})
+    assert done.description == "transform_job run abcdef01: 8/8 models, SUCCESS"
+
+
+def test_the_demo_queries_are_valid_for_the_installed_dagster():
+    import graphql
+    from dagster_graphql.schema import create_schema
+
+    schema = create_schema().graphql_schema
+    for query in (demo._RUN_PROGRESS_QUERY, demo._RUNS_QUERY, demo._LOCATION_QUERY):
+        assert graphql.validate(schema, graphql.parse(query)) == []
+
+
+def test_each_boot_stage_names_its_component_and_url():
+    stages = demo.boot_stages(api_url="http://h:1", dashboard_url="http://h:2", dagster_url="http://h:3")
+    assert [s.waiting for s in stages] == [
+        "waiting for the API (http://h:1/api/v1/health)",
+        "waiting for the dashboard (http://h:2/_stcore/health)",
+        "waiting for Dagster webserver (http://h:3/server_info)",
+        "waiting for Dagster code location 'eventlake' to load (http://h:3/graphql)",
+    ]
+    assert [s.component for s in stages] == ["api", "dashboard", "dagster", "dagster"]
+
+
+def test_waiting_for_the_sensor_says_how_long_and_the_latest_run():
+    line = demo.waiting_for_transform([run("0123abcd-9", "SUCCESS", 50.0, 60.0), run("9999ffff-1", "QUEUED", 95.0, None)],
+                                      committed_at=100.0, now=112.4)
+    assert line == ("transform_job: waiting for a run started after the last raw commit (12s ago; the snapshot "
+                    "sensor looks every few seconds); latest run 9999ffff: QUEUED")
+    assert demo.jobs_description(["COMPLETED", "PENDING", "COMPLETED", "PROCESSING"]) == (
+        "consumer: 1 PENDING, 1 PROCESSING, 2 COMPLETED")
+
+
+# -- the summary ------------------------------------------------------------------------------
+def test_tables_are_listed_in_pipeline_order():
+    alphabetical = ["intermediate.int_events_enriched", "intermediate.int_users_with_history", "marts.dim_products",
+                    "marts.dim_users", "marts.fact_events", "raw.events", "raw.products", "raw.rejected_records",
+                    "raw.users", "staging.stg_events", "staging.stg_products", "staging.stg_users"]
+    assert demo.pipeline_order(alphabetical) == [
+        "raw.events", "raw.users", "raw.products", "raw.rejected_records",
+        "staging.stg_events", "staging.stg_products", "staging.stg_users",
+        "intermediate.int_events_enriched", "intermediate.int_users_with_history",
+        "marts.dim_products", "marts.dim_users", "marts.fact_events",
+    ]
+    # bare model names (the checks' assets) by their prefix
+    assert demo.pipeline_order(["fact_events", "dim_users", "stg_events", "int_users_with_history"]) == [
+        "stg_events", "int_users_with_history", "dim_users", "fact_events"]
+
+
+def _job(status: str, received: int, accepted: int, rejected: int, duplicates: int):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(status=status, record_count=received, accepted_count=accepted, rejected_count=rejected,
+                           duplicate_count=duplicates)
+
+
+def test_received_is_accepted_plus_rejected_plus_duplicates():
+    totals = demo.JobTotals.of([_job("COMPLETED", 1000, 960, 20, 20), _job("COMPLETED", 50, 50, 0, 0)])
+    assert totals.adds_up
+    assert totals.equation() == "received 1,050 = accepted 1,010 + rejected (invalid) 20 + duplicates 20"
+    # duplicates counted inside "rejected" as well (the old meaning) do not add up, and the summary says so
+    assert not demo.JobTotals.of([_job("COMPLETED", 1000, 960, 40, 20)]).adds_up
+
+
+STEPS = [("POST an event", "curl ..."), ("logs", "/home/logs/")]
+CHECKS = {
+    "marts_suite": {"asset": "fact_events", "success": True, "successful": 9, "evaluated": 9},
+    "staging_suite": {"asset": "stg_events", "success": True, "successful": 12, "evaluated": 12},
+    "intermediate_suite": {"asset": "int_users_with_history", "success": True, "successful": 5, "evaluated": 5},
+}
+COUNTS = {"marts.fact_events": 4_900, "raw.events": 5_100, "raw.users": 300, "staging.stg_events": 4_900}
+
+
+def _render(monkeypatch, jobs, checks=CHECKS) -> tuple[bool, str]:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    monkeypatch.setattr(demo, "console", Console(file=out, width=200, color_system=None))
+    ok = demo.render_summary(jobs, COUNTS, checks, STEPS)
+    return ok, out.getvalue()
+
+
+def test_the_summary_is_in_pipeline_order_adds_up_and_ends_with_next_steps(monkeypatch):
+    ok, text = _render(monkeypatch, [_job("COMPLETED", 5_100, 5_000, 50, 50)])
+    assert ok
+    positions = [text.index(name) for name in ("raw.events", "raw.users", "staging.stg_events", "marts.fact_events")]
+    assert positions == sorted(positions)
+    suites = [text.index(s) for s in ("staging_suite", "intermediate_suite", "marts_suite")]
+    assert suites == sorted(suites)
+    assert "received 5,100 = accepted 5,000 + rejected (invalid) 50 + duplicates 50" in text
+    tail = text[text.index("next steps"):]
+    assert "POST an event  curl ..." in tail and "logs           /home/logs/" in tail
+
+
+def test_a_summary_that_does_not_add_up_fails_the_demo(monkeypatch):
+    ok, text = _render(monkeypatch, [_job("COMPLETED", 5_100, 5_000, 100, 50)])
+    assert not ok
+    assert "received 5,100 != accepted 5,000 + rejected (invalid) 100 + duplicates 50" in text
+    assert not _render(monkeypatch, [_job("FAILED", 10, 0, 0, 0)])[0]
+    failed_check = {**CHECKS, "marts_suite": {**CHECKS["marts_suite"], "success": False}}
+    assert not _render(monkeypatch, [_job("COMPLETED", 10, 10, 0, 0)], failed_check)[0]
+
+
+def test_the_next_steps_work_as_printed(tmp_path):
+    """The curl lines run against a real API: the POST is accepted with the key read from the key file,
+    and the status line finds the job; the trigger line names the real endpoint."""
+    import json
+    import subprocess
+
+    from api.main import create_app
+    from eventlake.settings import Settings
+    from tests.api.conftest import make_settings, serve
+
+    home = tmp_path / "home"
+    server_settings = make_settings(home)
+    home.mkdir()
+    (home / "api_key").write_text(server_settings.api_keys[0] + "\n")
+    key = demo.find_api_key(Settings(home=home))
+    assert key.source == str(home / "api_key")
+
+    with serve(create_app(server_settings)) as live:
+        steps = dict(demo.next_steps(api_url=live.url, dagster_url="http://127.0.0.1:3999",
+                                     dashboard_url="http://127.0.0.1:8599", key=key, log_dir=home / "logs"))
+        posted = subprocess.run(["bash", "-c", steps["POST an event"]], capture_output=True, text=True, timeout=30)
+        answer = json.loads(posted.stdout)
+        assert answer["status"] == "PENDING" and answer["record_count"] == 1
+        status_line = steps["its job's status"].replace("<job_id>", answer["job_id"])
+        status = subprocess.run(["bash", "-c", status_line], capture_output=True, text=True, timeout=30)
+        assert json.loads(status.stdout)["job_id"] == answer["job_id"]
+
+    assert server_settings.api_keys[0] not in " ".join(steps.values())  # read from the file, never shown
+    assert f"-X POST -H \"X-API-Key: $(cat {home / 'api_key'})\" {live.url}/api/v1/trigger/transform_job" in (
+        steps["run the transform"])
+    assert steps["Dagster UI"].startswith("http://127.0.0.1:3999")
+    assert steps["dashboard"] == "http://127.0.0.1:8599"
+    assert steps["logs"].startswith(f"{home / 'logs'}/")
