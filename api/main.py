@@ -22,20 +22,44 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from eventlake.settings import Settings, get_settings
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from api.counters import ApiCounters
-from api.dependencies import API_KEY_SCHEME, api_key_header
-from api.errors import install_error_handlers
+from api.dependencies import API_KEY_SCHEME, api_key_header, require_api_key
+from api.errors import ErrorResponse, install_error_handlers
 from api.group_commit import sweep_unpublished_forever
 from api.logs import RequestLogMiddleware
 from api.resources import AppResources
-from api.routers import health, ingest, metrics, status, trigger
+from api.routers import health, ingest, jobs, metrics, status, trigger
 from api.transport import DrainRequestBodyMiddleware
 
 API_PREFIX = "/api/v1"
+
+#: Where the Swagger UI and ReDoc assets are served from (the ``fastapi-offline`` package's copies):
+#: /docs and /redoc work without internet access.
+DOCS_STATIC_URL = "/docs-static"
+
+#: The API description in the OpenAPI document (shown at the top of /docs and /redoc).
+DESCRIPTION = """\
+Send events, users and products; they land exactly once in Apache Iceberg.
+
+**Authentication.** Every endpoint that reads or writes data needs an `X-API-Key` header holding
+one of the keys in `EVENTLAKE_API_KEYS`: `POST /api/v1/ingest`, `GET /api/v1/status/{job_id}`,
+`GET /api/v1/jobs/{job_id}/rejected` and `POST /api/v1/trigger/{pipeline}`. Without a valid key
+they answer 401. The operational endpoints `GET /api/v1/health` and `GET /api/v1/metrics`, and the
+documentation (`/docs`, `/redoc`, `/openapi.json`), need no key.
+
+**Errors** always have the body `{"error": "...", "details": [...]}`.
+
+**Records are numbered from 0**, in the order the request held them (array elements, NDJSON lines,
+CSV rows after the header): `record_index` in error details, in `raw.rejected_records` and in
+`GET /api/v1/jobs/{job_id}/rejected` is that number. A detail about a malformed body also carries
+`line` (1-based, as editors number lines) and `offset` (0-based byte offset in the body), which
+locate the fault in the text.
+"""
 
 
 @asynccontextmanager
@@ -105,11 +129,14 @@ def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, *, server_process: bool = False) -> FastAPI:
     """The API (see the module docstring). ``server_process``: this process exists to serve it
     (tunes the garbage collector and logging at startup, see ``_tune_server_process``)."""
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs and /redoc pages load their scripts and styles from
+    # the app itself (DOCS_STATIC_URL), not from a CDN.
+    app = FastAPIOffline(
         title="eventlake ingestion API",
         version="1.0.0",
-        description="Send events, users and products; they land exactly once in Apache Iceberg.",
+        description=DESCRIPTION,
         lifespan=_lifespan,
+        static_url=DOCS_STATIC_URL,
     )
     # On app.state, not as a dependency override: any override makes FastAPI re-inspect every
     # dependency's signature on every request.
@@ -121,10 +148,32 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
     # Added first = inner: the request log times and counts the drain too.
     app.add_middleware(DrainRequestBodyMiddleware)
     app.add_middleware(RequestLogMiddleware, counters=counters)
-    for module in (ingest, status, health, metrics, trigger):
-        app.include_router(module.router, prefix=API_PREFIX)
+    include_routers(app)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
+
+
+#: Routers open to anyone: operations (health for load balancers, metrics for scrapers).
+PUBLIC_ROUTERS = (health, metrics)
+#: Routers whose every endpoint needs the API key, checked by the ``require_api_key`` dependency.
+PROTECTED_ROUTERS = (status, jobs, trigger)
+
+
+def include_routers(app: FastAPI) -> None:
+    """Every router under ``API_PREFIX``, applying the authentication rule (see ``DESCRIPTION``).
+
+    ``POST /ingest`` needs the key too but checks it in the endpoint itself, with the same
+    ``check_api_key`` the dependency calls: it has no dependencies at all, for speed (see
+    ``api.routers.ingest``). ``tests/api/test_api_auth.py`` holds every route to the rule.
+    """
+    unauthorized = {401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."}}
+    app.include_router(ingest.router, prefix=API_PREFIX)
+    for module in PROTECTED_ROUTERS:
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=[Security(require_api_key)], responses=unauthorized
+        )
+    for module in PUBLIC_ROUTERS:
+        app.include_router(module.router, prefix=API_PREFIX)
 
 
 def create_server_app() -> FastAPI:

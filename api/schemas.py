@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from eventlake.state.ingestion_jobs import Job, JobStatus
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class IngestAccepted(BaseModel):
@@ -16,15 +16,24 @@ class IngestAccepted(BaseModel):
 
 
 class JobStatusResponse(BaseModel):
+    """A job's status and counts. Once it is COMPLETED, every record it received is counted exactly
+    once: ``record_count = accepted_count + rejected_count + duplicate_count``."""
+
     job_id: str
     dataset: str
     status: JobStatus
     created_at: datetime
     updated_at: datetime
-    record_count: int
+    record_count: int = Field(description="Records received: the records of the request, as parsed.")
     accepted_count: int = Field(description="Records that passed validation and landed in the raw table.")
-    rejected_count: int = Field(description="Records that failed validation (in raw.rejected_records).")
-    duplicate_count: int = Field(description="Records dropped as duplicates of an earlier key.")
+    rejected_count: int = Field(
+        description="Invalid records: they broke the contract (or could not be written) and are kept, "
+        "with their violations, in raw.rejected_records. Duplicates are not counted here."
+    )
+    duplicate_count: int = Field(
+        description="Records dropped as duplicates of a key already stored (also kept in raw.rejected_records, "
+        "with rule `duplicate`). Not counted in rejected_count."
+    )
     snapshot_id: int | None = Field(description="Iceberg snapshot of the job's latest commit.")
     error_message: str | None
 
@@ -43,6 +52,42 @@ class JobStatusResponse(BaseModel):
             snapshot_id=job.snapshot_id,
             error_message=job.error_message,
         )
+
+
+class Violation(BaseModel):
+    """One way a record broke the contract, as the validator wrote it into raw.rejected_records."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = Field(default=None, description="The field at fault; null for the whole record.")
+    rule: str = Field(
+        description="The rule broken: e.g. `required`, `type`, `allowed`, `min`, `max`, `timestamp`, `duplicate` "
+        "(the key was already stored), `write_error` (the record could not be written)."
+    )
+    value: Any = Field(default=None, description="The offending value, when there is one.")
+    message: str | None = Field(default=None, description="What is wrong, in words.")
+
+
+class RejectedRecord(BaseModel):
+    record_index: int = Field(
+        description="0-based position of the record in its request (the numbering of error details too)."
+    )
+    raw: str | None = Field(description="The record as it arrived: the JSON object's text, or the CSV row.")
+    violations: list[Violation] = Field(description="Every rule the record broke.")
+    rejected_at: datetime
+
+
+class RejectedRecordsPage(BaseModel):
+    """One page of a job's rejected records, in ``record_index`` order."""
+
+    job_id: str
+    dataset: str
+    rule: str | None = Field(description="The `rule` filter applied, if any.")
+    total: int = Field(description="Rejected records of the job (matching `rule`), on every page.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The `offset` of the next page; null on the last page.")
+    items: list[RejectedRecord]
 
 
 ComponentState = Literal["up", "down", "degraded"]

@@ -6,17 +6,18 @@ import logging
 
 from eventlake import runs
 from eventlake.dagster_client import DagsterClientError
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
-from api.dependencies import DagsterClientDep, require_api_key
+from api.dependencies import DagsterClientDep
 from api.errors import ApiError, ComponentUnavailable, ErrorResponse
 from api.schemas import TriggerResponse
 
 log = logging.getLogger("eventlake.api")
 
-router = APIRouter(tags=["operations"], dependencies=[Depends(require_api_key)])
+# Needs the API key: api.main includes this router with the require_api_key dependency.
+router = APIRouter(tags=["operations"])
 
 #: The Dagster jobs a client may start (defined in eventlake.definitions).
 PIPELINES: tuple[str, ...] = ("raw_ingest_job", runs.TRANSFORM_JOB)

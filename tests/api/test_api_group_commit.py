@@ -139,13 +139,13 @@ def test_sweeper_fails_jobs_that_were_never_published(tmp_path, moto_url):
         published = client.post("/api/v1/ingest", content=json.dumps(EVENT), headers=HEADERS)
         assert published.status_code == 202
         swept = wait_for(
-            lambda: (body := client.get("/api/v1/status/orphan-job").json())["status"] == "FAILED" and body,
+            lambda: (body := client.get("/api/v1/status/orphan-job", headers=AUTH).json())["status"] == "FAILED" and body,
             timeout=30,
         )
         assert swept["error_message"] == UNPUBLISHED_REASON.format(seconds=0.5)
         # a published job is left alone, however long it waits for the consumer
         time.sleep(1.0)
-        assert client.get(f"/api/v1/status/{published.json()['job_id']}").json()["status"] == "PENDING"
+        assert client.get(f"/api/v1/status/{published.json()['job_id']}", headers=AUTH).json()["status"] == "PENDING"
     assert store.unpublished_count() == 0
     assert [r.header.job_id for r in kinesis_records(settings)] == [published.json()["job_id"]]
     store.close()

@@ -49,7 +49,7 @@ def test_health_is_503_when_the_job_store_is_unreachable(tmp_path):
         response = client.get("/api/v1/health")
         assert response.status_code == 503
         assert response.json()["components"]["job_store"]["status"] == "down"
-        assert assert_error_shape(client.get("/api/v1/status/x"), 503)["error"] == "job_store unavailable"
+        assert assert_error_shape(client.get("/api/v1/status/x", headers=AUTH), 503)["error"] == "job_store unavailable"
 
 
 def test_metrics_count_requests_records_and_bytes(client):
@@ -58,8 +58,8 @@ def test_metrics_count_requests_records_and_bytes(client):
     headers = {**AUTH, "Content-Type": "application/json"}
     assert client.post("/api/v1/ingest?dataset=events", content=body, headers=headers).status_code == 202
     assert client.post("/api/v1/ingest?dataset=events", content=b"[", headers=headers).status_code == 400
-    client.get("/api/v1/status/some-id")
-    client.get("/api/v1/status/other-id")
+    client.get("/api/v1/status/some-id", headers=AUTH)
+    client.get("/api/v1/status/other-id", headers=AUTH)
 
     metrics = client.get("/api/v1/metrics")
     assert metrics.status_code == 200
@@ -87,7 +87,8 @@ def test_openapi_docs(client):
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
     assert set(paths) == {
-        "/api/v1/ingest", "/api/v1/status/{job_id}", "/api/v1/health", "/api/v1/metrics", "/api/v1/trigger/{pipeline}"
+        "/api/v1/ingest", "/api/v1/status/{job_id}", "/api/v1/jobs/{job_id}/rejected", "/api/v1/health",
+        "/api/v1/metrics", "/api/v1/trigger/{pipeline}",
     }
     ingest = paths["/api/v1/ingest"]["post"]
     assert set(ingest["requestBody"]["content"]) == {"application/json", "application/x-ndjson", "text/csv"}
@@ -103,7 +104,7 @@ def test_each_request_is_logged_with_its_job_id(client, caplog):
             content=b'{"user_id": "u1", "updated_at": "2025-01-01T00:00:00Z"}',
             headers={**AUTH, "Content-Type": "application/json"},
         )
-        client.get("/api/v1/status/missing")
+        client.get("/api/v1/status/missing", headers=AUTH)
     job_id = response.json()["job_id"]
     requests = [r for r in caplog.records if r.getMessage().startswith("request ")]
     ingest_log = next(r for r in requests if r.path == "/api/v1/ingest")

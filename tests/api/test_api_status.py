@@ -26,7 +26,7 @@ def ingest(client, dataset: str, n: int) -> str:
 
 
 def test_unknown_job_is_404(client):
-    body = assert_error_shape(client.get("/api/v1/status/does-not-exist"), 404)
+    body = assert_error_shape(client.get("/api/v1/status/does-not-exist", headers=AUTH), 404)
     assert body["details"] == [{"job_id": "does-not-exist"}]
 
 
@@ -35,7 +35,7 @@ def test_unknown_job_is_404(client):
 @given(dataset=st.sampled_from(["events", "users", "products"]), n=st.integers(1, 40), progress=st.data())
 def test_property_status_of_every_created_job(client, job_store, dataset, n, progress):
     job_id = ingest(client, dataset, n)
-    status = client.get(f"/api/v1/status/{job_id}")
+    status = client.get(f"/api/v1/status/{job_id}", headers=AUTH)
     assert status.status_code == 200
     body = status.json()
     assert set(body) >= STATUS_FIELDS
@@ -45,13 +45,13 @@ def test_property_status_of_every_created_job(client, job_store, dataset, n, pro
     # the consumer (another process, its own store handle) moves the job on: the API reports it
     job = job_store.get(job_id)
     job_store.mark_processing(job_id)
-    assert client.get(f"/api/v1/status/{job_id}").json()["status"] == "PROCESSING"
+    assert client.get(f"/api/v1/status/{job_id}", headers=AUTH).json()["status"] == "PROCESSING"
     accepted = progress.draw(st.integers(0, n), label="accepted")
     rejected = n - accepted
     for part in range(job.parts):
         share = (accepted if part == 0 else 0, rejected if part == 0 else 0)
         job_store.record_chunk(job_id, part, share[0], share[1], 0, snapshot_id=1000 + part)
-    body = client.get(f"/api/v1/status/{job_id}").json()
+    body = client.get(f"/api/v1/status/{job_id}", headers=AUTH).json()
     assert body["status"] == "COMPLETED"
     assert (body["accepted_count"], body["rejected_count"], body["duplicate_count"]) == (accepted, rejected, 0)
     assert body["snapshot_id"] == 1000 + job.parts - 1 and body["error_message"] is None
