@@ -315,7 +315,7 @@ query RunProgress($runId: ID!) {
     __typename
     ... on Run {
       runId status
-      executionPlan { steps { key outputs { name } } }
+      executionPlan { steps { key outputs { name } } assetKeys { path } }
       stepStats { stepKey status materializations { assetKey { path } } }
     }
     ... on PythonError { message }
@@ -341,23 +341,27 @@ def transform_progress(run: dict) -> TransformProgress:
     description names the models being built meanwhile.
     """
     short = f"transform_job run {run['runId'][:8]}"
-    steps = (run.get("executionPlan") or {}).get("steps") or []
-    models = {step["key"]: [o["name"] for o in step.get("outputs") or []] for step in steps}
-    total = sum(len(names) for names in models.values())
+    plan = run.get("executionPlan") or {}
+    models = {key["path"][-1] for key in plan.get("assetKeys") or []}  # a step's other outputs are checks
+    steps = [step["key"] for step in plan.get("steps") or []]
+    models_of = {step["key"]: [o["name"] for o in step.get("outputs") or [] if o["name"] in models]
+                 for step in plan.get("steps") or []}
+    total = len(models)
     stats = {st["stepKey"]: st for st in run.get("stepStats") or []}
-    done = len({tuple(m["assetKey"]["path"]) for st in stats.values() for m in st.get("materializations") or []})
+    done = len({m["assetKey"]["path"][-1] for st in stats.values() for m in st.get("materializations") or []} & models)
     status = run["status"]
     if status in ("QUEUED", "NOT_STARTED", "STARTING"):
         what = f"{status}, waiting for the run queue"
     elif status in ("SUCCESS", "FAILURE", "CANCELED", "CANCELING"):
         what = status
     else:
-        running = [key for key, st in stats.items() if st.get("status") == "IN_PROGRESS"]
+        running = [key for key in steps if stats.get(key, {}).get("status") == "IN_PROGRESS"]
         if running:
-            names = [n for key in running for n in models.get(key, [])]
-            what = f"running {', '.join(running)}" + (f" ({', '.join(names)})" if names else "")
+            names = [n for key in running for n in models_of.get(key, [])]
+            what = (f"step {len(stats)}/{len(steps)} running {', '.join(running)}"
+                    + (f": {', '.join(names)}" if names else ""))
         else:
-            what = "between steps" if stats else "starting"
+            what = f"step {len(stats)}/{len(steps)} done" if stats else "starting"
     return TransformProgress(done, total, f"{short}: {done}/{total} models, {what}")
 
 

@@ -76,13 +76,20 @@ def test_the_summary_names_the_run():
 
 # -- what the demo's progress says ------------------------------------------------------------
 def _plan(**steps: list[str]) -> dict:
-    return {"steps": [{"key": key, "outputs": [{"name": n} for n in names]} for key, names in steps.items()]}
+    """An execution plan as Dagster's GraphQL returns it: steps with their outputs (models and checks), and
+    the run's asset keys (the models)."""
+    models = [n for names in steps.values() for n in names if "_not_null_" not in n and n != "result"]
+    return {"steps": [{"key": key, "outputs": [{"name": n} for n in names]} for key, names in steps.items()],
+            "assetKeys": [{"path": [n]} for n in models]}
 
 
-PLAN = _plan(dbt_staging=["stg_events", "stg_products", "stg_users"],
-             dbt_intermediate=["int_events_enriched", "int_users_with_history"],
-             dbt_marts=["dim_products", "dim_users", "fact_events"],
-             staging_suite=[])  # a check step: no models
+# the dbt layers' steps also have one output per dbt test, the check steps one "result": neither is a model
+PLAN = _plan(dbt_staging=["stg_users", "stg_products", "stg_events", "stg_users_not_null_stg_users_job_id"],
+             stg_events_gx_staging_suite=["result"],
+             dbt_intermediate=["int_events_enriched", "int_users_with_history",
+                               "int_events_enriched_not_null_int_events_enriched_event_id"],
+             dbt_marts=["fact_events", "dim_users", "dim_products"],
+             fact_events_gx_marts_suite=["result"])
 
 
 def _materialized(*names: str) -> list[dict]:
@@ -95,14 +102,14 @@ def test_transform_progress_counts_models_and_names_the_running_step():
         "stepStats": [
             {"stepKey": "dbt_staging", "status": "SUCCESS",
              "materializations": _materialized("stg_events", "stg_products", "stg_users")},
-            {"stepKey": "staging_suite", "status": "SUCCESS", "materializations": []},
+            {"stepKey": "stg_events_gx_staging_suite", "status": "SUCCESS", "materializations": []},
             {"stepKey": "dbt_intermediate", "status": "IN_PROGRESS", "materializations": []},
         ],
     }
     progress = demo.transform_progress(running)
     assert (progress.done, progress.total) == (3, 8)
-    assert progress.description == ("transform_job run 9221f8fb: 3/8 models, running dbt_intermediate "
-                                    "(int_events_enriched, int_users_with_history)")
+    assert progress.description == ("transform_job run 9221f8fb: 3/8 models, step 3/5 running dbt_intermediate: "
+                                    "int_events_enriched, int_users_with_history")
 
     queued = demo.transform_progress({"runId": "abcdef01-2", "status": "QUEUED", "executionPlan": PLAN, "stepStats": []})
     assert (queued.done, queued.total) == (0, 8)
