@@ -110,7 +110,11 @@ class HealthResponse(BaseModel):
 
 class MetricsResponse(BaseModel):
     api: dict[str, Any] = Field(description="This process's counters: requests by endpoint and status, records and bytes received.")
-    jobs: dict[str, Any] = Field(description="Job store aggregates (IngestionJobStore.metrics()).")
+    jobs: dict[str, Any] = Field(
+        description="Job store aggregates over all jobs (IngestionJobStore.metrics()): jobs_by_status, jobs_total, "
+        "records_received = records_accepted + records_rejected (invalid) + records_duplicates + records_in_flight "
+        "(not counted yet), last_completed_at, avg_seconds_to_complete."
+    )
 
 
 class TriggerResponse(BaseModel):

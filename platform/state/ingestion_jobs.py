@@ -573,9 +573,16 @@ class IngestionJobStore:
         """Aggregates over all jobs.
 
         ``jobs_by_status`` (every status, zeros included), ``jobs_total``,
-        ``records_received`` (records in accepted requests), ``records_accepted``,
-        ``records_rejected``, ``records_duplicates``, ``last_completed_at``
+        ``records_received`` (records in acknowledged requests), ``records_accepted`` (landed in
+        the raw tables), ``records_rejected`` (invalid records only), ``records_duplicates``
+        (duplicates of a stored key), ``records_in_flight`` (received, not counted yet: jobs still
+        PENDING or PROCESSING, or FAILED before all their parts landed), ``last_completed_at``
         (ISO-8601 or None), ``avg_seconds_to_complete`` (PENDING -> COMPLETED, or None).
+
+        Every record received is counted once: ``records_received = records_accepted +
+        records_rejected + records_duplicates + records_in_flight``, and once every job is
+        COMPLETED ``records_in_flight`` is 0. (The consumer reports a chunk's invalid records and its
+        duplicates apart, see ``record_chunks``.)
         """
         c = jobs_table.c
         with self.engine.connect() as conn:
@@ -600,6 +607,7 @@ class IngestionJobStore:
             "records_accepted": int(totals[1]),
             "records_rejected": int(totals[2]),
             "records_duplicates": int(totals[3]),
+            "records_in_flight": int(totals[0]) - int(totals[1]) - int(totals[2]) - int(totals[3]),
             "last_completed_at": last_completed.isoformat() if last_completed else None,
             "avg_seconds_to_complete": float(totals[5]) if totals[5] is not None else None,
         }
