@@ -10,7 +10,8 @@
     first_delivery(relation, keys, latest=false): one row per key of
       relation, the copy delivered first (ingested_at, then job_id, then the
       raw sequence number), or with latest=true the one delivered last.
-      Selects relation's columns plus delivery_rank.
+      Selects relation's columns only (qualify, which DuckDB and Snowflake
+      both have, keeps the rank out), so a model can select alias.*.
 
     keep_new_deliveries(alias, keys, latest=false): in an incremental run,
       the anti-join against the stored rows: keeps alias's rows whose key is
@@ -46,19 +47,11 @@
 {% macro first_delivery(relation, keys, latest=false) -%}
     {%- set keys = [keys] if keys is string else keys -%}
     {%- set direction = ' desc' if latest else '' -%}
-    select * from (
-
-        select
-            *,
-            row_number() over (
-                partition by {{ keys | join(', ') }}
-                order by ingested_at{{ direction }}, job_id{{ direction }}, raw_sequence_number{{ direction }}
-            ) as delivery_rank
-
-        from {{ relation }}
-
-    ) as ranked
-    where delivery_rank = 1
+    select * from {{ relation }}
+    qualify row_number() over (
+        partition by {{ keys | join(', ') }}
+        order by ingested_at{{ direction }}, job_id{{ direction }}, raw_sequence_number{{ direction }}
+    ) = 1
 {%- endmacro %}
 
 {% macro keep_new_deliveries(alias, keys, latest=false) -%}

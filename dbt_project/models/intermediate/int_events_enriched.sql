@@ -19,13 +19,9 @@
 
 with
 
+{{ since_cte() }}
+
 {% if is_incremental() %}
-since as (
-
-    select {{ loaded_since() }} as loaded_at
-
-),
-
 changed_users as (
 
     select distinct user_id

@@ -86,16 +86,8 @@ final as (
 )
 
 select
-    user_id,
-    user_name,
-    email,
-    valid_from,
-    valid_to,
-    valid_to is null as is_current,
-    version_number,
-    job_id,
-    ingested_at,
-    snapshot_id,
+    final.*,
+    final.valid_to is null as is_current,
     {{ loaded_at() }} as dbt_loaded_at
 
 from final

@@ -56,6 +56,7 @@ members as (
 
     from products
 
+    -- inferred members, as in dim_users: each dimension has its own typed nulls, so each writes its union
     union all
 
     select
@@ -71,11 +72,7 @@ members as (
 
 select
     {{ surrogate_key(['product_id']) }} as product_sk,
-    product_id,
-    product_name,
-    category,
-    price,
-    is_inferred,
+    members.*,
     {{ loaded_at() }} as dbt_loaded_at
 
 from members

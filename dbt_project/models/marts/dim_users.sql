@@ -60,6 +60,7 @@ members as (
 
     from versions
 
+    -- inferred members, as in dim_products: each dimension has its own typed nulls, so each writes its union
     union all
 
     select
@@ -77,13 +78,7 @@ members as (
 
 select
     {{ surrogate_key(['user_id', 'valid_from']) }} as user_sk,
-    user_id,
-    user_name,
-    email,
-    valid_from,
-    valid_to,
-    is_current,
-    is_inferred,
+    members.*,
     {{ loaded_at() }} as dbt_loaded_at
 
 from members

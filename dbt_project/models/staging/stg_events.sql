@@ -14,6 +14,7 @@ with
 
 renamed as (
 
+    -- one cast per raw column (jaffle-shop's renamed CTE): the same shape in every staging model, not the same columns
     select
         cast(event_id as {{ dbt.type_string() }}) as event_id,
         cast(user_id as {{ dbt.type_string() }}) as user_id,
@@ -37,19 +38,7 @@ first_delivery as (
 )
 
 select
-    first_delivery.event_id,
-    first_delivery.user_id,
-    first_delivery.event_type,
-    first_delivery.event_timestamp,
-    first_delivery.event_value,
-    first_delivery.product_id,
-    first_delivery.properties,
-    first_delivery.event_date,
-    first_delivery.event_hour,
-    first_delivery.job_id,
-    first_delivery.ingested_at,
-    first_delivery.snapshot_id,
-    first_delivery.raw_sequence_number,
+    first_delivery.*,
     {{ loaded_at() }} as dbt_loaded_at
 
 from first_delivery

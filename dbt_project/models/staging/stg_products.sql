@@ -12,6 +12,7 @@ with
 
 renamed as (
 
+    -- one cast per raw column (jaffle-shop's renamed CTE): the same shape in every staging model, not the same columns
     select
         cast(product_id as {{ dbt.type_string() }}) as product_id,
         cast(product_name as {{ dbt.type_string() }}) as product_name,
@@ -30,14 +31,7 @@ latest as (
 )
 
 select
-    latest.product_id,
-    latest.product_name,
-    latest.category,
-    latest.price,
-    latest.job_id,
-    latest.ingested_at,
-    latest.snapshot_id,
-    latest.raw_sequence_number,
+    latest.*,
     {{ loaded_at() }} as dbt_loaded_at
 
 from latest

@@ -12,6 +12,7 @@ with
 
 renamed as (
 
+    -- one cast per raw column (jaffle-shop's renamed CTE): the same shape in every staging model, not the same columns
     select
         cast(user_id as {{ dbt.type_string() }}) as user_id,
         cast(user_name as {{ dbt.type_string() }}) as user_name,
@@ -30,14 +31,7 @@ first_delivery as (
 )
 
 select
-    first_delivery.user_id,
-    first_delivery.user_name,
-    first_delivery.email,
-    first_delivery.updated_at,
-    first_delivery.job_id,
-    first_delivery.ingested_at,
-    first_delivery.snapshot_id,
-    first_delivery.raw_sequence_number,
+    first_delivery.*,
     {{ loaded_at() }} as dbt_loaded_at
 
 from first_delivery
