@@ -72,7 +72,7 @@ def test_post_ingest_transform(settings):
         raw = defs.resolve_job_def("raw_ingest_job").execute_in_process(instance=instance)
         assert raw.success
 
-        status = client.get(f"/api/v1/status/{events_job['job_id']}").json()
+        status = client.get(f"/api/v1/status/{events_job['job_id']}", headers={"X-API-Key": "test-key"}).json()
     assert status["status"] == "COMPLETED", status
     accepted = status["accepted_count"]
     assert accepted == len(data.expected_event_ids)
