@@ -608,10 +608,10 @@ def jobs_description(statuses: list[str]) -> str:
 def waiting_for_transform(runs: list[dict], committed_at: float, now: float) -> str:
     """The transform task's line before the run that reads the final snapshots has started."""
     latest = max(runs, key=lambda r: r["creationTime"], default=None)
-    line = (f"transform_job: waiting for a run started after the last raw commit ({now - committed_at:.0f}s ago; "
-            "the snapshot sensor looks every few seconds)")
+    line = f"transform_job: waiting for the sensor's run (last raw commit {now - committed_at:.0f}s ago"
     if latest is not None:
-        line += f"; latest run {latest['runId'][:8]}: {latest['status']}"
+        line += f"; latest run {latest['runId'][:8]} {latest['status']}"
+    line += ")"
     return line
 
 
@@ -670,7 +670,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     started = time.time()
     ok = False
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
             stages = boot_stages(api_url=api_url, dashboard_url=dashboard_url, dagster_url=dagster_url)
             boot = progress.add_task("start the stack", total=len(stages))
@@ -742,7 +742,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
                   stack, timeout_s, 2)
 
         console.rule(f"summary  ({time.time() - started:.0f}s)")
-        console.print(f"{_describe_run(final, committed_at)}: {dagster_url}/runs/{final['runId']}")
+        console.print(f"{_describe_run(final, committed_at)}: {dagster_url}/runs/{final['runId']}", soft_wrap=True)
         steps = next_steps(api_url=api_url, dagster_url=dagster_url, dashboard_url=dashboard_url, key=api_key,
                            log_dir=log_dir)
         ok = print_summary(settings, job_ids, steps)

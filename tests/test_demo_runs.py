@@ -145,8 +145,9 @@ def test_each_boot_stage_names_its_component_and_url():
 def test_waiting_for_the_sensor_says_how_long_and_the_latest_run():
     line = demo.waiting_for_transform([run("0123abcd-9", "SUCCESS", 50.0, 60.0), run("9999ffff-1", "QUEUED", 95.0, None)],
                                       committed_at=100.0, now=112.4)
-    assert line == ("transform_job: waiting for a run started after the last raw commit (12s ago; the snapshot "
-                    "sensor looks every few seconds); latest run 9999ffff: QUEUED")
+    assert line == "transform_job: waiting for the sensor's run (last raw commit 12s ago; latest run 9999ffff QUEUED)"
+    assert demo.waiting_for_transform([], committed_at=100.0, now=103.0) == (
+        "transform_job: waiting for the sensor's run (last raw commit 3s ago)")
     assert demo.jobs_description(["COMPLETED", "PENDING", "COMPLETED", "PROCESSING"]) == (
         "consumer: 1 PENDING, 1 PROCESSING, 2 COMPLETED")
 
