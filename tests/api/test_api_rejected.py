@@ -93,6 +93,27 @@ def test_lists_each_rejected_record_with_its_violations(landed):
     assert [(v["field"], v["rule"]) for v in items[2]["violations"]] == [("event_value", "type")]
 
 
+def test_counts_add_up_with_the_rejected_list(landed):
+    status = landed.client.get(f"/api/v1/status/{landed.mixed}", headers=AUTH).json()
+    assert status["status"] == "COMPLETED"
+    items = landed.rejected(landed.mixed)["items"]
+    duplicates = [i for i in items if any(v["rule"] == "duplicate" for v in i["violations"])]
+    assert (status["accepted_count"], status["rejected_count"], status["duplicate_count"]) == (2, 2, 1)
+    assert status["duplicate_count"] == len(duplicates)
+    assert status["rejected_count"] == len(items) - len(duplicates)  # invalid records only
+    assert status["record_count"] == status["accepted_count"] + status["rejected_count"] + status["duplicate_count"]
+
+
+def test_metrics_add_up_over_every_job(landed):
+    jobs = landed.client.get("/api/v1/metrics").json()["jobs"]
+    assert jobs["records_in_flight"] == 1  # the job posted after the drain
+    assert jobs["records_received"] == (
+        jobs["records_accepted"] + jobs["records_rejected"] + jobs["records_duplicates"] + jobs["records_in_flight"]
+    )
+    # MIXED: 1 duplicate; invalid: 2 in MIXED, 25 in MANY, 1 in USERS_CSV
+    assert (jobs["records_rejected"], jobs["records_duplicates"]) == (28, 1)
+
+
 def test_rule_filter(landed):
     assert [i["record_index"] for i in landed.rejected(landed.mixed, rule="duplicate")["items"]] == [3]
     required = landed.rejected(landed.mixed, rule="required")
