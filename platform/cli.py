@@ -72,6 +72,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from eventlake.settings import get_settings
 
         quiet_http_logs()
+        if not re.match(r"^https?://[^/]", args.post):
+            return _error(f"--post wants the API's base URL, e.g. http://127.0.0.1:8000 (got {args.post!r})")
         settings = get_settings()
         key = find_api_key(settings, args.api_key)
         if key is None:

@@ -97,6 +97,13 @@ def test_generate_post_without_a_key_is_one_line_and_exit_2(tmp_path):
     assert "--api-key" in lines[0] and "EVENTLAKE_API_KEYS" in lines[0] and str(home / "api_key") in lines[0]
 
 
+def test_generate_post_to_something_not_a_url_is_one_line_and_exit_2(tmp_path):
+    result = run_cli("generate", "--post", "localhost:8000", "--api-key", "k", env=clean_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: --post wants the API's base URL, e.g. http://127.0.0.1:8000 (got 'localhost:8000')"]
+
+
 def test_generate_post_to_no_server_is_one_line(tmp_path):
     result = run_cli("generate", "--post", f"http://127.0.0.1:{free_port()}", "--api-key", "k", "--events", "10",
                      env=clean_env(tmp_path / "home"), cwd=tmp_path)
