@@ -1,9 +1,13 @@
-"""eventlake dashboard: pipeline metrics, asset lineage, quality results, event explorer.
+"""eventlake dashboard: pipeline, quality, rejected records, lineage, event explorer.
 
 Run: ``streamlit run platform/dashboard/app.py`` (reads the EVENTLAKE_HOME of its environment;
-``eventlake demo`` starts it). Every read goes through :mod:`eventlake.dashboard.data`; this file only
-lays the views out.
+``eventlake demo`` starts it). Every read goes through :mod:`eventlake.dashboard.data`,
+:mod:`~eventlake.dashboard.orchestrator` (Dagster) and :mod:`~eventlake.dashboard.rejects`
+(raw.rejected_records); this file only lays the views out.
 Reads are cached for a few seconds; the sidebar's Refresh clears the cache.
+
+Stable hooks for browser tests: the tabs are labelled :data:`TABS`, each view starts with a
+heading of the same name, and every widget has a ``key=`` (listed in the dashboard's README).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from eventlake.dashboard import data
+from eventlake.dashboard import data, orchestrator, rejects
 
 CACHE_TTL_S = 5
-RECENT_JOBS_SHOWN = 50
+RECENT_JOBS_SHOWN = 200
 EXPLORE_ROWS = 1000
+TABS = ("Pipeline", "Quality", "Rejected records", "Lineage", "Explore")
+ALL = "All"
+COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)
 
 
 def _attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
@@ -39,30 +46,71 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _settings():
+    from eventlake.settings import get_settings
+
+    return get_settings()
+
+
 # -- cached reads (arguments are plain values so Streamlit can hash them) --------
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def read_pipeline(job_db: str, tz: str, status: str | None) -> tuple[Any, str | None]:
+def read_pipeline(job_db: str, tz: str, status: str | None, period: str) -> tuple[Any, str | None]:
     metrics, error = _attempt(data.pipeline_metrics, job_db)
     if error:
         return None, error
     jobs, error = _attempt(data.recent_jobs, job_db, tz=tz, limit=1000)
     if error:
         return None, error
+    totals, error = _attempt(data.period_totals, job_db, data.PERIODS[period])
+    if error:
+        return None, error
     shown = jobs if status is None else jobs[jobs["status"] == status]
-    return (metrics, jobs, shown.head(RECENT_JOBS_SHOWN)), None
+    return (metrics, jobs, shown.head(RECENT_JOBS_SHOWN), totals), None
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def read_lineage(target_dir: str, mtime_key: float) -> tuple[Any, str | None]:
-    manifest, error = _attempt(data.load_manifest, Path(target_dir))
-    if error:
-        return None, error
-    return data.lineage_from_manifest(manifest), None
+def read_runs(dagster_home: str, dagster_url: str, jobs: tuple[str, ...], tz: str) -> tuple[Any, str | None]:
+    return _attempt(orchestrator.recent_runs, Path(dagster_home), dagster_url, jobs, tz=tz)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_lag(home: str) -> tuple[Any, str | None]:
+    return _attempt(data.stream_lag, _settings())
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_job(job_db: str, job_id: str, tz: str) -> tuple[Any, str | None]:
+    return _attempt(data.job_detail, job_db, job_id, tz=tz)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_manifest(target_dir: str, mtime_key: float) -> tuple[Any, str | None]:
+    return _attempt(data.load_manifest, Path(target_dir))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def read_quality(job_db: str, tz: str) -> tuple[Any, str | None]:
     return _attempt(data.quality_history, job_db, tz=tz)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_checks(dagster_home: str, dagster_url: str, tz: str) -> tuple[Any, str | None]:
+    return _attempt(orchestrator.latest_checks, Path(dagster_home), dagster_url, tz=tz)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_materializations(dagster_home: str, names: tuple[str, ...]) -> tuple[Any, str | None]:
+    return _attempt(orchestrator.latest_materializations, Path(dagster_home), names)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_run_results(target_dir: str) -> dict[str, dict[str, Any]]:
+    return data.dbt_run_results(Path(target_dir))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_rejects(home: str, tz: str, job_id: str | None) -> tuple[Any, str | None]:
+    return _attempt(rejects.read_rejected, _settings(), tz=tz, job_id=job_id)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -85,7 +133,29 @@ def read_explore(
     return _attempt(data.explore, Path(duckdb_file), filters, limit=EXPLORE_ROWS)
 
 
-# -- helpers for charts -------------------------------------------------------------
+# -- chart helpers: one colour scale per kind of thing, integer count axes ------------
+def event_type_color(present: Any = (), legend: bool = True) -> alt.Color:
+    """The event-type colour scale every chart uses (fixed domain and range)."""
+    domain, range_ = data.event_type_domain(present)
+    return alt.Color(
+        "event_type:N", title="event type", scale=alt.Scale(domain=domain, range=range_),
+        legend=alt.Legend() if legend else None,
+    )
+
+
+def outcome_color(legend: bool = True) -> alt.Color:
+    return alt.Color(
+        "outcome:N", scale=alt.Scale(domain=list(data.OUTCOME_DOMAIN), range=list(data.OUTCOME_RANGE)),
+        legend=alt.Legend() if legend else None,
+    )
+
+
+def status_color() -> alt.Color:
+    return alt.Color(
+        "status:N", scale=alt.Scale(domain=list(data.STATUS_DOMAIN), range=list(data.STATUS_RANGE)), legend=None
+    )
+
+
 def _local_label(values: pd.Series) -> pd.Series:
     return values.dt.strftime("%Y-%m-%d %H:%M %z")
 
@@ -99,111 +169,290 @@ def _time_tooltip(field: str, title: str) -> alt.Tooltip:
     return alt.Tooltip(f"{field}:T", title=title, format="%Y-%m-%d %H:%M", formatType="utc")
 
 
-def _stacked_bars(frame: pd.DataFrame, title: str, time: tuple[str, str], value: str, colour: str, tz: str) -> alt.Chart:
-    """Bars over time (``time``: the column and its axis title), ``value`` stacked by ``colour``."""
+def _stacked_bars(
+    frame: pd.DataFrame, title: str, time: tuple[str, str], value: str, color: alt.Color, tz: str
+) -> alt.Chart:
+    """Bars over time (``time``: the column and its axis title), ``value`` stacked by ``color``."""
     return (
         alt.Chart(frame, title=title)
         .mark_bar()
         .encode(
             x=_time_axis(time[0], time[1]),
-            y=alt.Y(f"{value}:Q", stack=True),
-            color=f"{colour}:N",
-            tooltip=[_time_tooltip(time[0], tz), f"{colour}:N", f"{value}:Q"],
+            y=alt.Y(f"{value}:Q", stack=True, axis=COUNT_AXIS),
+            color=color,
+            tooltip=[_time_tooltip(time[0], tz), color.shorthand, alt.Tooltip(f"{value}:Q", format=",d")],
         )
     )
 
 
-def _bar(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "") -> alt.Chart:
-    encoding: dict[str, Any] = {"x": alt.X(f"{x}:N", sort="-y", title=None), "y": alt.Y(f"{y}:Q", title=None)}
-    if color:
-        encoding["color"] = alt.Color(f"{color}:N", legend=None)
-    return alt.Chart(frame, title=title).mark_bar().encode(**encoding, tooltip=[x, y])
+def _bar(frame: pd.DataFrame, x: str, y: str, color: alt.Color | None = None, title: str = "") -> alt.Chart:
+    encoding: dict[str, Any] = {
+        "x": alt.X(f"{x}:N", sort="-y", title=None),
+        "y": alt.Y(f"{y}:Q", title=None, axis=COUNT_AXIS),
+    }
+    if color is not None:
+        encoding["color"] = color
+    return alt.Chart(frame, title=title).mark_bar().encode(
+        **encoding, tooltip=[x, alt.Tooltip(f"{y}:Q", format=",d")]
+    )
 
 
-# -- views --------------------------------------------------------------------------
-def pipeline_view(sources: Any, tz: str) -> None:
-    st.subheader("Pipeline metrics")
-    status = st.selectbox("Recent jobs with status", ["All", *data.JOB_STATUSES], key="jobs_status")
-    result, error = read_pipeline(sources.job_db, tz, None if status == "All" else status)
+def _delta(totals: dict[str, dict[str, int]], name: str) -> int:
+    return totals["current"][name] - totals["previous"][name]
+
+
+def _table(frame: pd.DataFrame, container_key: str, **kwargs: Any) -> Any:
+    """A table that fits the page, in a container keyed ``container_key`` (CSS class
+    ``st-key-<container_key>``, found by browser tests and AppTest); ``kwargs`` go to st.dataframe
+    (a selectable table has its own ``key``)."""
+    with st.container(key=container_key):
+        return st.dataframe(frame, hide_index=kwargs.pop("hide_index", True), width="stretch", **kwargs)
+
+
+def _run_link_column() -> Any:
+    return st.column_config.LinkColumn("Dagster run", display_text="open in Dagster")
+
+
+# -- Pipeline -------------------------------------------------------------------------
+def _select_job_from_table() -> None:
+    """The jobs table's row selection drives the drill-down's job picker."""
+    selection = st.session_state.get("jobs_select")
+    rows = getattr(getattr(selection, "selection", None), "rows", None)
+    if rows is None and isinstance(selection, dict):
+        rows = (selection.get("selection") or {}).get("rows")
+    shown = st.session_state.get("_jobs_shown") or []
+    if rows:
+        st.session_state["job_drill"] = shown[rows[0]]
+
+
+def pipeline_view(sources: Any, tz: str, period: str) -> None:
+    st.header("Pipeline")
+    st.subheader("Ingestion jobs")
+    status = st.selectbox("Jobs with status", [ALL, *data.JOB_STATUSES], key="jobs_status")
+    result, error = read_pipeline(sources.job_db, tz, None if status == ALL else status, period)
     if error:
         st.info(error)
-        return
-    metrics, jobs, shown = result
+    else:
+        _jobs_section(sources, tz, period, status, *result)
+    _runs_section(sources, tz)
+    _lag_section(sources)
+
+
+def _jobs_section(sources: Any, tz: str, period: str, status: str, metrics, jobs, shown, totals) -> None:
     if metrics["jobs_total"] == 0:
         st.info("The job database has no ingestion jobs yet. POST records to the API's /ingest endpoint.")
         return
-
-    cols = st.columns(5)
-    cols[0].metric("Jobs", f"{metrics['jobs_total']:,}")
-    cols[1].metric("Records received", f"{metrics['records_received']:,}")
-    cols[2].metric("Records accepted", f"{metrics['records_accepted']:,}")
-    cols[3].metric("Records rejected", f"{metrics['records_rejected']:,}")
-    cols[4].metric("Duplicates", f"{metrics['records_duplicates']:,}")
-    details = []
+    outcomes = data.record_outcomes(metrics)
+    cards = [
+        ("Jobs", metrics["jobs_total"], _delta(totals, "jobs"), "normal"),
+        ("Records received", outcomes["received"], _delta(totals, "received"), "normal"),
+        ("Accepted", outcomes["accepted"], _delta(totals, "accepted"), "normal"),
+        ("Rejected (invalid)", outcomes["rejected (invalid)"], _delta(totals, "rejected (invalid)"), "inverse"),
+        ("Duplicates", outcomes["duplicates"], _delta(totals, "duplicates"), "inverse"),
+    ]
+    cols = st.columns(len(cards))
+    for col, (label, value, delta, colour) in zip(cols, cards, strict=True):
+        col.metric(
+            label, f"{value:,}", delta=f"{delta:+,}", delta_color=colour, border=True,
+            help=f"Change: jobs created in the {period} minus the {period.replace('last ', '')} before.",
+        )
+    equation = (
+        f"received {outcomes['received']:,} = accepted {outcomes['accepted']:,} + rejected (invalid) "
+        f"{outcomes['rejected (invalid)']:,} + duplicates {outcomes['duplicates']:,}"
+    )
+    if outcomes["not yet processed"]:
+        equation += f" + not yet processed {outcomes['not yet processed']:,}"
+    details = [equation]
     if metrics.get("last_completed_at"):
         last = pd.Timestamp(metrics["last_completed_at"]).tz_convert(data.zone(tz))
         details.append(f"last job completed {last:%Y-%m-%d %H:%M:%S %Z}")
     if metrics.get("avg_seconds_to_complete") is not None:
         details.append(f"average {metrics['avg_seconds_to_complete']:.1f} s from request to completion")
-    if details:
-        st.caption("; ".join(details))
+    st.caption("; ".join(details))
 
     left, right = st.columns(2)
     by_status = pd.DataFrame(
         [{"status": s, "jobs": n} for s, n in metrics["jobs_by_status"].items()], columns=["status", "jobs"]
     )
-    left.altair_chart(_bar(by_status, "status", "jobs", "status", "Jobs by status"), width="stretch")
-    records = pd.DataFrame(
-        {
-            "outcome": ["accepted", "rejected", "duplicates"],
-            "records": [metrics["records_accepted"], metrics["records_rejected"], metrics["records_duplicates"]],
-        }
+    left.altair_chart(_bar(by_status, "status", "jobs", status_color(), "Jobs by status"), width="stretch")
+    records = pd.DataFrame({"outcome": list(data.OUTCOME_DOMAIN), "records": [
+        outcomes[name] for name in data.OUTCOME_DOMAIN]})
+    right.altair_chart(
+        _bar(records, "outcome", "records", outcome_color(legend=False), "Records by outcome"), width="stretch"
     )
-    right.altair_chart(_bar(records, "outcome", "records", "outcome", "Records by outcome"), width="stretch")
 
     per_bucket, unit = data.throughput(jobs)
-    if per_bucket.empty:
-        st.info("No job has completed yet, so there is no throughput to chart.")
-    else:
-        long = per_bucket.assign(bucket=data.wall_clock(per_bucket["bucket"])).melt(
-            id_vars=["bucket"], value_vars=["accepted", "rejected", "duplicates"], var_name="outcome", value_name="records"
+    if not per_bucket.empty:
+        long = (
+            per_bucket.rename(columns={"rejected": "rejected (invalid)"})
+            .assign(bucket=data.wall_clock(per_bucket["bucket"]))
+            .melt(id_vars=["bucket"], value_vars=["accepted", "rejected (invalid)", "duplicates"],
+                  var_name="outcome", value_name="records")
         )
         title = f"Records per {unit} of job completion ({tz})"
-        chart = _stacked_bars(long, title, ("bucket", f"{unit} ({tz})"), "records", "outcome", tz)
-        st.altair_chart(chart, width="stretch")
+        st.altair_chart(_stacked_bars(long, title, ("bucket", f"{unit} ({tz})"), "records", outcome_color(), tz),
+                        width="stretch")
 
-    st.markdown(f"**Recent jobs** ({len(shown)} shown, times in {tz})")
+    st.markdown(f"**Ingestion jobs** ({len(shown)} shown, times in {tz}). Select a row to see its records.")
     if shown.empty:
         st.info(f"No jobs with status {status}.")
-    else:
-        st.dataframe(shown, hide_index=True, width="stretch")
+        return
+    st.session_state["_jobs_shown"] = list(shown["job_id"])
+    _table(
+        shown, "jobs_table", key="jobs_select", on_select=_select_job_from_table, selection_mode="single-row",
+        column_config={
+            "rejected_count": st.column_config.NumberColumn("rejected (invalid)"),
+            "duplicate_count": st.column_config.NumberColumn("duplicates"),
+        },
+    )
+    options = ["", *shown["job_id"]]
+    if st.session_state.get("job_drill") not in options:
+        st.session_state["job_drill"] = ""
+    job_id = st.selectbox("Job", options, key="job_drill", format_func=lambda j: j or "(pick a job)")
+    if job_id:
+        job_drill_down(sources, job_id, tz)
 
 
-def lineage_view(sources: Any) -> None:
-    st.subheader("Asset lineage")
-    lineage, error = read_lineage(str(sources.dbt_target_dir), _mtime(sources.manifest_path))
+def job_drill_down(sources: Any, job_id: str, tz: str) -> None:
+    st.subheader(f"Job {job_id}")
+    job, error = read_job(sources.job_db, job_id, tz)
+    if error or job is None:
+        st.info(error or f"No job {job_id}.")
+        return
+    cols = st.columns(5)
+    cols[0].metric("Status", job["status"])
+    cols[1].metric("Job records received", f"{job['record_count']:,}")
+    cols[2].metric("Job accepted", f"{job['accepted_count']:,}")
+    cols[3].metric("Job rejected (invalid)", f"{job['rejected_count']:,}")
+    cols[4].metric("Job duplicates", f"{job['duplicate_count']:,}")
+    facts = [f"dataset {job['dataset']}", f"format {job['format']}", f"created {job['created_at']:%Y-%m-%d %H:%M:%S %Z}"]
+    if job["completed_at"] is not None:
+        facts.append(f"completed {job['completed_at']:%Y-%m-%d %H:%M:%S %Z}")
+    if job["snapshot_id"]:
+        facts.append(f"raw snapshot {job['snapshot_id']}")
+    st.caption("; ".join(facts))
+    if job["error_message"]:
+        st.error(job["error_message"])
+
+    events_tab, rejects_tab = st.tabs(["Records in fact_events", "Rejected records of this job"])
+    with events_tab:
+        if job["dataset"] != "events":
+            st.info(f"This job brought {job['dataset']}; fact_events holds events only.")
+        else:
+            mtime = _mtime(sources.duckdb_file)
+            result, error = read_explore(str(sources.duckdb_file), (), None, None, job_id, "", tz, mtime)
+            if error:
+                st.info(error)
+            else:
+                st.markdown(f"**{result.total:,} events of this job in marts.fact_events** (newest {len(result.rows):,})")
+                _table(result.rows, "job_events_table")
+    with rejects_tab:
+        frame, error = read_rejects(str(sources.home), tz, job_id)
+        if error:
+            st.info(error)
+        elif frame.empty:
+            st.success("No record of this job was rejected.")
+        else:
+            st.markdown(f"**{rejects.record_count(frame):,} rejected records of this job**")
+            _table(frame, "job_rejects_table")
+
+
+def _runs_section(sources: Any, tz: str) -> None:
+    st.subheader("Transform runs")
+    choice = st.selectbox("Dagster job", ["transform_job", "all jobs"], key="runs_job")
+    jobs = () if choice == "all jobs" else (choice,)
+    runs, error = read_runs(str(sources.dagster_home), sources.dagster_url, jobs, tz)
     if error:
         st.info(error)
         return
-    if not lineage.nodes:
-        st.info(f"The dbt manifest at {sources.manifest_path} lists no models.")
+    if runs.empty:
+        st.info("Dagster has no runs of this job yet. The snapshot sensor launches transform_job after new raw data.")
         return
-    st.caption(
-        "Raw Iceberg tables (Dagster assets raw_*) feed the dbt models: staging -> intermediate -> marts. "
-        f"From {sources.manifest_path}" + (f", generated {lineage.generated_at}" if lineage.generated_at else "")
+    counts = runs["status"].value_counts()
+    cols = st.columns(4)
+    latest = runs.iloc[0]
+    cols[0].metric("Latest run", latest["status"])
+    cols[1].metric("Latest duration", f"{latest['duration_s']:.1f} s" if pd.notna(latest["duration_s"]) else "-")
+    cols[2].metric("Runs succeeded", f"{int(counts.get('SUCCESS', 0)):,}")
+    cols[3].metric("Runs failed", f"{int(counts.get('FAILURE', 0)):,}")
+    _table(
+        runs, "runs_table",
+        column_config={"url": _run_link_column(), "duration_s": st.column_config.NumberColumn("duration (s)")},
     )
-    st.graphviz_chart(data.lineage_dot(lineage), width="stretch")
-    table = pd.DataFrame(
-        [
-            {"asset": n.name, "layer": n.layer, "type": n.materialized or n.resource_type, "dbt tests": n.tests}
-            for n in lineage.nodes
-        ]
-    )
-    st.dataframe(table, hide_index=True, width="stretch")
 
 
+def _lag_section(sources: Any) -> None:
+    st.subheader("Stream lag")
+    lag, error = read_lag(str(sources.home))
+    if error:
+        st.info(error)
+        return
+    cols = st.columns(2)
+    cols[0].metric("Stream records behind", f"{int(lag['lag_records'].sum()):,}",
+                   help="Stream records (each a chunk of an ingestion request) written but not yet committed "
+                        "to the raw tables, over all shards.")
+    cols[1].metric("Oldest unread record", f"{lag['oldest_unread_age_s'].max():,.0f} s" if len(lag) else "-")
+    _table(lag, "lag_table")
+
+
+# -- Quality --------------------------------------------------------------------------
 def quality_view(sources: Any, tz: str) -> None:
-    st.subheader("Data quality (Great Expectations)")
+    st.header("Quality")
+    st.caption("Every asset check as Dagster shows it: dbt tests, Great Expectations suites and eventlake's "
+               "SQL checks, latest execution of each.")
+    checks, error = read_checks(str(sources.dagster_home), sources.dagster_url, tz)
+    if error:
+        st.info(error)
+        _dbt_fallback(sources)
+    elif checks.empty:
+        st.info("Dagster has no check results yet: they appear when transform_job runs.")
+    else:
+        _checks_section(checks)
+    _gx_section(sources, tz)
+
+
+def _checks_section(checks: pd.DataFrame) -> None:
+    passed = checks["status"] == orchestrator.CHECK_PASSED
+    cols = st.columns(4)
+    cols[0].metric("Checks passing", f"{int(passed.sum())}/{len(checks)}")
+    for col, (kind, label) in zip(cols[1:], [("dbt", "dbt tests passing"), ("gx", "GX suites passing"),
+                                               ("sql", "SQL checks passing")], strict=True):
+        mine = checks["kind"] == kind
+        col.metric(label, f"{int((passed & mine).sum())}/{int(mine.sum())}")
+    failing = checks[~passed]
+    if failing.empty:
+        st.success("Every check passed in its latest execution.")
+    else:
+        st.markdown("**Checks not passing** (latest execution)")
+        _table(failing, "failing_checks_table",
+                     column_config={"url": _run_link_column()})
+    c1, c2 = st.columns(2)
+    kind = c1.selectbox("Check kind", [ALL, "dbt", "gx", "sql"], key="checks_kind")
+    status = c2.selectbox("Check status", [ALL, *sorted(checks["status"].unique())], key="checks_status")
+    shown = checks
+    if kind != ALL:
+        shown = shown[shown["kind"] == kind]
+    if status != ALL:
+        shown = shown[shown["status"] == status]
+    _table(shown, "checks_table",
+                 column_config={"url": _run_link_column()})
+
+
+def _dbt_fallback(sources: Any) -> None:
+    results = read_run_results(str(sources.dbt_target_dir))
+    tests = {k: v for k, v in results.items() if k.startswith("test.")}
+    if not tests:
+        return
+    st.markdown("**dbt tests** (from dbt's run_results.json, Dagster being unavailable)")
+    frame = pd.DataFrame(
+        [{"test": k.split(".")[2], "status": v["status"], "failures": v["failures"], "message": v["message"]}
+         for k, v in sorted(tests.items())]
+    )
+    _table(frame, "dbt_results_table")
+
+
+def _gx_section(sources: Any, tz: str) -> None:
+    st.subheader("Great Expectations suites")
     history, error = read_quality(sources.job_db, tz)
     if error:
         st.info(error)
@@ -224,18 +473,33 @@ def quality_view(sources: Any, tz: str) -> None:
             help=f"run at {result['run_at']:%Y-%m-%d %H:%M:%S %Z}, {result.get('row_count') or 0} rows",
             border=True,
         )
-
     failing = data.failing_expectations(latest)
     if failing.empty:
         st.success("Every expectation passed in the latest run of every suite.")
     else:
-        st.markdown("**Failing expectations** (latest run of each suite)")
-        st.dataframe(failing, hide_index=True, width="stretch")
+        st.markdown("**Failing expectations** (latest run of each suite, with sample failing values)")
+        _table(failing, "failing_expectations_table")
 
+    st.markdown("**History per suite**")
+    suite = st.selectbox("Suite", [r["suite"] for r in latest], key="quality_suite")
+    runs = [r for r in history if r["suite"] == suite]
+    table = pd.DataFrame([
+        {"run_at": r["run_at"], "passed": r["success"], "expectations": f"{r['successful']}/{r['evaluated']}",
+         "rows": r.get("row_count"), "run_id": r.get("run_id"),
+         "failed": ", ".join(f"{e.get('expectation')} on {e.get('column')}" for e in r.get("results", [])
+                             if not e.get("success"))}
+        for r in runs
+    ])
+    _table(table, "suite_history_table")
+    failures = data.failing_expectations([r for r in runs if not r["success"]][:20])
+    if not failures.empty:
+        st.markdown(f"**Failures of {suite}** (newest runs first, with sample failing values)")
+        _table(failures, "suite_failures_table")
     trend = data.quality_trend(history)
     if trend["run_at"].nunique() > 1:
         chart = (
-            alt.Chart(trend.assign(run_at=data.wall_clock(trend["run_at"])), title=f"Share of expectations passing ({tz})")
+            alt.Chart(trend.assign(run_at=data.wall_clock(trend["run_at"])),
+                      title=f"Share of expectations passing ({tz})")
             .mark_line(point=True)
             .encode(
                 x=_time_axis("run_at", f"run ({tz})"),
@@ -247,8 +511,180 @@ def quality_view(sources: Any, tz: str) -> None:
         st.altair_chart(chart, width="stretch")
 
 
+# -- Rejected records -----------------------------------------------------------------
+def rejects_view(sources: Any, tz: str) -> None:
+    st.header("Rejected records")
+    frame, error = read_rejects(str(sources.home), tz, None)
+    if error:
+        st.info(error)
+        return
+    if frame.empty:
+        st.info("No record has been rejected: every record received so far met its contract.")
+        return
+    c1, c2, c3 = st.columns([2, 1, 1])
+    jobs = c1.multiselect("Job", sorted(frame["job_id"].unique()), key="rej_jobs", placeholder="all")
+    datasets = c2.multiselect("Dataset", sorted(frame["dataset"].unique()), key="rej_datasets", placeholder="all")
+    rules = c3.multiselect("Rule", sorted(frame["rule"].dropna().unique()), key="rej_rules", placeholder="all")
+    shown = rejects.filter_rejects(frame, rejects.RejectFilters(tuple(jobs), tuple(datasets), tuple(rules)))
+    records = shown[["job_id", "record_index", "kind"]].drop_duplicates()
+    cols = st.columns(3)
+    cols[0].metric("Rejected records", f"{len(records):,}")
+    cols[1].metric("Invalid", f"{int((records['kind'] == 'invalid').sum()):,}")
+    cols[2].metric("Duplicate", f"{int((records['kind'] == 'duplicate').sum()):,}")
+    reasons = rejects.by_reason(shown)
+    if not reasons.empty:
+        reasons = reasons.assign(reason=reasons["rule"].fillna("") + " / " + reasons["field"].fillna("-"))
+        chart = (
+            alt.Chart(reasons, title="Rejected records by reason (rule / field)")
+            .mark_bar()
+            .encode(
+                y=alt.Y("reason:N", sort="-x", title=None),
+                x=alt.X("records:Q", axis=COUNT_AXIS),
+                color=alt.Color("kind:N", scale=alt.Scale(domain=["invalid", "duplicate"],
+                                                          range=[data.OUTCOME_RANGE[1], data.OUTCOME_RANGE[2]])),
+                tooltip=["rule", "field", "kind", alt.Tooltip("records:Q", format=",d")],
+            )
+        )
+        st.altair_chart(chart, width="stretch")
+    st.markdown(f"**Violations** ({len(shown):,} rows: one per violation, with the record as it arrived; times in {tz})")
+    _table(shown, "rejects_table",
+                 column_config={"raw": st.column_config.TextColumn("raw record", width="large")})
+    st.download_button(
+        "Download CSV", rejects.to_csv(shown), file_name="rejected_records.csv", mime="text/csv",
+        key="rej_download", help="The violations shown, as CSV.",
+    )
+
+
+# -- Lineage --------------------------------------------------------------------------
+def _lineage_chart(lineage: data.Lineage, selected: str | None) -> alt.LayerChart:
+    positions: dict[str, tuple[int, float]] = {}
+    rows = []
+    for x, (layer, nodes) in enumerate(lineage.by_layer().items()):
+        for y, node in enumerate(nodes):
+            offset = y - (len(nodes) - 1) / 2
+            positions[node.unique_id] = (x, offset)
+            rows.append({"name": node.name, "layer": layer, "x": x, "y": offset,
+                         "type": node.materialized or node.resource_type, "tests": node.tests,
+                         "selected": node.name == selected})
+    nodes = pd.DataFrame(rows)
+    edges = pd.DataFrame([
+        {"x": positions[p][0], "y": positions[p][1], "x2": positions[c][0], "y2": positions[c][1]}
+        for p, c in lineage.edges
+    ], columns=["x", "y", "x2", "y2"])
+    pick = alt.selection_point(name="node", fields=["name"], on="click", clear=False)
+    x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[-0.4, len(data.LAYERS) - 0.4]))
+    y = alt.Y("y:Q", axis=None)
+    links = alt.Chart(edges).mark_rule(color="#999999").encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+    points = (
+        alt.Chart(nodes)
+        .mark_point(filled=True, size=500, shape="square", cursor="pointer")
+        .encode(
+            x=x, y=y,
+            color=alt.Color("layer:N", scale=alt.Scale(domain=list(data.LAYERS),
+                                                       range=["#f58518", "#4c78a8", "#b279a2", "#54a24b"])),
+            stroke=alt.condition("datum.selected", alt.value("black"), alt.value(None)),
+            strokeWidth=alt.value(3),
+            tooltip=["name", "layer", "type", "tests"],
+        )
+        .add_params(pick)
+    )
+    labels = alt.Chart(nodes).mark_text(align="left", dx=14, fontSize=12).encode(x=x, y=y, text="name:N")
+    return (links + points + labels).properties(height=max(60 * int(nodes.groupby("layer").size().max()), 240),
+                                                title="Click a node to see its details")
+
+
+def _select_model_from_chart() -> None:
+    state = st.session_state.get("lineage_chart")
+    selection = getattr(state, "selection", None) if state is not None else None
+    if selection is None and isinstance(state, dict):
+        selection = state.get("selection")
+    picked = (selection or {}).get("node") or []
+    if picked and picked[0].get("name"):
+        st.session_state["lineage_model"] = picked[0]["name"]
+
+
+def lineage_view(sources: Any, tz: str) -> None:
+    st.header("Lineage")
+    manifest, error = read_manifest(str(sources.dbt_target_dir), _mtime(sources.manifest_path))
+    if error:
+        st.info(error)
+        return
+    lineage = data.lineage_from_manifest(manifest)
+    if not lineage.nodes:
+        st.info(f"The dbt manifest at {sources.manifest_path} lists no models.")
+        return
+    st.caption(
+        "Raw Iceberg tables (Dagster assets raw_*) feed the dbt models: staging -> intermediate -> marts. "
+        f"From {sources.manifest_path}" + (f", generated {lineage.generated_at}" if lineage.generated_at else "")
+    )
+    names = [n.name for n in lineage.nodes]
+    if st.session_state.get("lineage_model") not in names:
+        st.session_state["lineage_model"] = next((n for n in names if n == "fact_events"), names[-1])
+    selected = st.session_state["lineage_model"]
+    st.altair_chart(_lineage_chart(lineage, selected), width="stretch", key="lineage_chart",
+                    on_select=_select_model_from_chart, selection_mode="node")
+    model = st.selectbox("Model", names, key="lineage_model")
+    node = next(n for n in lineage.nodes if n.name == model)
+    _model_details(sources, manifest, node, tz)
+
+
+def _model_details(sources: Any, manifest: dict, node: data.LineageNode, tz: str) -> None:
+    details = data.model_details(manifest, node.unique_id)
+    st.subheader(f"{node.name} ({node.layer})")
+    facts = [details["materialized"] or details["resource_type"] or ""]
+    if details["path"]:
+        facts.append(f"dbt_project/{details['path']}")
+    if details["relation"]:
+        facts.append(details["relation"])
+    st.caption(" · ".join(f for f in facts if f))
+    if details["description"]:
+        st.markdown(details["description"])
+
+    found, error = read_materializations(str(sources.dagster_home), (node.name,))
+    latest = (found or {}).get(node.name)
+    st.markdown("**Latest run**")
+    if error:
+        st.info(error)
+    elif latest is None:
+        st.info(f"Dagster has no materialization of {node.name} yet.")
+    else:
+        at = pd.Timestamp(latest["at"]).tz_convert(data.zone(tz))
+        meta = latest["metadata"]
+        cols = st.columns(3)
+        cols[0].metric("Materialized", f"{at:%Y-%m-%d %H:%M:%S}")
+        cols[1].metric("Rows", f"{int(meta['dagster/row_count']):,}" if "dagster/row_count" in meta else "-")
+        cols[2].metric("dbt status", str(meta.get("status", meta.get("operation", "-"))))
+        if latest["run_id"]:
+            st.markdown(f"[Run {latest['run_id'][:8]} in Dagster]"
+                        f"({orchestrator.run_url(sources.dagster_url, latest['run_id'])})")
+        else:
+            st.caption("Reported by the snapshot sensor (no run): the consumer's Iceberg commit.")
+
+    st.markdown("**Columns**")
+    if details["columns"].empty:
+        st.caption("No columns documented in the dbt yml.")
+    else:
+        _table(details["columns"], "model_columns_table")
+    st.markdown("**Tests**")
+    tests = details["tests"]
+    if tests.empty:
+        st.caption("No dbt tests on this model.")
+        return
+    checks, error = read_checks(str(sources.dagster_home), sources.dagster_url, tz)
+    if not error and not checks.empty:
+        status = checks.drop_duplicates("check").set_index("check")
+        tests = tests.assign(
+            status=tests["test"].map(status["status"]),
+            failed_rows=tests["test"].map(status["failed_rows"]),
+            evaluated_at=tests["test"].map(status["evaluated_at"]),
+        )
+    _table(tests, "model_tests_table")
+
+
+# -- Explore --------------------------------------------------------------------------
 def explore_view(sources: Any, tz: str) -> None:
-    st.subheader("Explore events (marts.fact_events)")
+    st.header("Explore")
+    st.caption("Events in marts.fact_events, joined to dim_users and dim_products.")
     mtime = _mtime(sources.duckdb_file)
     options, error = read_explore_options(str(sources.duckdb_file), tz, mtime)
     if error:
@@ -284,26 +720,29 @@ def explore_view(sources: Any, tz: str) -> None:
 
     per_hour = result.per_hour
     hours = per_hour.assign(hour=data.wall_clock(per_hour["hour"]))
-    chart = _stacked_bars(hours, f"Events per hour ({tz})", ("hour", f"hour ({tz})"), "events", "event_type", tz)
+    color = event_type_color(options.event_types)
+    chart = _stacked_bars(hours, f"Events per hour ({tz})", ("hour", f"hour ({tz})"), "events", color, tz)
     st.altair_chart(chart, width="stretch")
     with st.expander(f"Hourly counts ({tz})"):
         hourly = per_hour.assign(hour=_local_label(per_hour["hour"])).pivot_table(
             index="hour", columns="event_type", values="events", aggfunc="sum", fill_value=0
         )
-        st.dataframe(hourly, width="stretch")
+        _table(hourly, "hourly_counts_table", hide_index=False)
 
-    st.altair_chart(_bar(result.by_type, "event_type", "events", "event_type", "Events by type"), width="stretch")
+    st.altair_chart(
+        _bar(result.by_type, "event_type", "events", event_type_color(options.event_types, legend=False),
+             "Events by type"),
+        width="stretch",
+    )
     shown = min(result.total, result.limit)
     st.markdown(f"**Events** (newest {shown:,} of {result.total:,}, times in {tz})")
-    st.dataframe(result.rows, hide_index=True, width="stretch")
+    _table(result.rows, "events_table")
 
 
 # -- page -------------------------------------------------------------------------
 def main() -> None:
-    from eventlake.settings import get_settings
-
     st.set_page_config(page_title="eventlake", layout="wide")
-    sources = data.DashboardSources.from_settings(get_settings())
+    sources = data.DashboardSources.from_settings(_settings())
 
     with st.sidebar:
         st.header("eventlake")
@@ -311,7 +750,7 @@ def main() -> None:
         st.markdown(f"Reading **EVENTLAKE_HOME** `{sources.home}`{exists}")
         st.caption(
             f"job DB `{sources.job_db_display}`  \nwarehouse `{sources.duckdb_file}`  \n"
-            f"dbt target `{sources.dbt_target_dir}`"
+            f"dbt target `{sources.dbt_target_dir}`  \nDagster home `{sources.dagster_home}`"
         )
         st.markdown(f"[Dagster UI]({sources.dagster_url})")
         browser_tz = None
@@ -320,18 +759,22 @@ def main() -> None:
         except Exception:  # not available outside a browser session
             pass
         tz = st.selectbox("Time zone", data.timezone_choices(browser_tz), index=0, key="tz")
+        period = st.selectbox("Metric deltas compare the", list(data.PERIODS), index=1, key="delta_period",
+                              help="The cards' deltas: this period minus the one before it.")
         if st.button("Refresh", key="refresh"):
             st.cache_data.clear()
         st.caption(f"Reads are cached for {CACHE_TTL_S} s.")
 
     st.title("eventlake")
-    pipeline, lineage, quality, explore = st.tabs(["Pipeline", "Lineage", "Quality", "Explore"])
+    pipeline, quality, rejected, lineage, explore = st.tabs(list(TABS))
     with pipeline:
-        pipeline_view(sources, tz)
-    with lineage:
-        lineage_view(sources)
+        pipeline_view(sources, tz, period)
     with quality:
         quality_view(sources, tz)
+    with rejected:
+        rejects_view(sources, tz)
+    with lineage:
+        lineage_view(sources, tz)
     with explore:
         explore_view(sources, tz)
 

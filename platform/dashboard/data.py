@@ -57,6 +57,7 @@ class DashboardSources:
     duckdb_file: Path
     dbt_target_dir: Path
     dagster_url: str
+    dagster_home: Path = Path()
 
     @property
     def manifest_path(self) -> Path:
@@ -80,6 +81,7 @@ class DashboardSources:
             duckdb_file=settings.duckdb_file,
             dbt_target_dir=Path(target).expanduser().resolve() if target else DEFAULT_DBT_TARGET_DIR,
             dagster_url=settings.dagster_url,
+            dagster_home=settings.dagster_home,
         )
 
 
@@ -598,3 +600,229 @@ def explore(duckdb_file: Path, filters: EventFilters, limit: int = 1000) -> Expl
         limit=limit,
         has_user_dimension=has_user,
     )
+
+
+# ---------------------------------------------------------------------------
+# colours shared by every chart
+# ---------------------------------------------------------------------------
+#: One colour per event type (the contract's types, in its order), the same in every chart.
+EVENT_TYPE_DOMAIN: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase")
+EVENT_TYPE_RANGE: tuple[str, ...] = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
+#: A record's outcome: received = accepted + rejected (invalid) + duplicates (+ not yet processed).
+OUTCOME_DOMAIN: tuple[str, ...] = ("accepted", "rejected (invalid)", "duplicates", "not yet processed")
+OUTCOME_RANGE: tuple[str, ...] = ("#54a24b", "#e45756", "#f2b701", "#bab0ac")
+STATUS_DOMAIN: tuple[str, ...] = (*JOB_STATUSES, "QUEUED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELED")
+STATUS_RANGE: tuple[str, ...] = (
+    "#bab0ac", "#4c78a8", "#54a24b", "#e45756", "#bab0ac", "#72b7b2", "#4c78a8", "#54a24b", "#e45756", "#9d755d",
+)
+
+
+def event_type_domain(present: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """The fixed domain and range of the event-type colour scale, any type outside the contract
+    (an older row) appended in grey so no type ever changes colour."""
+    extra = sorted(set(present) - set(EVENT_TYPE_DOMAIN))
+    return [*EVENT_TYPE_DOMAIN, *extra], [*EVENT_TYPE_RANGE, *(["#999999"] * len(extra))]
+
+
+# ---------------------------------------------------------------------------
+# counts that add up, and their change over a period
+# ---------------------------------------------------------------------------
+def record_outcomes(metrics: Mapping[str, Any]) -> dict[str, int]:
+    """Records received split so the parts add up: accepted + rejected (invalid) + duplicates +
+    not yet processed (records of jobs still PENDING/PROCESSING, or lost with a FAILED job)."""
+    received = int(metrics["records_received"])
+    accepted, rejected, duplicates = (
+        int(metrics["records_accepted"]), int(metrics["records_rejected"]), int(metrics["records_duplicates"])
+    )
+    return {
+        "received": received,
+        "accepted": accepted,
+        "rejected (invalid)": rejected,
+        "duplicates": duplicates,
+        "not yet processed": max(received - accepted - rejected - duplicates, 0),
+    }
+
+
+PERIODS = {"last hour": timedelta(hours=1), "last 24 hours": timedelta(hours=24), "last 7 days": timedelta(days=7)}
+
+
+def period_totals(job_db: str, period: timedelta, now: datetime | None = None) -> dict[str, dict[str, int]]:
+    """Jobs and records of the jobs created in the last ``period`` (``current``) and in the
+    ``period`` before it (``previous``), for the metric cards' deltas."""
+    from sqlalchemy import func, select
+
+    from eventlake.state.ingestion_jobs import jobs_table
+
+    now = now or datetime.now(UTC)
+    c = jobs_table.c
+    store = _job_store(job_db)
+    totals: dict[str, dict[str, int]] = {}
+    try:
+        with store.engine.connect() as conn:
+            for name, (low, high) in {"current": (now - period, now + timedelta(days=3650)),
+                                      "previous": (now - 2 * period, now - period)}.items():
+                row = conn.execute(
+                    select(
+                        func.count(), func.coalesce(func.sum(c.record_count), 0),
+                        func.coalesce(func.sum(c.accepted_count), 0), func.coalesce(func.sum(c.rejected_count), 0),
+                        func.coalesce(func.sum(c.duplicate_count), 0),
+                    ).where(c.created_at >= low, c.created_at < high)
+                ).one()
+                totals[name] = dict(zip(
+                    ("jobs", "received", "accepted", "rejected (invalid)", "duplicates"), (int(v) for v in row),
+                    strict=True,
+                ))
+    finally:
+        store.close()
+    return totals
+
+
+def job_detail(job_db: str, job_id: str, tz: str = "UTC") -> dict[str, Any] | None:
+    """One job's row (as in :func:`recent_jobs`), or None."""
+    store = _job_store(job_db)
+    try:
+        job = store.get(job_id)
+    finally:
+        store.close()
+    if job is None:
+        return None
+    row = {column: getattr(job, column) for column in JOB_COLUMNS}
+    row["status"] = str(row["status"]).replace("JobStatus.", "")
+    for column in ("created_at", "completed_at"):
+        if row[column] is not None:
+            row[column] = pd.Timestamp(row[column]).tz_convert(zone(tz)) if pd.Timestamp(row[column]).tzinfo else (
+                pd.Timestamp(row[column]).tz_localize("UTC").tz_convert(zone(tz)))
+    return row
+
+
+# ---------------------------------------------------------------------------
+# stream lag
+# ---------------------------------------------------------------------------
+LAG_COLUMNS = ["shard", "head", "committed", "lag_records", "oldest_unread_age_s"]
+
+
+def stream_lag(settings: Any, now: datetime | None = None) -> pd.DataFrame:
+    """Per shard of the local stream: the last sequence number written (``head``), the position
+    the consumer has read and committed to every table (``committed``, from ``consumer_positions``:
+    the lowest over the datasets), the records between them and the age of the oldest of those."""
+    if settings.stream != "local":
+        raise SourceUnavailable(
+            f"Stream lag is measured for the local stream only; the {settings.stream} stream's lag is its "
+            "iterator age (Kinesis: CloudWatch GetRecords.IteratorAgeMilliseconds)."
+        )
+    import sqlite3
+
+    from eventlake.stream.local import local_stream_path
+
+    path = local_stream_path(settings)
+    if not path.exists():
+        raise SourceUnavailable(f"No stream yet at {path}: the API creates it with its first request.")
+    committed: dict[str, int] = {}
+    store = _job_store(settings.job_db)
+    try:
+        from sqlalchemy import inspect, text
+
+        with store.engine.connect() as conn:
+            if inspect(conn).has_table("consumer_positions"):
+                for shard, sequence in conn.execute(
+                    text("select shard_id, sequence_number from consumer_positions where stream = :s"),
+                    {"s": settings.stream_name},
+                ):
+                    committed[shard] = min(committed.get(shard, int(sequence)), int(sequence))
+    finally:
+        store.close()
+    now = now or datetime.now(UTC)
+    con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        if not con.execute("select 1 from sqlite_master where name = 'stream_records'").fetchone():
+            raise SourceUnavailable(f"No stream yet in {path}: the API creates it with its first request.")
+        shards = con.execute("select value from stream_meta where key = 'shards'").fetchone()
+        count = int(shards[0]) if shards else 0
+        from eventlake.stream.local import local_shard_id
+
+        rows = []
+        for shard in [local_shard_id(i) for i in range(count)]:
+            head = con.execute("select max(seq) from stream_records where shard_id = ?", (shard,)).fetchone()[0] or 0
+            position = committed.get(shard, 0)
+            oldest = con.execute(
+                "select written_at from stream_records where shard_id = ? and seq > ? order by seq limit 1",
+                (shard, position),
+            ).fetchone()
+            rows.append({
+                "shard": shard,
+                "head": int(head),
+                "committed": position,
+                "lag_records": max(int(head) - position, 0),
+                "oldest_unread_age_s": round(now.timestamp() - oldest[0], 1) if oldest else 0.0,
+            })
+    finally:
+        con.close()
+    return pd.DataFrame(rows, columns=LAG_COLUMNS)
+
+
+# ---------------------------------------------------------------------------
+# a model's details (the dbt manifest, run_results.json)
+# ---------------------------------------------------------------------------
+TEST_COLUMNS = ["test", "column", "type", "description"]
+
+
+def model_details(manifest: Mapping[str, Any], unique_id: str) -> dict[str, Any]:
+    """A node's description, files, columns (name, type, description) and the dbt tests on it."""
+    node = manifest.get("nodes", {}).get(unique_id) or manifest.get("sources", {}).get(unique_id) or {}
+    columns = pd.DataFrame(
+        [
+            {"column": c.get("name", name), "type": c.get("data_type"), "description": c.get("description") or ""}
+            for name, c in (node.get("columns") or {}).items()
+        ],
+        columns=["column", "type", "description"],
+    )
+    tests = []
+    for test in manifest.get("nodes", {}).values():
+        if test.get("resource_type") != "test":
+            continue
+        if test.get("attached_node") != unique_id and unique_id not in (test.get("depends_on") or {}).get("nodes", []):
+            continue
+        kind = ((test.get("test_metadata") or {}).get("name")) or "singular"
+        tests.append({
+            "test": test.get("name"),
+            "column": test.get("column_name"),
+            "type": kind,
+            "description": test.get("description") or "",
+        })
+    return {
+        "name": node.get("name", unique_id),
+        "resource_type": node.get("resource_type", "source" if unique_id.startswith("source.") else None),
+        "materialized": (node.get("config") or {}).get("materialized"),
+        "description": node.get("description") or "",
+        "path": node.get("original_file_path"),
+        "relation": node.get("relation_name"),
+        "columns": columns,
+        "tests": pd.DataFrame(sorted(tests, key=lambda t: t["test"] or ""), columns=TEST_COLUMNS),
+    }
+
+
+def dbt_run_results(target_dir: Path) -> dict[str, dict[str, Any]]:
+    """dbt's latest ``run_results.json`` in ``target_dir`` (or the newest one below it), by unique_id:
+    status, failures, message, execution time, completion time. Empty without one."""
+    target = Path(target_dir)
+    candidates = [target / "run_results.json"] if (target / "run_results.json").exists() else sorted(
+        target.glob("*/run_results.json"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    if not candidates:
+        return {}
+    try:
+        results = json.loads(candidates[0].read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    generated = (results.get("metadata") or {}).get("generated_at")
+    found = {}
+    for result in results.get("results", []):
+        timing = [t.get("completed_at") for t in result.get("timing") or [] if t.get("completed_at")]
+        found[result["unique_id"]] = {
+            "status": result.get("status"),
+            "failures": result.get("failures"),
+            "message": result.get("message"),
+            "execution_time": result.get("execution_time"),
+            "completed_at": max(timing) if timing else generated,
+        }
+    return found

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -80,8 +81,8 @@ def expected_job_totals() -> dict[str, int]:
     return {
         "Jobs": len(JOBS),
         "Records received": sum(records for _, records, _, _ in JOBS),
-        "Records accepted": sum(c[0] for c in chunks),
-        "Records rejected": sum(c[1] for c in chunks),
+        "Accepted": sum(c[0] for c in chunks),
+        "Rejected (invalid)": sum(c[1] for c in chunks),
         "Duplicates": sum(c[2] for c in chunks),
     }
 
@@ -215,14 +216,40 @@ def metric(at: AppTest, label: str) -> str:
     return matches[0]
 
 
-# st.dataframe has no element id to find it by: tables are told apart by their columns.
+def keyed(at: AppTest, key: str) -> pd.DataFrame:
+    """The table in the container keyed ``key`` (the dashboard keys every table's container)."""
+    (table,) = [node for node in at.get_by_key(key) if getattr(node, "type", None) == "dataframe"]
+    return table.value
+
+
+def has_keyed(at: AppTest, key: str) -> bool:
+    try:
+        at.get_by_key(key)
+    except KeyError:
+        return False
+    return True
+
+
+# Tables without a key are told apart by their columns.
 TABLES = {
-    "recent_jobs": lambda df: {"job_id", "status", "record_count"} <= set(df.columns),
-    "lineage_nodes": lambda df: {"asset", "layer", "dbt tests"} <= set(df.columns),
-    "failing_expectations": lambda df: {"expectation", "sample_values"} <= set(df.columns),
     "hourly_counts": lambda df: df.index.name == "hour",
     "events_table": lambda df: {"event_id", "event_timestamp", "user_id"} <= set(df.columns),
 }
+
+
+def vega_charts(at: AppTest) -> list[tuple[dict, list[pd.DataFrame]]]:
+    """Every Altair chart: its Vega-Lite spec and its datasets as frames."""
+    charts = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+        charts.append((spec, frames))
+    return charts
+
+
+def lineage_chart(at: AppTest) -> tuple[dict, list[pd.DataFrame]]:
+    (chart,) = [c for c in vega_charts(at) if any(p.get("name") == "node" for p in c[0].get("params", []))]
+    return chart
 
 
 def tables(at: AppTest, name: str) -> list[pd.DataFrame]:
@@ -261,31 +288,39 @@ def test_pipeline_metrics_show_job_store_numbers(populated):
     at = run_app()
     for label, expected in expected_job_totals().items():
         assert metric(at, label) == f"{expected:,}"
-    jobs = frame(at, "recent_jobs")
+    jobs = keyed(at, "jobs_table")
     assert len(jobs) == len(JOBS)
 
     at.selectbox(key="jobs_status").set_value("FAILED").run()
-    failed = frame(at, "recent_jobs")
+    failed = keyed(at, "jobs_table")
     assert list(failed["status"]) == ["FAILED"]
     assert failed["error_message"].iloc[0].startswith("batch failed")
 
 
 def test_lineage_graph_from_manifest(populated):
     at = run_app()
-    (chart,) = at.get("graphviz_chart")
-    dot = chart.proto.spec
-    for parent, child in [
+    (spec, frames) = lineage_chart(at)
+    nodes = next(f for f in frames if "name" in f.columns)
+    edges = next(f for f in frames if "x2" in f.columns)
+    where = {row.name: (row.x, row.y) for row in nodes.itertuples()}
+    drawn = {(a, b) for a in where for b in where
+             for e in edges.itertuples() if (e.x, e.y) == where[a] and (e.x2, e.y2) == where[b]}
+    expected = {
         ("raw_events", "stg_events"),
         ("raw_users", "stg_users"),
         ("stg_events", "int_events_enriched"),
         ("stg_users", "int_events_enriched"),
         ("int_events_enriched", "fact_events"),
-    ]:
-        assert f'"{parent}" -> "{child}"' in dot
-    assert "rejected_records" not in dot  # a source no model reads
-    assert dot.index("cluster_raw") < dot.index("cluster_staging") < dot.index("cluster_intermediate") < dot.index("cluster_marts")
-    nodes = frame(at, "lineage_nodes")
-    assert nodes.set_index("asset").loc["fact_events", "dbt tests"] == 1
+    }
+    assert drawn == expected
+    assert "rejected_records" not in set(nodes["name"])  # a source no model reads
+    # one column per layer, left to right: raw -> staging -> intermediate -> marts
+    layer_x = nodes.groupby("layer")["x"].unique().map(list).to_dict()
+    assert layer_x == {"raw": [0], "staging": [1], "intermediate": [2], "marts": [3]}
+    # a click on a node selects it (a point selection on the node name, sent back to the app)
+    assert [(p["name"], p["select"]["fields"]) for p in spec["params"]] == [("node", ["name"])]
+    assert at.selectbox(key="lineage_model").value == "fact_events"
+    assert keyed(at, "model_tests_table")["test"].tolist() == ["unique_fact_events_event_id"]
 
 
 # Property 33: Dashboard displays quality metrics
@@ -294,7 +329,7 @@ def test_quality_scorecards_and_failing_expectations(populated):
     assert metric(at, "Suites passing") == "1/2"
     assert metric(at, "marts_suite (fact_events)") == "2/3"
     assert metric(at, "staging_suite (stg_events)") == "2/2"
-    failing = frame(at, "failing_expectations")
+    failing = keyed(at, "failing_expectations_table")
     assert len(failing) == 1
     row = failing.iloc[0]
     assert (row["suite"], row["column"], row["unexpected_count"]) == ("marts_suite", "event_value", 3)
@@ -310,7 +345,7 @@ def test_quality_view_shows_newest_result_per_suite(populated):
     at = run_app()
     assert metric(at, "Suites passing") == "2/2"
     assert metric(at, "marts_suite (fact_events)") == "3/3"
-    assert tables(at, "failing_expectations") == []
+    assert not has_keyed(at, "failing_expectations_table")
 
 
 # Property 32: Dashboard queries use dimensional model
