@@ -189,6 +189,7 @@ class Consumer:
         now = datetime.now(UTC)
         today = day_number(now)
 
+        late: dict[str, list[pa.Table]] = {}  # see _late_duplicates
         for shard in sorted(held):
             start = self._start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts)
             items = []
@@ -219,24 +220,56 @@ class Consumer:
                         outcome.duplicates = duplicates
                         if not in_valid and valid.num_rows:
                             dbatch.valid.append((outcome, self._valid_table(valid, header.job_id, now)))
-                        if not in_rejected and rejected.num_rows:
-                            dbatch.rejected.append(
-                                rejected_rows(
-                                    job_id=header.job_id,
-                                    dataset=header.dataset,
-                                    record_index=pa.compute.add(rejected.column("record_index").cast(pa.int64()),
-                                                                header.first_index),
-                                    raw=rejected.column("raw"),
-                                    violations=rejected.column("violations"),
-                                    now=now,
-                                )
+                        if rejected.num_rows and (not in_rejected or (duplicates and not in_valid)):
+                            set_aside = rejected_rows(
+                                job_id=header.job_id,
+                                dataset=header.dataset,
+                                record_index=pa.compute.add(rejected.column("record_index").cast(pa.int64()),
+                                                            header.first_index),
+                                raw=rejected.column("raw"),
+                                violations=rejected.column("violations"),
+                                now=now,
                             )
+                            if not in_rejected:
+                                dbatch.rejected.append(set_aside)
+                            else:  # see _late_duplicates
+                                late.setdefault(header.dataset, []).append(set_aside)
                     if not in_valid:
                         checkpoints.advance(dbatch.valid_checkpoint, shard, record.sequence_number)
                     if not in_rejected:
                         checkpoints.advance(dbatch.rejected_checkpoint, shard, record.sequence_number)
                     dbatch.chunks.append(outcome)
+        for dataset, candidates in late.items():
+            missing = self._late_duplicates(pa.concat_tables(candidates))
+            if missing.num_rows:
+                batch.datasets[dataset].rejected.append(missing)
         return batch
+
+    def _late_duplicates(self, candidates: pa.Table) -> pa.Table:
+        """The duplicate rows of ``candidates`` that ``rejected_records`` does not hold yet.
+
+        A chunk whose rejected rows landed but whose valid rows did not is planned again when the
+        valid commit found a key that another shard's consumer stored after the rejected commit.
+        That key is now a duplicate too, and its row was not in the rejected commit. The chunk's
+        other rows are already stored (the processor decides them the same way every time), so only
+        duplicates whose (job, record) ``rejected_records`` lacks are added; a replay finds them.
+        """
+        import pyarrow.compute as pc
+        from pyiceberg.expressions import In
+
+        candidates = candidates.filter(pc.match_substring(candidates.column("violations"), '"rule":"duplicate"'))
+        if not candidates.num_rows:
+            return candidates
+        jobs = set(candidates.column("job_id").to_pylist())
+        stored = self.tables[contracts.REJECTED_TABLE].scan(
+            row_filter=In("job_id", jobs), selected_fields=("job_id", "record_index")
+        ).to_arrow()
+        have = set(zip(stored.column("job_id").to_pylist(), stored.column("record_index").to_pylist(), strict=True))
+        keep = [(j, i) not in have for j, i in zip(candidates.column("job_id").to_pylist(),
+                                                     candidates.column("record_index").to_pylist(), strict=True)]
+        if not all(keep):
+            log.info("%d duplicate(s) found at an earlier valid commit already in rejected_records", keep.count(False))
+        return candidates.filter(pa.array(keep, pa.bool_()))
 
     def _process(self, group: list, today: int) -> list:
         """Process a group of chunks of one dataset in one ``process()`` call.

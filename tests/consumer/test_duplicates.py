@@ -117,3 +117,54 @@ def test_one_process_call_over_several_jobs_keeps_each_jobs_replay_its_own():
     assert (again.valid_count, again.duplicate_count) == (2, 1)
     other = dp.process(body(["a1"]), "ndjson", schema, rules, index=ix, job_id="job-c", day=1)
     assert (other.valid_count, other.duplicate_count) == (0, 1)
+
+
+def test_a_duplicate_found_only_at_the_valid_commit_still_gets_its_rejected_row(tmp_path, monkeypatch):
+    """Another shard's consumer stores a key between this batch's rejected commit and its valid commit.
+
+    The valid commit sees the conflict and the batch is planned again. Its rejected rows had already
+    landed (the chunk counts as done in ``rejected_records``), but the key is now a duplicate: its
+    row must still reach ``rejected_records``, once, and the counts must add up.
+    """
+    from eventlake import faults
+    from eventlake.committer import StaleBatch
+    from eventlake.stream.base import shard_index
+
+    s = Settings(home=tmp_path / "home", stream_shards=2, consumer_lease_seconds=30)
+    a, b = Consumer(s), Consumer(s)
+    shards = a.stream.shard_ids()
+    a.leases.balance(shards)
+    b.leases.balance(shards)
+    a.leases.balance(shards)  # one shard each
+    b.leases.balance(shards)
+    (shard_a,), (shard_b,) = a.leases.held(), b.leases.held()
+
+    def job_on(shard: str) -> str:
+        return next(j for j in (f"job-{i}" for i in range(1000)) if shards[shard_index(j, len(shards))] == shard)
+
+    key = events(1, "k")
+    job_a = publish(s, "events", key + [{"event_id": "bad"}], job_id=job_on(shard_a))
+    job_b = publish(s, "events", key, job_id=job_on(shard_b))
+
+    batch = a.plan()
+    real_point, fired = faults.point, []
+
+    def b_commits_the_key_meanwhile(name: str) -> None:
+        real_point(name)
+        if name == "committer.after_rejected_commit" and not fired:
+            fired.append(name)
+            b.commit(b.plan())
+
+    monkeypatch.setattr(faults, "point", b_commits_the_key_meanwhile)
+    with pytest.raises(StaleBatch):
+        a.commit(batch)
+    assert fired, "b committed between a's rejected and valid commits"
+    a.commit(a.plan())
+
+    assert [r["job_id"] for r in rows(s, "events")] == [job_b]
+    assert _counts(s, job_b) == (1, 0, 0)
+    assert _counts(s, job_a) == (0, 1, 1)
+    rules = sorted(v["rule"] for r in rejected_for(s, job_a) for v in r["violations"])
+    assert "duplicate" in rules and len(rejected_for(s, job_a)) == 2, rejected_for(s, job_a)
+    a.commit(a.plan())  # nothing new: the set-aside row is not written twice
+    assert len(rejected_for(s, job_a)) == 2
