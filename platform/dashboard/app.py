@@ -28,7 +28,7 @@ RECENT_JOBS_SHOWN = 200
 EXPLORE_ROWS = 1000
 TABS = ("Pipeline", "Quality", "Rejected records", "Lineage", "Explore")
 ALL = "All"
-COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)
+COUNT_AXIS = alt.Axis(format=",d", tickMinStep=1)
 
 
 def _attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
