@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from benchmarks.contenders import STAGES
-from eventlake.bench.common import print_goal_table
+from eventlake.bench.common import goal_status, median, print_goal_table
 
 MB = 1_000_000
 WHOLE = "whole job"
 PEERS = ("polars", "duckdb", "pyarrow")
-
-
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 def _rates(seconds: float | None, events: int, input_bytes: int) -> dict[str, float | None]:
@@ -85,12 +80,7 @@ def goals(per_format: dict[str, dict[str, Any]], batch: dict[str, Any] | None) -
     out: list[dict[str, Any]] = []
 
     def add(goal: str, fmt: str | None, measured: float | None, target: float, higher_is_better: bool, shown: str, note: str = ""):
-        if measured is None:
-            status = "N/A"
-        elif higher_is_better:
-            status = "PASS" if measured >= target else "MISS"
-        else:
-            status = "PASS" if measured <= target else "MISS"
+        status = goal_status(measured, target, higher_is_better)
         out.append({"goal": goal, "format": fmt, "measured": measured, "target": target, "shown": shown, "status": status, "note": note})
 
     for fmt, data in per_format.items():

@@ -1,4 +1,5 @@
-"""What the load generators share: argument types, the machine, where results go, the result files.
+"""What the load generators share: argument types and options, the machine, where results go, the result
+files, the summary's head and tail, goal statuses.
 
 ``write_outputs`` draws the PNG chart only when matplotlib is importable (the
 ``charts`` extra: ``pip install 'eventlake[charts]'``); without it the JSON
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import platform as _platform
+import statistics
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +34,57 @@ def _count(text: str) -> int:
 def _csv_list(text: str) -> list[str]:
     """``a, b,c`` -> ``["a", "b", "c"]`` (argparse type)."""
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _count_list(text: str) -> list[int]:
+    """``1,2,4``, ``1M,3M`` -> ``[1, 2, 4]``, ``[1_000_000, 3_000_000]`` (argparse type)."""
+    return [_count(p) for p in _csv_list(text)]
+
+
+def _seconds(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h`` -> seconds (argparse type)."""
+    text = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+    return float(text[:-1]) * scale if scale else float(text)
+
+
+def add_only_argument(parser: Any, known: tuple[str, ...], what: str, note: str) -> None:
+    """--only: a comma list of the parts (``what``: sections, phases) to run, all by default."""
+    parser.add_argument("--only", type=_csv_list, metavar=what.upper(), default=list(known),
+                        help=f"comma list of the {what} to run (default all: {','.join(known)}); {note}")  # fmt: skip
+
+
+def add_freshness_arguments(parser: Any, part: str, rate: int, seconds: float | None, seconds_help: str) -> None:
+    """--freshness-rate, --freshness-batch and --freshness-seconds; ``part`` names the section or phase."""
+    parser.add_argument("--freshness-rate", type=_count, metavar="EVENTS_PER_S", default=rate,
+                        help=f"events/s POSTed, steadily, during the freshness {part} (default {rate})")  # fmt: skip
+    parser.add_argument("--freshness-batch", type=int, metavar="N", default=50,
+                        help=f"events per POST of the freshness {part}; requests/s = rate / batch (default 50)")  # fmt: skip
+    parser.add_argument("--freshness-seconds", type=_seconds, metavar="SECONDS", default=seconds,
+                        help=f"seconds of paced POSTs in the freshness {part} ({seconds_help})")  # fmt: skip
+
+
+def add_output_arguments(parser: Any, prefix: str, work: str) -> None:
+    """--out, --seed and --keep; ``prefix`` names the result files, ``work`` what the work directory holds."""
+    parser.add_argument("--out", type=Path, metavar="DIR", default=None,
+                        help=f"results directory: {prefix}-<stamp>.json/.png and {prefix}-latest.json/.png "
+                        "(default <EVENTLAKE_HOME>/bench)")  # fmt: skip
+    parser.add_argument("--seed", type=int, metavar="N", default=42, help="generator seed of the event data (default 42)")
+    parser.add_argument("--keep", action="store_true",
+                        help=f"keep the work directory ({work}) instead of deleting it")  # fmt: skip
+
+
+def selected(only: list[str], known: tuple[str, ...], what: str) -> list[str]:
+    """The parts ``--only`` names, in run order; an unknown name ends the command."""
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what}(s): {', '.join(unknown)} (known: {', '.join(known)})")
+    return [name for name in known if name in only]
+
+
+def output_config(args: Any) -> dict[str, Any]:
+    """The config entries of --out (resolved, the default filled in), --seed and --keep."""
+    return {"out": (args.out or default_out_dir()).resolve(), "seed": args.seed, "keep": bool(args.keep)}
 
 
 def default_out_dir() -> Path:
@@ -66,6 +119,46 @@ def machine_info() -> dict[str, Any]:
         "python": _platform.python_version(),
         "load_average_at_start": os.getloadavg(),
     }
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries on the measured path (the installed distribution, else ``__version__``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("fastapi", "uvicorn", "starlette", "httpx", "pyiceberg", "pyarrow", "data_processor_rs"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            try:
+                out[name] = getattr(__import__(name), "__version__", "unknown")
+            except ImportError:
+                out[name] = "unavailable"
+    return out
+
+
+def start_summary(
+    benchmark: str, started: datetime, cfg: dict[str, Any], work: Path, machine: dict[str, Any]
+) -> dict[str, Any]:
+    """The head every summary starts with: what ran, when, its config, the machine, the library versions."""
+    return {
+        "benchmark": benchmark,
+        "started_at": started.isoformat(),
+        "config": {**cfg, "out": str(cfg["out"]), "work": str(work)},
+        "machine": machine,
+        "versions": library_versions(),
+    }
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def goal_status(measured: float | None, target: float, higher_is_better: bool) -> str:
+    """PASS or MISS against ``target``; N/A when nothing was measured."""
+    if measured is None:
+        return "N/A"
+    return "PASS" if (measured >= target if higher_is_better else measured <= target) else "MISS"
 
 
 def charts_available() -> bool:

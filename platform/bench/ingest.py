@@ -49,7 +49,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -61,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlake.bench import common
-from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
+from eventlake.bench.common import _count, _count_list, _seconds, machine_info, median
 
 log = logging.getLogger("eventlake.bench.ingest")
 
@@ -97,22 +96,9 @@ class SectionError(RuntimeError):
     """A section could not run (a server did not start, a consumer died, a timeout)."""
 
 
-def _int_list(text: str) -> list[int]:
-    return [int(p) for p in _csv_list(text)]
-
-
-def _seconds(text: str) -> float:
-    text = text.strip().lower()
-    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
-    return float(text[:-1]) * scale if scale else float(text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--only", type=_csv_list, metavar="SECTIONS", default=list(SECTIONS),
-        help=f"comma list of the sections to run (default all: {','.join(SECTIONS)}); drain builds its backlog "
-        "with batched POSTs even when batched is not selected",
-    )  # fmt: skip
+    common.add_only_argument(parser, SECTIONS, "sections",
+                             "drain builds its backlog with batched POSTs even when batched is not selected")  # fmt: skip
     parser.add_argument(
         "--events", type=_count, metavar="N", default=None,
         help=f"events POSTed as batched NDJSON and then drained into Iceberg (default {DEFAULT_EVENTS:,}; 20000, 200k, 1M accepted)",
@@ -127,14 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events per NDJSON body of the batched section (default 100k; the API refuses bodies over EVENTLAKE_MAX_BODY_BYTES, 32 MiB)")  # fmt: skip
     parser.add_argument("--batch-clients", type=int, metavar="N", default=4,
                         help="concurrent clients POSTing the batched bodies (default 4)")  # fmt: skip
-    parser.add_argument("--consumers", type=_int_list, metavar="COUNTS", default=[1, 2, 4],
+    parser.add_argument("--consumers", type=_count_list, metavar="COUNTS", default=[1, 2, 4],
                         help="comma list of consumer counts the backlog is drained with, one fresh copy each (default 1,2,4)")  # fmt: skip
-    parser.add_argument("--freshness-rate", type=_count, metavar="EVENTS_PER_S", default=5_000,
-                        help="events/s POSTed, steadily, during the freshness section (default 5000)")  # fmt: skip
-    parser.add_argument("--freshness-batch", type=int, metavar="N", default=50,
-                        help="events per POST of the freshness section; requests/s = rate / batch (default 50)")  # fmt: skip
-    parser.add_argument("--freshness-seconds", type=_seconds, metavar="SECONDS", default=None,
-                        help="seconds of paced POSTs in the freshness section (default 30; 10 with --quick)")  # fmt: skip
+    common.add_freshness_arguments(parser, "section", rate=5_000, seconds=None, seconds_help="default 30; 10 with --quick")
     parser.add_argument("--soak-rate", type=_count, metavar="REQUESTS_PER_S", default=2_000,
                         help="single-event requests/s the soak paces to (default 2000)")  # fmt: skip
     parser.add_argument("--soak-seconds", type=_seconds, metavar="SECONDS", default=None,
@@ -142,28 +123,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator of the single-event phases and the soak: wrk (apt-get install -y wrk), the "
                         "asyncio fallback client, or auto = wrk when on PATH, else the fallback (default auto)")  # fmt: skip
-    parser.add_argument("--out", type=Path, metavar="DIR", default=None,
-                        help="results directory: ingest-<stamp>.json/.png and ingest-latest.json/.png (default <EVENTLAKE_HOME>/bench)")  # fmt: skip
-    parser.add_argument("--seed", type=int, metavar="N", default=42, help="generator seed of the event data (default 42)")
     parser.add_argument("--chaos", type=float, metavar="MINUTES", default=None,
                         help="instead of the benchmark: a chaos soak of MINUTES. Producers keep POSTing while an API and two "
                         "consumers are killed (SIGKILL) or paused past their lease (SIGSTOP) at random and restarted; "
                         "then every acknowledged job is reconciled (each event exactly once, counts, positions). "
                         "Exit code 1 when anything does not reconcile.")  # fmt: skip
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (every EVENTLAKE_HOME, server and consumer logs) instead of deleting it")  # fmt: skip
+    common.add_output_arguments(parser, "ingest", work="every EVENTLAKE_HOME, server and consumer logs")
     parser.add_argument("--quick", action="store_true",
                         help=f"short run: {QUICK_EVENTS:,} events, 5 s load phases, 10 s freshness, 30 s soak "
                         "(unless the options say otherwise)")  # fmt: skip
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    unknown = [s for s in args.only if s not in SECTIONS]
-    if unknown:
-        raise SystemExit(f"unknown section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
     quick = bool(args.quick)
     cfg = {
-        "sections": [s for s in SECTIONS if s in args.only],
+        "sections": common.selected(args.only, SECTIONS, "section"),
         "events": args.events if args.events is not None else (QUICK_EVENTS if quick else DEFAULT_EVENTS),
         "duration": args.duration if args.duration is not None else (5.0 if quick else 15.0),
         "warmup": args.warmup,
@@ -177,9 +151,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "soak_rate": args.soak_rate,
         "soak_seconds": args.soak_seconds if args.soak_seconds is not None else (30.0 if quick else 300.0),
         "client": args.client,
-        "out": (args.out or default_out_dir()).resolve(),
-        "seed": args.seed,
-        "keep": bool(args.keep),
+        **common.output_config(args),
         "quick": quick,
         "server_workers": SERVER_WORKERS,
     }
@@ -451,10 +423,6 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
 # -- progress ------------------------------------------------------------------------------
 def _progress(console):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -668,7 +636,7 @@ class Bench:
                         rejected += pa.table(result.rejected).num_rows
                     progress.advance(task)
                 runs.append(spent)
-        secs = _median(runs)
+        secs = median(runs)
         return {
             "how": "data_processor_rs.process(chunk, 'ndjson', validation_schema_json('events'), "
             "transform_rules_json('events'), seen=None) on every chunk the API published, in this process, "
@@ -963,21 +931,6 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e6:.0f} MB"
 
 
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("fastapi", "uvicorn", "starlette", "httpx", "pyiceberg", "pyarrow", "data_processor_rs"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            try:
-                out[name] = getattr(__import__(name), "__version__", "unknown")
-            except ImportError:
-                out[name] = "unavailable"
-    return out
-
-
 def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tuple[Path, Path | str]:
     """ingest-<UTC stamp>.json/.png, copied to ingest-latest.json/.png (the PNG only with matplotlib, the
     ``charts`` extra; otherwise the second value says how to get it)."""
@@ -1052,11 +1005,7 @@ def run(args: argparse.Namespace) -> int:
         failures.append(f"drain: raw.events rows differ from the {drain['events']:,} events posted ({'; '.join(bad)})")
 
     summary: dict[str, Any] = {
-        "benchmark": "eventlake bench ingest",
-        "started_at": started.isoformat(),
-        "config": {**cfg, "out": str(out), "work": str(work)},
-        "machine": machine,
-        "versions": library_versions(),
+        **common.start_summary("eventlake bench ingest", started, cfg, work, machine),
         "client": {"name": client, "version": loadgen.client_version(client), "note": client_note},
         "server": {
             "api": "`eventlake api` (uvicorn, one process, log level info), fresh EVENTLAKE_HOME, local stream, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventlake.bench.common import finish_chart, new_chart, print_goal_table, print_skipped, results_table
+from eventlake.bench.common import finish_chart, goal_status, new_chart, print_goal_table, print_skipped, results_table
 
 MB = 1_000_000
 
@@ -54,12 +54,7 @@ def goals(results: dict[str, dict[str, Any]], targets: dict[str, float]) -> list
     def add(goal: str, section: str, measured: float | None, target: float, higher_is_better: bool, shown: str,
             note: str = "", status: str | None = None) -> None:  # fmt: skip
         if status is None:
-            if measured is None:
-                status = "N/A"
-            elif higher_is_better:
-                status = "PASS" if measured >= target else "MISS"
-            else:
-                status = "PASS" if measured <= target else "MISS"
+            status = goal_status(measured, target, higher_is_better)
         out.append({"goal": goal, "section": section, "measured": measured, "target": target, "shown": shown,
                     "status": status, "note": note})  # fmt: skip
 

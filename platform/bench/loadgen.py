@@ -213,11 +213,7 @@ def _run_wrk(spec: LoadSpec, body_path: Path, work_dir: Path) -> dict[str, Any]:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     finally:
         script.unlink(missing_ok=True)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)), None)
-    if line is None:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise LoadError(f"wrk exit code {done.returncode}, no result: {tail}")
-    raw = json.loads(line[len(MARKER):])
+    raw = _marked_result(done, "wrk")
     lat = raw["latency_us"]
     latency_ms = {k: lat[k] / 1000 for k in ("p50", "p90", "p99", "p999", "mean", "max")} if raw["requests"] else _no_latency()
     errors = raw["errors"]
@@ -243,10 +239,15 @@ def _run_python(spec: LoadSpec, body_path: Path, work_dir: Path) -> dict[str, An
                               text=True, timeout=spec.duration + 120)  # fmt: skip
     finally:
         spec_path.unlink(missing_ok=True)
+    return _marked_result(done, "asyncio load client")
+
+
+def _marked_result(done: subprocess.CompletedProcess, client: str) -> dict[str, Any]:
+    """The JSON a load client printed after MARKER; LoadError with the end of its output when it printed none."""
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)), None)
     if line is None:
         tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise LoadError(f"asyncio load client exit code {done.returncode}, no result: {tail}")
+        raise LoadError(f"{client} exit code {done.returncode}, no result: {tail}")
     return json.loads(line[len(MARKER):])
 
 

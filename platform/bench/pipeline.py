@@ -58,7 +58,6 @@ import json
 import logging
 import math
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -69,12 +68,11 @@ from pathlib import Path
 from typing import Any
 
 from eventlake.bench import common
-from eventlake.bench.common import _count, _csv_list, default_out_dir, machine_info
+from eventlake.bench.common import _count, _count_list, machine_info, median
 from eventlake.bench.ingest import (
     INGEST_PATH,
     SectionError,
     _progress,
-    _seconds,
     child_env,
     home_settings,
     ndjson_client,
@@ -114,19 +112,13 @@ GOALS = {
 
 
 # -- configuration --------------------------------------------------------------------------
-def _int_list(text: str) -> list[int]:
-    return [_count(p) for p in _csv_list(text)]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--only", type=_csv_list, metavar="PHASES", default=list(PHASES),
-        help=f"comma list of the phases to run (default all: {','.join(PHASES)}); full, incremental and freshness "
-        "build the history they run on even when history is not selected (it is then not reported as a phase)",
-    )  # fmt: skip
+    common.add_only_argument(parser, PHASES, "phases",
+                             "full, incremental and freshness build the history they run on even when history is not "
+                             "selected (it is then not reported as a phase)")  # fmt: skip
     parser.add_argument("--events", type=_count, metavar="N", default=None,
                         help=f"events in the history (default {DEFAULT_EVENTS:,}; 20000, 300k, 10M accepted)")  # fmt: skip
-    parser.add_argument("--sizes", type=_int_list, metavar="SIZES", default=None,
+    parser.add_argument("--sizes", type=_count_list, metavar="SIZES", default=None,
                         help="comma list of history sizes to measure at, growing one history (e.g. 1M,3M,10M; the last "
                         "is --events, which is added when missing; default just --events)")  # fmt: skip
     parser.add_argument("--incremental-events", type=_count, metavar="N", default=10_000,
@@ -135,31 +127,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=_count, metavar="N", default=100_000,
                         help="users (each with 1 to 3 versions; dim_users is built from them) (default 100k)")  # fmt: skip
     parser.add_argument("--products", type=_count, metavar="N", default=1_000, help="products (default 1000)")
-    parser.add_argument("--freshness-rate", type=_count, metavar="EVENTS_PER_S", default=2_000,
-                        help="events/s POSTed, steadily, during the freshness phase (default 2000)")  # fmt: skip
-    parser.add_argument("--freshness-batch", type=int, metavar="N", default=50,
-                        help="events per POST of the freshness phase; requests/s = rate / batch (default 50)")  # fmt: skip
-    parser.add_argument("--freshness-seconds", type=_seconds, metavar="SECONDS", default=300.0,
-                        help="seconds of paced POSTs in the freshness phase (default 300, i.e. 5 minutes; 90s, 5m accepted)")  # fmt: skip
-    parser.add_argument("--out", type=Path, metavar="DIR", default=None,
-                        help="results directory: pipeline-<stamp>.json/.png and pipeline-latest.json/.png "
-                        "(default <EVENTLAKE_HOME>/bench)")  # fmt: skip
-    parser.add_argument("--seed", type=int, metavar="N", default=42, help="generator seed of the event data (default 42)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (the history's EVENTLAKE_HOME, logs) instead of deleting it")  # fmt: skip
+    common.add_freshness_arguments(parser, "phase", rate=2_000, seconds=300.0,
+                                   seconds_help="default 300, i.e. 5 minutes; 90s, 5m accepted")  # fmt: skip
+    common.add_output_arguments(parser, "pipeline", work="the history's EVENTLAKE_HOME, logs")
     parser.add_argument("--transform-child", nargs=2, metavar=("HOME", "RESULT_JSON"), help=argparse.SUPPRESS)
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    unknown = [s for s in args.only if s not in PHASES]
-    if unknown:
-        raise SystemExit(f"unknown phase(s): {', '.join(unknown)} (known: {', '.join(PHASES)})")
+    phases = common.selected(args.only, PHASES, "phase")
     events = args.events if args.events is not None else (max(args.sizes) if args.sizes else DEFAULT_EVENTS)
     sizes = sorted(set(args.sizes or []) | {events})
     if sizes[-1] > events:
         raise SystemExit(f"--sizes go up to {sizes[-1]:,}, above --events {events:,}")
     cfg = {
-        "phases": [p for p in PHASES if p in args.only],
+        "phases": phases,
         "events": events,
         "sizes": sizes,
         "incremental_events": args.incremental_events,
@@ -169,9 +150,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "freshness_rate": args.freshness_rate,
         "freshness_batch": args.freshness_batch,
         "freshness_seconds": args.freshness_seconds,
-        "out": (args.out or default_out_dir()).resolve(),
-        "seed": args.seed,
-        "keep": bool(args.keep),
+        **common.output_config(args),
     }
     positive = ("events", "incremental_events", "runs", "users", "products", "freshness_rate", "freshness_batch",
                 "freshness_seconds")  # fmt: skip
@@ -886,7 +865,7 @@ class Bench:
                             "samples_s": [round(v, 3) for v in to_fact]},  # fmt: skip
             "posts_not_in_fact_events": len(posts) - len(to_fact),
             "transform_runs": len(runs),
-            "transform_run_wall_s": {"p50": _median([r["run_wall_s"] for r in ok_runs if r["run_wall_s"]]),
+            "transform_run_wall_s": {"p50": median([r["run_wall_s"] for r in ok_runs if r["run_wall_s"]]),
                                      "max": max((r["run_wall_s"] or 0 for r in ok_runs), default=None)},  # fmt: skip
             "transform_peak_rss_bytes": max((r["peak_rss_bytes"] or 0 for r in runs), default=None),
             "runs": [_brief(r) for r in runs],
@@ -915,10 +894,6 @@ def _brief(run: dict[str, Any]) -> dict[str, Any]:
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else value
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 def _s(value: float | None) -> str:
@@ -953,7 +928,6 @@ def write_outputs(summary: dict[str, Any], out: Path, started: datetime) -> tupl
 
 def run(args: argparse.Namespace) -> int:
     from eventlake.bench import pipeline_report
-    from eventlake.bench.ingest import library_versions
 
     if getattr(args, "transform_child", None):
         return transform_child(*args.transform_child)
@@ -1003,8 +977,8 @@ def run(args: argparse.Namespace) -> int:
                 entry["incremental"] = {
                     "events_per_run": cfg["incremental_events"],
                     "runs": [_brief(r) for r in runs],
-                    "run_wall_s": {"p50": _median(walls), "max": max(walls, default=None)},
-                    "process_wall_s": {"p50": _median([r["process_wall_s"] for r in runs]),
+                    "run_wall_s": {"p50": median(walls), "max": max(walls, default=None)},
+                    "process_wall_s": {"p50": median([r["process_wall_s"] for r in runs]),
                                        "max": max(r["process_wall_s"] for r in runs)},  # fmt: skip
                     "peak_rss_bytes": max((r["peak_rss_bytes"] or 0 for r in runs), default=None),
                     "rows_match": all(r["rows_match"] for r in runs),
@@ -1043,11 +1017,7 @@ def run(args: argparse.Namespace) -> int:
     failures = list(bench.failures) + ([failed] if failed else [])
     skipped = {p: "not in --only" for p in PHASES if p not in phases}
     summary: dict[str, Any] = {
-        "benchmark": "eventlake bench pipeline",
-        "started_at": started.isoformat(),
-        "config": {**cfg, "out": str(out), "work": str(work)},
-        "machine": machine,
-        "versions": library_versions(),
+        **common.start_summary("eventlake bench pipeline", started, cfg, work, machine),
         "transform": "transform_job of build_definitions(env='LOCAL', home=HOME), execute_in_process on an instance "
         "under HOME/dagster, in a child process; wall = the Dagster run (RUN_START to RUN_SUCCESS), process wall adds "
         "the child's start, imports and build_definitions; peak RSS = the peak of the summed RSS of the child and "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventlake.bench.common import finish_chart, new_chart, print_skipped, results_table
-from eventlake.bench.ingest_report import _mb, _rate, _s
+from eventlake.bench.common import finish_chart, goal_status, new_chart, print_skipped, results_table
+from eventlake.bench.ingest_report import _mb, _rate, _s, _x
 from eventlake.bench.ingest_report import print_goals as print_goals  # the same goals table
 
 MB = 1_000_000
@@ -13,10 +13,6 @@ MB = 1_000_000
 
 def _sizes(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return summary["phases"].get("sizes") or []
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 def _h(n: int | None) -> str:
@@ -39,7 +35,7 @@ def goals(summary: dict[str, Any], targets: dict[str, float]) -> list[dict[str, 
     def add(goal: str, section: str, measured: float | None, target: float, shown: str, note: str = "",
             status: str | None = None) -> None:  # fmt: skip
         if status is None:
-            status = "N/A" if measured is None else ("PASS" if measured <= target else "MISS")
+            status = goal_status(measured, target, higher_is_better=False)
         out.append({"goal": goal, "section": section, "measured": measured, "target": target, "shown": shown,
                     "status": status, "note": note})  # fmt: skip
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
+
 from eventlake import cli
 from eventlake.bench import common
 
@@ -43,6 +45,32 @@ def test_without_matplotlib_the_json_is_written_and_the_chart_says_how_to_get_it
 def test_argument_types():
     assert common._count("100k") == 100_000 and common._count("1.5M") == 1_500_000 and common._count("1,000") == 1000
     assert common._csv_list(" a, b,,c ") == ["a", "b", "c"]
+    assert common._count_list("1,2,4") == [1, 2, 4] and common._count_list("1M, 3M") == [1_000_000, 3_000_000]
+    assert common._seconds("90") == 90 and common._seconds("90s") == 90 and common._seconds("5m") == 300
+
+
+def test_only_keeps_run_order_and_refuses_unknown_parts():
+    assert common.selected(["c", "a"], ("a", "b", "c"), "phase") == ["a", "c"]
+    with pytest.raises(SystemExit, match=r"unknown phase\(s\): x \(known: a, b\)"):
+        common.selected(["a", "x"], ("a", "b"), "phase")
+
+
+def test_goal_status_by_direction_and_not_measured():
+    assert common.goal_status(5, 4, higher_is_better=True) == "PASS"
+    assert common.goal_status(3, 4, higher_is_better=True) == "MISS"
+    assert common.goal_status(3, 4, higher_is_better=False) == "PASS"
+    assert common.goal_status(4, 4, higher_is_better=False) == "PASS"
+    assert common.goal_status(5, 4, higher_is_better=False) == "MISS"
+    assert common.goal_status(None, 4, higher_is_better=True) == "N/A"
+    assert common.median([3.0, 1.0, 2.0]) == 2.0 and common.median([]) is None
+
+
+def test_summary_head_names_the_run_its_config_and_machine(tmp_path):
+    cfg = {"out": tmp_path / "out", "seed": 1}
+    head = common.start_summary("eventlake bench x", STARTED, cfg, tmp_path / "work", {"cores": 2})
+    assert head["benchmark"] == "eventlake bench x" and head["started_at"] == STARTED.isoformat()
+    assert head["config"] == {"out": str(tmp_path / "out"), "seed": 1, "work": str(tmp_path / "work")}
+    assert head["machine"] == {"cores": 2} and "pyarrow" in head["versions"]
 
 
 def test_cli_imports_the_bench_package_only_for_bench_commands():
