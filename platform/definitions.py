@@ -3,7 +3,9 @@
 Importing this module does no work: dagster-dbt (and with it dbt), the dbt
 manifest and the resources load when the definitions are built, on the first
 access of ``defs`` (what workspace.yaml names), ``transform_job`` or
-``transform_full_checks_schedule``, or a call of ``build_definitions``.
+``transform_full_checks_schedule``, or a call of ``build_definitions``. The
+manifest is the home's (``$EVENTLAKE_HOME/dbt/target``, or ``build_definitions``'
+``home``); the transform job and its schedule name the dbt layers without it.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ raw_ingest_job = define_asset_job(
 
 @functools.cache
 def _transform_job() -> UnresolvedAssetJobDefinition:
-    from eventlake.assets.dbt import dbt_layer_assets
+    from eventlake.dbt.nodes import LAYERS
 
     return define_asset_job(
         "transform_job",
-        selection=AssetSelection.assets(*dbt_layer_assets()),
+        # the groups of the dbt layers hold exactly the dbt models (and their checks): the job is
+        # defined without a manifest, which belongs to the home the definitions are built for
+        selection=AssetSelection.groups(*LAYERS),
         description=(
             "dbt build of staging, then intermediate, then marts (one step each, incremental), with dbt tests and "
             "Great Expectations checks; a failed blocking check stops the layers downstream of it."
@@ -50,7 +54,8 @@ def _transform_full_checks_schedule() -> ScheduleDefinition:
     from dagster import DefaultScheduleStatus, RunConfig, ScheduleDefinition
 
     from eventlake.assets.checks import full_checks_run_config
-    from eventlake.assets.dbt import DbtRunConfig, dbt_layer_assets
+    from eventlake.assets.dbt import DbtRunConfig, layer_op_name
+    from eventlake.dbt.nodes import LAYERS
 
     return ScheduleDefinition(
         name="transform_full_checks_schedule",
@@ -59,7 +64,7 @@ def _transform_full_checks_schedule() -> ScheduleDefinition:
         execution_timezone="UTC",
         run_config=RunConfig(
             ops={
-                **{layer.op.name: DbtRunConfig(full_checks=True) for layer in dbt_layer_assets()},
+                **{layer_op_name(layer): DbtRunConfig(full_checks=True) for layer in LAYERS},
                 **full_checks_run_config(),
             }
         ),
@@ -82,7 +87,7 @@ def build_definitions(env: str | None = None, home: str | None = None) -> Defini
     env = env or get_settings().env
     resources = RESOURCES[env](home) if env == "LOCAL" else RESOURCES[env]()
     return Definitions(
-        assets=[*raw_assets, *dbt_layer_assets()],
+        assets=[*raw_assets, *dbt_layer_assets(home)],
         asset_checks=[raw_events_contract, *gx_checks(), *reconciliation_checks()],
         jobs=[raw_ingest_job, _transform_job(), *maintenance_jobs],
         schedules=[_transform_full_checks_schedule(), *maintenance_schedules],

@@ -219,7 +219,10 @@ class Settings(BaseSettings):
 
     dbt_target_dir: Path | None = Field(
         default=None,
-        description="dbt target directory whose manifest.json the dashboard reads. Default: dbt_project/target.",
+        description=(
+            "dbt's target directory: the manifest the code location and the dashboard read, dbt's parse cache "
+            "and each step's artifacts. Default: home/dbt/target."
+        ),
     )
     dbt_threads: int = Field(default=4, description="dbt threads on the PROD (Snowflake) target.")
 
@@ -283,6 +286,15 @@ class Settings(BaseSettings):
     @property
     def duckdb_file(self) -> Path:
         return (self.duckdb_path or self.home / "warehouse.duckdb").expanduser().resolve()
+
+    @property
+    def dbt_target_path(self) -> Path:
+        """dbt's target directory (``--target-path``): under home, so each home has its own manifest and runs."""
+        return (self.dbt_target_dir or self.home / "dbt" / "target").expanduser().resolve()
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        return self.dbt_target_path / "manifest.json"
 
     @property
     def dagster_home(self) -> Path:

@@ -55,6 +55,20 @@ def test_definitions_load_with_the_asset_graph(eventlake_home):
     assert any(name.startswith(("unique_", "not_null_")) for name in check_names)
 
 
+def test_transform_job_builds_the_dbt_models_with_their_checks(eventlake_home):
+    """The job names the dbt layers by their groups (no manifest needed to define it): exactly the models,
+    with every check on them, dbt tests and Great Expectations suites alike."""
+    from eventlake.definitions import build_definitions
+
+    defs = build_definitions("LOCAL", home=str(eventlake_home))
+    job = defs.resolve_job_def("transform_job").asset_layer
+    models = set().union(*(LAYERS[layer] for layer in ("staging", "intermediate", "marts")))
+    assert {k.to_user_string() for k in job.selected_asset_keys} == models
+    on_models = {k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() in models}
+    assert set(job.asset_graph.asset_check_keys) == on_models
+    assert {"gx_staging_suite", "fact_events_reconciliation", "unique_fact_events_event_id"} <= {k.name for k in on_models}
+
+
 def test_workspace_yaml_loads_the_code_location(eventlake_home):
     # what `dagster dev -w workspace.yaml` does first: load the module, no errors
     out = subprocess.run(

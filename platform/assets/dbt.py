@@ -1,8 +1,10 @@
 """The dbt models as Dagster assets: staging -> intermediate -> marts.
 
-The project, its manifest and dbt's environment are :mod:`eventlake.dbt.project`;
+The project, its manifest and dbt's environment are :mod:`eventlake.dbt.project`
+(everything dbt writes, manifest included, is in the home's dbt target directory);
 the names (dbt sources ``raw.events|users|products`` are the raw_* assets, so raw
-Iceberg tables and dbt models form one lineage graph) are :mod:`eventlake.dbt.translator`.
+Iceberg tables and dbt models form one lineage graph), the check descriptions and the
+code references are :mod:`eventlake.dbt.translator`.
 
 Each layer is its own multi-asset, so a run builds them as separate steps in
 order: a failed dbt test, or a failed blocking check (the staging Great
@@ -13,6 +15,7 @@ the layer's dbt build has finished (the warehouse file is dbt's until then).
 
 import functools
 import json
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,19 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from eventlake.dbt.nodes import LAYERS
-from eventlake.dbt.project import DBT_PROJECT_DIR, dbt_project, ensure_manifest, scoped_environ
+from eventlake.dbt.project import (
+    DBT_PROJECT_DIR,
+    dbt_project_for,
+    ensure_manifest,
+    invocation_dir,
+    layer_dir,
+    scoped_environ,
+)
 from eventlake.dbt.translator import translator
-from eventlake.resources.core import EventlakeResource
+from eventlake.resources.core import EventlakeResource, settings_for
 from eventlake.runs import WAREHOUSE_POOL
+
+__all__ = ["DBT_PROJECT_DIR", "DbtRunConfig", "dbt_layer_assets", "layer_op_name"]
 
 
 class DbtRunConfig(Config):
@@ -77,15 +89,21 @@ def _with_row_counts(events: list[Any], counts: Mapping[AssetKey, int], key_of_o
         yield event
 
 
+def layer_op_name(layer: str) -> str:
+    """The op (and step) of a layer's multi-asset: ``dbt_staging`` ..."""
+    return f"dbt_{layer}"
+
+
 def _invoke_in_process(context, dbt: DbtCliResource, eventlake: EventlakeResource, args: list[str], layer: str) -> list[Any]:
     """dbt in this process (eventlake.dbt_runner); raises like dagster-dbt when dbt fails."""
     from dagster import Failure
 
     from eventlake import dbt_runner
 
+    settings = eventlake.settings
     outcome = dbt_runner.invoke(
-        context, args, project=dbt_project, target=dbt.target or "LOCAL", env=eventlake.dbt_env(),
-        translator=translator, target_path=DBT_PROJECT_DIR / "target" / "eventlake" / layer,
+        context, args, project=dbt_project_for(settings), target=dbt.target or "LOCAL", env=eventlake.dbt_env(),
+        translator=translator, target_path=layer_dir(settings, layer),
     )
     if not outcome.success:
         # dagster-dbt's subprocess path fails the step the same way: the
@@ -98,12 +116,12 @@ def _invoke_in_process(context, dbt: DbtCliResource, eventlake: EventlakeResourc
     return outcome.events
 
 
-def _dbt_layer(layer: str, manifest: Path) -> AssetsDefinition:
+def _dbt_layer(layer: str, manifest: Path, project) -> AssetsDefinition:
     @dbt_assets(
         manifest=manifest,
-        project=dbt_project,
+        project=project,
         dagster_dbt_translator=translator,
-        name=f"dbt_{layer}",
+        name=layer_op_name(layer),
         select=f"fqn:eventlake.{layer}.*",
         pool=WAREHOUSE_POOL,  # one run writing the DuckDB file at a time, whatever its job (eventlake.runs)
     )
@@ -127,8 +145,10 @@ def _dbt_layer(layer: str, manifest: Path) -> AssetsDefinition:
             # builds the subprocess environment from os.environ when the process
             # starts, so set them only for that moment: a run in process must not
             # leak another EVENTLAKE_HOME's paths into the rest of the process.
+            # Each dbt process writes to a directory of its own in the home's target directory.
+            target_path = invocation_dir(eventlake.settings, context.op_execution_context.op.name, context.run.run_id)
             with scoped_environ(eventlake.dbt_env()):
-                invocation = dbt.cli(args, context=context)
+                invocation = dbt.cli(args, context=context, target_path=target_path)
             events = list(invocation.stream())
         key_of = context.assets_def.keys_by_output_name.get
         materialized = [
@@ -137,7 +157,7 @@ def _dbt_layer(layer: str, manifest: Path) -> AssetsDefinition:
             if isinstance(e, (Output, AssetMaterialization))
         ]
         try:
-            counts = _row_counts(warehouse, materialized, _models_by_name(dbt_project.manifest_path))
+            counts = _row_counts(warehouse, materialized, _models_by_name(manifest))
         except Exception as exc:  # counts are metadata: never fail a built layer for them
             context.log.warning(f"dbt {layer}: could not read row counts from the warehouse: {exc}")
             counts = {}
@@ -146,10 +166,22 @@ def _dbt_layer(layer: str, manifest: Path) -> AssetsDefinition:
     return _layer
 
 
-@functools.cache
-def dbt_layer_assets() -> tuple[AssetsDefinition, ...]:
+def dbt_layer_assets(home: str | None = None) -> tuple[AssetsDefinition, ...]:
     """The multi-assets of the layers, staging, intermediate and marts, in that order (op names
-    ``dbt_<layer>``). Built once per process, when the definitions are built: the manifest is
-    ensured (parsed when missing or stale) first."""
-    manifest = ensure_manifest()
-    return tuple(_dbt_layer(layer, manifest) for layer in LAYERS)
+    :func:`layer_op_name`), with code references to their model, yml and this file.
+
+    Built once per dbt target directory and process, when the definitions are built: the home's
+    manifest (``home`` or the settings' EVENTLAKE_HOME) is ensured (parsed when missing or stale) first."""
+    return _layer_assets(settings_for(home).dbt_target_path, home)
+
+
+@functools.cache
+def _layer_assets(target_path: Path, home: str | None) -> tuple[AssetsDefinition, ...]:  # noqa: ARG001 - the cache key
+    from dagster import BetaWarning, with_source_code_references
+
+    settings = settings_for(home)
+    manifest = ensure_manifest(settings)
+    project = dbt_project_for(settings)
+    with warnings.catch_warnings():  # code references are a beta API of the pinned Dagster
+        warnings.simplefilter("ignore", BetaWarning)
+        return tuple(with_source_code_references([_dbt_layer(layer, manifest, project) for layer in LAYERS]))

@@ -74,12 +74,11 @@ class DashboardSources:
         from eventlake.settings import get_settings
 
         settings = settings or get_settings()
-        target = settings.dbt_target_dir
         return cls(
             home=settings.home,
             job_db=settings.job_db,
             duckdb_file=settings.duckdb_file,
-            dbt_target_dir=Path(target).expanduser().resolve() if target else DEFAULT_DBT_TARGET_DIR,
+            dbt_target_dir=settings.dbt_target_path,
             dagster_url=settings.dagster_url,
             dagster_home=settings.dagster_home,
         )
