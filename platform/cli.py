@@ -162,6 +162,141 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_table(name: str):
+    from eventlake import time_travel
+    from eventlake.settings import get_settings
+
+    settings = get_settings()
+    return settings, time_travel.load_table(time_travel.open_catalog(settings), name)
+
+
+def _positions_text(positions: dict) -> str:
+    return "\n".join(f"{dataset} {shard}={sequence}" for dataset, shards in sorted(positions.items())
+                     for shard, sequence in sorted(shards.items())) or "-"
+
+
+def cmd_table_history(args: argparse.Namespace) -> int:
+    import json
+
+    from eventlake import time_travel
+
+    try:
+        _, table = _open_table(args.table)
+        snapshots = time_travel.history(table, with_jobs=not args.no_jobs, limit=args.limit)
+    except time_travel.TimeTravelError as exc:
+        return _error(str(exc), 1)
+    if args.json:
+        print(json.dumps([s.to_dict() for s in snapshots], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title=f"{'.'.join(table.name())}: {len(snapshots)} snapshot(s), oldest first", show_lines=True)
+    for column in ("snapshot_id", "parent", "timestamp (UTC)", "operation", "added", "total",
+                   "stream positions", "job ids"):
+        out.add_column(column, overflow="fold")
+    for s in snapshots:
+        marker = " (current)" if s.current else "" if s.in_current_lineage else " (rolled back)"
+        positions = _positions_text(s.positions) if s.positions else f"(as parent)\n{_positions_text(s.effective_positions)}"
+        jobs = "not read" if s.job_ids is None else "\n".join(s.job_ids) or "-"
+        out.add_row(f"{s.snapshot_id}{marker}", str(s.parent_id or "-"), s.timestamp.replace("+00:00", ""),
+                    s.operation or "-", str(s.added_records if s.added_records is not None else "-"),
+                    str(s.total_records if s.total_records is not None else "-"), positions, jobs)
+    Console(width=200).print(out)
+    return 0
+
+
+def cmd_table_show(args: argparse.Namespace) -> int:
+    import json
+
+    from eventlake import time_travel
+
+    try:
+        _, table = _open_table(args.table)
+        if args.as_of is not None:
+            snapshot_id = time_travel.snapshot_as_of(table, time_travel.parse_timestamp(args.as_of)).snapshot_id
+        else:
+            snapshot_id = args.snapshot
+        data = time_travel.read_rows(table, snapshot_id, limit=args.limit)
+    except time_travel.TimeTravelError as exc:
+        return _error(str(exc), 1)
+    current = table.metadata.current_snapshot()
+    shown = snapshot_id if snapshot_id is not None else (current.snapshot_id if current else None)
+    rows = data.to_pylist()
+    if args.json:
+        print(json.dumps({"table": ".".join(table.name()), "snapshot_id": shown, "rows": rows}, indent=2, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title=f"{'.'.join(table.name())} as of snapshot {shown}: {len(rows)} row(s) (--limit {args.limit})")
+    for name in data.column_names:
+        out.add_column(name, overflow="fold")
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console(width=200).print(out)
+    return 0
+
+
+def cmd_table_as_of(args: argparse.Namespace) -> int:
+    args.as_of, args.snapshot = args.timestamp, None
+    return cmd_table_show(args)
+
+
+def _print_plan(plan) -> None:
+    print(f"rollback {plan.table}: current snapshot {plan.from_snapshot_id} -> {plan.to_snapshot_id}")
+    print(f"  snapshots undone: {len(plan.undone_snapshots)} ({', '.join(map(str, plan.undone_snapshots))})")
+    print(f"  rows removed from the table: {plan.rows_removed}")
+    if plan.moves:
+        print("  stream positions moving back (the table's and the consumer's read positions):")
+        for m in plan.moves:
+            print(f"    {m.dataset} {m.shard}: {m.from_sequence} -> {m.to_sequence or 'start of the shard'}")
+        back = "unknown" if plan.rows_back is None else plan.rows_back
+        print(f"  the consumer will replay {plan.replay_chunks} stream record(s) ({plan.replay_records} records) "
+              f"of {len(plan.replay_jobs)} job(s), bringing back {back} row(s); job counts stay as they are:")
+        for job in plan.replay_jobs:
+            print(f"    {job}")
+    else:
+        print("  no stream position moves: nothing is replayed (the undone snapshots did not come from the stream)")
+    for problem in plan.problems:
+        print(f"  PROBLEM: {problem}")
+
+
+def cmd_table_rollback(args: argparse.Namespace) -> int:
+    import json
+
+    from eventlake import time_travel
+
+    try:
+        settings, table = _open_table(args.table)
+        plan = time_travel.plan_rollback(settings, table, args.snapshot_id)
+    except time_travel.TimeTravelError as exc:
+        return _error(str(exc), 1)
+    if plan.from_snapshot_id == plan.to_snapshot_id:
+        print(f"{plan.table} is already at snapshot {plan.to_snapshot_id}: nothing to do")
+        return 0
+    _print_plan(plan)
+    if plan.problems and not args.force:
+        return _error("refusing to roll back (see PROBLEM above); --force to do it anyway", 1)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            return _error("refusing to roll back without confirmation: stdin is not a terminal; pass --yes")
+        answer = input(f"Roll {plan.table} back to snapshot {plan.to_snapshot_id}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not rolled back")
+            return 1
+    try:
+        record = time_travel.rollback(settings, table, plan, force=args.force)
+    except time_travel.TimeTravelError as exc:
+        return _error(str(exc), 1)
+    print(f"rolled back {plan.table} to snapshot {plan.to_snapshot_id}; audit line in {time_travel.audit_path(settings)}")
+    if plan.moves:
+        print("the next `eventlake consume` pass replays the records listed above")
+    if args.json:
+        print(json.dumps(record, indent=2))
+    return 0
+
+
 PROCESSOR_MOVED = (
     "`eventlake bench processor` moved out of the installed package: the processor comparison (the Rust "
     "processor against pure Python, polars, DuckDB and pyarrow) is the repository's top-level benchmarks/ "
@@ -310,6 +445,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-secrets", action="store_true",
                    help="print API keys and passwords (and the demo's key) instead of masking them")
     p.set_defaults(func=cmd_settings)
+
+
+    p = add("table", help="time travel and rollback on the Iceberg tables: history, show, as-of, rollback",
+            description="Look at the lake's Iceberg tables (raw.events, raw.users, raw.products, "
+            "raw.rejected_records; `events` means raw.events) as they were: the snapshots with their stream "
+            "positions and job ids, the rows as of a snapshot or a time, and a rollback to an earlier "
+            "snapshot that moves the consumer's stream positions back with it so nothing is lost or "
+            "duplicated silently (docs/time_travel.md).\n\n"
+            "examples:\n\n"
+            "  eventlake table history raw.events\n"
+            "  eventlake table show raw.events --snapshot 4273806923766002889 --limit 5\n"
+            "  eventlake table as-of raw.events 2026-03-01T10:00:00Z\n"
+            "  eventlake table rollback raw.events 4273806923766002889")
+    table_sub = p.add_subparsers(dest="table_command", required=True, metavar="ACTION")
+
+    def add_table(name: str, **kwargs) -> argparse.ArgumentParser:
+        tp = table_sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+        tp.add_argument("table", metavar="TABLE", help="raw.events, raw.users, raw.products or raw.rejected_records")
+        return tp
+
+    tp = add_table("history", help="the snapshots with their stream positions, job ids and record counts",
+                   description="List the table's snapshots, oldest first: id, parent, time, operation, records "
+                   "added and in total, the stream positions stored in the summary ({dataset} {shard}=sequence) "
+                   "and the job ids of the rows each snapshot added. The job ids come from reading the job_id "
+                   "column of every data file each snapshot added (one small read per file): on a long "
+                   "history, use --limit or --no-jobs.\n\n"
+                   "example:\n\n"
+                   "  eventlake table history raw.events --limit 10")
+    tp.add_argument("--json", action="store_true", help="print JSON (a list of snapshots) instead of a table")
+    tp.add_argument("--limit", type=int, metavar="N", help="only the newest N snapshots")
+    tp.add_argument("--no-jobs", action="store_true", help="do not read the added files for job ids (fast)")
+    tp.set_defaults(func=cmd_table_history)
+
+    tp = add_table("show", help="print rows as of a snapshot id or a timestamp",
+                   description="Print the table's rows as they were at a snapshot (--snapshot), or at a time "
+                   "(--as-of: the snapshot current then, from the snapshot log), or now.\n\n"
+                   "examples:\n\n"
+                   "  eventlake table show raw.events --snapshot 4273806923766002889\n"
+                   "  eventlake table show raw.users --as-of 2026-03-01T10:00:00Z --limit 50")
+    when = tp.add_mutually_exclusive_group()
+    when.add_argument("--snapshot", type=int, metavar="ID", help="read the table as of this snapshot id")
+    when.add_argument("--as-of", metavar="TIMESTAMP", help="read the table as it was at this ISO 8601 time (UTC if no zone)")
+    tp.add_argument("--limit", type=int, default=20, metavar="N", help="rows to print (default 20)")
+    tp.add_argument("--json", action="store_true", help="print JSON (snapshot id and rows) instead of a table")
+    tp.set_defaults(func=cmd_table_show)
+
+    tp = add_table("as-of", help="print rows as the table was at a time (show --as-of)",
+                   description="Print the table's rows as they were at TIMESTAMP: the snapshot that was current "
+                   "then, found in the table's snapshot log. The same as `show --as-of`.\n\n"
+                   "example:\n\n"
+                   "  eventlake table as-of raw.events 2026-03-01T10:00:00Z")
+    tp.add_argument("timestamp", metavar="TIMESTAMP", help="ISO 8601 time, e.g. 2026-03-01T10:00:00Z (UTC if no zone)")
+    tp.add_argument("--limit", type=int, default=20, metavar="N", help="rows to print (default 20)")
+    tp.add_argument("--json", action="store_true", help="print JSON (snapshot id and rows) instead of a table")
+    tp.set_defaults(func=cmd_table_as_of)
+
+    tp = add_table("rollback", help="make an earlier snapshot current again, moving the stream positions back",
+                   description="Roll the table back to an earlier snapshot of its current history. First prints "
+                   "what happens: the snapshots undone, the rows removed, the stream positions that move back and "
+                   "the stream records and jobs the consumer will replay (bringing the rows back through the "
+                   "current code; job counts do not change). Refuses when the stream no longer holds the removed "
+                   "rows' records, when the replay would not bring back exactly the rows removed, or while a "
+                   "consumer runs (--force overrides). Asks for confirmation unless --yes; without a terminal "
+                   "--yes is required. Writes a JSON audit line to $EVENTLAKE_HOME/logs/audit.log.\n\n"
+                   "example:\n\n"
+                   "  eventlake table rollback raw.events 4273806923766002889 --yes")
+    tp.add_argument("snapshot_id", type=int, metavar="SNAPSHOT_ID", help="the snapshot to make current (see `history`)")
+    tp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    tp.add_argument("--force", action="store_true",
+                    help="roll back even when the plan shows a PROBLEM (records lost for good, or a running consumer)")
+    tp.add_argument("--json", action="store_true", help="also print the audit record as JSON")
+    tp.set_defaults(func=cmd_table_rollback)
 
     p = add("bench", help="load generators for your own hardware: ingest, pipeline",
                        description="Load generators a deployment runs on its own hardware (as pgbench ships with "

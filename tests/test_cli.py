@@ -22,7 +22,8 @@ from tests.conftest import free_port
 
 EVENTLAKE = str(Path(sys.executable).parent / "eventlake")
 #: every command and subcommand with options of its own (`bench processor` has none: it only says where it went)
-COMMANDS = ["", "demo", "api", "consume", "generate", "settings", "bench", "bench ingest", "bench pipeline"]
+COMMANDS = ["", "demo", "api", "consume", "generate", "settings", "bench", "bench ingest", "bench pipeline",
+            "table", "table history", "table show", "table as-of", "table rollback"]
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
