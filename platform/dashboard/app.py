@@ -28,6 +28,14 @@ RECENT_JOBS_SHOWN = 200
 EXPLORE_ROWS = 1000
 TABS = ("Pipeline", "Quality", "Rejected records", "Lineage", "Explore")
 ALL = "All"
+JOB_TABLE_COLUMNS = (
+    "job_id", "dataset", "status", "record_count", "accepted_count", "rejected_count", "duplicate_count",
+    "created_at", "completed_at", "format", "snapshot_id", "error_message",
+)
+CHECK_TABLE_COLUMNS = ("status", "asset", "check", "kind", "failed_rows", "severity", "evaluated_at", "url",
+                       "description")
+REJECT_TABLE_COLUMNS = ("job_id", "record_index", "rule", "field", "value", "message", "raw", "dataset", "kind",
+                        "rejected_at")
 COUNT_AXIS = alt.Axis(format=",d", tickMinStep=1)
 
 
@@ -109,6 +117,11 @@ def read_run_results(target_dir: str) -> dict[str, dict[str, Any]]:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_failing_rows(duckdb_file: str, sql: str, mtime_key: float) -> tuple[Any, str | None]:
+    return _attempt(data.failing_rows, Path(duckdb_file), sql)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def read_rejects(home: str, tz: str, job_id: str | None) -> tuple[Any, str | None]:
     return _attempt(rejects.read_rejected, _settings(), tz=tz, job_id=job_id)
 
@@ -187,7 +200,7 @@ def _stacked_bars(
 
 def _bar(frame: pd.DataFrame, x: str, y: str, color: alt.Color | None = None, title: str = "") -> alt.Chart:
     encoding: dict[str, Any] = {
-        "x": alt.X(f"{x}:N", sort="-y", title=None),
+        "x": alt.X(f"{x}:N", sort="-y", title=None, axis=alt.Axis(labelAngle=0)),
         "y": alt.Y(f"{y}:Q", title=None, axis=COUNT_AXIS),
     }
     if color is not None:
@@ -300,9 +313,17 @@ def _jobs_section(sources: Any, tz: str, period: str, status: str, metrics, jobs
     st.session_state["_jobs_shown"] = list(shown["job_id"])
     _table(
         shown, "jobs_table", key="jobs_select", on_select=_select_job_from_table, selection_mode="single-row",
+        column_order=JOB_TABLE_COLUMNS,
         column_config={
-            "rejected_count": st.column_config.NumberColumn("rejected (invalid)"),
-            "duplicate_count": st.column_config.NumberColumn("duplicates"),
+            "job_id": st.column_config.TextColumn("job", width="medium"),
+            "record_count": st.column_config.NumberColumn("received", format="localized"),
+            "accepted_count": st.column_config.NumberColumn("accepted", format="localized"),
+            "rejected_count": st.column_config.NumberColumn("rejected (invalid)", format="localized"),
+            "duplicate_count": st.column_config.NumberColumn("duplicates", format="localized"),
+            "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
+            "completed_at": st.column_config.DatetimeColumn("completed", format="YYYY-MM-DD HH:mm:ss"),
+            "snapshot_id": st.column_config.TextColumn("raw snapshot"),
+            "error_message": st.column_config.TextColumn("error"),
         },
     )
     options = ["", *shown["job_id"]]
@@ -407,11 +428,11 @@ def quality_view(sources: Any, tz: str) -> None:
     elif checks.empty:
         st.info("Dagster has no check results yet: they appear when transform_job runs.")
     else:
-        _checks_section(checks)
+        _checks_section(sources, checks, tz)
     _gx_section(sources, tz)
 
 
-def _checks_section(checks: pd.DataFrame) -> None:
+def _checks_section(sources: Any, checks: pd.DataFrame, tz: str) -> None:
     passed = checks["status"] == orchestrator.CHECK_PASSED
     cols = st.columns(4)
     cols[0].metric("Checks passing", f"{int(passed.sum())}/{len(checks)}")
@@ -424,8 +445,8 @@ def _checks_section(checks: pd.DataFrame) -> None:
         st.success("Every check passed in its latest execution.")
     else:
         st.markdown("**Checks not passing** (latest execution)")
-        _table(failing, "failing_checks_table",
-                     column_config={"url": _run_link_column()})
+        _table(failing, "failing_checks_table", column_order=CHECK_TABLE_COLUMNS, column_config=_check_columns())
+        _failing_check_records(sources, failing, tz)
     c1, c2 = st.columns(2)
     kind = c1.selectbox("Check kind", [ALL, "dbt", "gx", "sql"], key="checks_kind")
     status = c2.selectbox("Check status", [ALL, *sorted(checks["status"].unique())], key="checks_status")
@@ -434,8 +455,49 @@ def _checks_section(checks: pd.DataFrame) -> None:
         shown = shown[shown["kind"] == kind]
     if status != ALL:
         shown = shown[shown["status"] == status]
-    _table(shown, "checks_table",
-                 column_config={"url": _run_link_column()})
+    _table(shown, "checks_table", column_order=CHECK_TABLE_COLUMNS, column_config=_check_columns())
+
+
+def _check_columns() -> dict[str, Any]:
+    return {
+        "url": _run_link_column(),
+        "failed_rows": st.column_config.NumberColumn("failing rows"),
+        "evaluated_at": st.column_config.DatetimeColumn("evaluated", format="YYYY-MM-DD HH:mm:ss"),
+    }
+
+
+def _failing_check_records(sources: Any, failing: pd.DataFrame, tz: str) -> None:
+    """A failing check's records: a dbt test's failing rows (its compiled query, run on the warehouse
+    now), a GX suite's failed expectations with sample values."""
+    name = st.selectbox("Failing check", list(failing["check"]), key="failing_check")
+    row = failing[failing["check"] == name].iloc[0]
+    if row["kind"] == "gx":
+        history, error = read_quality(sources.job_db, tz)
+        suite = name.removeprefix("gx_")
+        latest = [r for r in (history or []) if r["suite"] == suite][:1]
+        failures = data.failing_expectations(latest)
+        if error or failures.empty:
+            st.info(error or f"No failed expectation of {suite} is recorded.")
+        else:
+            _table(failures, "failing_check_records")
+        return
+    if row["kind"] != "dbt":
+        st.caption(f"{name} reports its findings as metadata: open its run in Dagster.")
+        return
+    results = read_run_results(str(sources.dbt_target_dir))
+    sql = next((r.get("compiled_code") for uid, r in results.items()
+                if uid.startswith("test.") and uid.split(".")[2] == name and r.get("compiled_code")), None)
+    if not sql:
+        st.info(f"dbt's run_results.json under {sources.dbt_target_dir} has no compiled query for {name}.")
+        return
+    rows, error = read_failing_rows(str(sources.duckdb_file), sql, _mtime(sources.duckdb_file))
+    if error:
+        st.info(error)
+    elif rows.empty:
+        st.success(f"{name}'s query finds no failing rows in the warehouse now.")
+    else:
+        st.markdown(f"**Failing rows of {name}** (its query, run on the warehouse now; at most 20)")
+        _table(rows, "failing_check_records")
 
 
 def _dbt_fallback(sources: Any) -> None:
@@ -496,7 +558,7 @@ def _gx_section(sources: Any, tz: str) -> None:
         st.markdown(f"**Failures of {suite}** (newest runs first, with sample failing values)")
         _table(failures, "suite_failures_table")
     trend = data.quality_trend(history)
-    if trend["run_at"].nunique() > 1:
+    if len(trend) and trend.groupby("suite").size().max() > 1:  # a line needs two runs of a suite
         chart = (
             alt.Chart(trend.assign(run_at=data.wall_clock(trend["run_at"])),
                       title=f"Share of expectations passing ({tz})")
@@ -535,10 +597,10 @@ def rejects_view(sources: Any, tz: str) -> None:
     if not reasons.empty:
         reasons = reasons.assign(reason=reasons["rule"].fillna("") + " / " + reasons["field"].fillna("-"))
         chart = (
-            alt.Chart(reasons, title="Rejected records by reason (rule / field)")
+            alt.Chart(reasons, title="Rejected records by reason (rule / field)", height=28 * len(reasons) + 20)
             .mark_bar()
             .encode(
-                y=alt.Y("reason:N", sort="-x", title=None),
+                y=alt.Y("reason:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
                 x=alt.X("records:Q", axis=COUNT_AXIS),
                 color=alt.Color("kind:N", scale=alt.Scale(domain=["invalid", "duplicate"],
                                                           range=[data.OUTCOME_RANGE[1], data.OUTCOME_RANGE[2]])),
@@ -547,8 +609,12 @@ def rejects_view(sources: Any, tz: str) -> None:
         )
         st.altair_chart(chart, width="stretch")
     st.markdown(f"**Violations** ({len(shown):,} rows: one per violation, with the record as it arrived; times in {tz})")
-    _table(shown, "rejects_table",
-                 column_config={"raw": st.column_config.TextColumn("raw record", width="large")})
+    _table(shown, "rejects_table", column_order=REJECT_TABLE_COLUMNS, column_config={
+        "job_id": st.column_config.TextColumn("job"),
+        "record_index": st.column_config.NumberColumn("record", help="0-based index of the record in its request"),
+        "raw": st.column_config.TextColumn("raw record", width="large"),
+        "rejected_at": st.column_config.DatetimeColumn("rejected", format="YYYY-MM-DD HH:mm:ss"),
+    })
     st.download_button(
         "Download CSV", rejects.to_csv(shown), file_name="rejected_records.csv", mime="text/csv",
         key="rej_download", help="The violations shown, as CSV.",

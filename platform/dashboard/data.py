@@ -801,27 +801,41 @@ def model_details(manifest: Mapping[str, Any], unique_id: str) -> dict[str, Any]
 
 
 def dbt_run_results(target_dir: Path) -> dict[str, dict[str, Any]]:
-    """dbt's latest ``run_results.json`` in ``target_dir`` (or the newest one below it), by unique_id:
-    status, failures, message, execution time, completion time. Empty without one."""
+    """The latest result of every dbt node in the ``run_results.json`` files in ``target_dir`` and
+    below it (one per dbt step), by unique_id: status, failures, message, execution time, completion
+    time and, for tests, the compiled SQL that selects the failing rows. Empty without any."""
     target = Path(target_dir)
-    candidates = [target / "run_results.json"] if (target / "run_results.json").exists() else sorted(
-        target.glob("*/run_results.json"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    if not candidates:
-        return {}
-    try:
-        results = json.loads(candidates[0].read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    generated = (results.get("metadata") or {}).get("generated_at")
-    found = {}
-    for result in results.get("results", []):
-        timing = [t.get("completed_at") for t in result.get("timing") or [] if t.get("completed_at")]
-        found[result["unique_id"]] = {
-            "status": result.get("status"),
-            "failures": result.get("failures"),
-            "message": result.get("message"),
-            "execution_time": result.get("execution_time"),
-            "completed_at": max(timing) if timing else generated,
-        }
+    files = [target / "run_results.json", *target.glob("*/run_results.json")]
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted((f for f in files if f.exists()), key=lambda p: p.stat().st_mtime):  # newest last wins
+        try:
+            results = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        generated = (results.get("metadata") or {}).get("generated_at")
+        for result in results.get("results", []):
+            timing = [t.get("completed_at") for t in result.get("timing") or [] if t.get("completed_at")]
+            found[result["unique_id"]] = {
+                "status": result.get("status"),
+                "failures": result.get("failures"),
+                "message": result.get("message"),
+                "execution_time": result.get("execution_time"),
+                "completed_at": max(timing) if timing else generated,
+                "compiled_code": result.get("compiled_code"),
+            }
     return found
+
+
+def failing_rows(duckdb_file: Path, test_sql: str, limit: int = 20) -> pd.DataFrame:
+    """The rows a dbt test's compiled SQL selects now (its failing records), at most ``limit``."""
+    con = _connect(duckdb_file)
+    try:
+        _use_utc(con)
+        body = test_sql.strip().rstrip(";")
+        return con.execute(f"select * from ({body}) as failing limit {int(limit)}").df()
+    except SourceUnavailable:
+        raise
+    except Exception as exc:
+        raise SourceUnavailable(f"Cannot run the test's query on the warehouse: {exc}") from exc
+    finally:
+        con.close()

@@ -52,8 +52,35 @@ REQUESTS = {
         ev("e2", event_type="click"),  # duplicate
     ],
 }
+#: A dbt test made to fail: a dim_users row without is_inferred (see _failing_dbt_test).
+FAILING_DBT_TEST = "not_null_dim_users_is_inferred"
 INVALID = {"job-mixed": {"allowed": 1, "required": 1, "min": 1}}
 DUPLICATES = {"job-mixed": 2}
+
+
+def _failing_dbt_test(settings: Settings, root: Path) -> None:
+    """A dim_users row with is_inferred null and a user_sk no fact points at, then ``dbt test`` of
+    FAILING_DBT_TEST: its run_results.json holds the failing result and the compiled query."""
+    import duckdb
+    from dbt.cli.main import dbtRunner
+
+    from eventlake.dbt.project import scoped_environ
+    from eventlake.dbt_runner import release_duckdb
+    from tests.dbt.dbt_lakehouse import DBT_PROJECT
+
+    with duckdb.connect(str(settings.duckdb_file)) as con:
+        con.execute("insert into marts.dim_users select * replace ('broken-sk' as user_sk, null as is_inferred) "
+                    "from marts.dim_users limit 1")
+    with scoped_environ({"EVENTLAKE_HOME": str(settings.home)}):
+        try:
+            result = dbtRunner().invoke([
+                "test", "--select", FAILING_DBT_TEST, "--project-dir", str(DBT_PROJECT), "--profiles-dir",
+                str(DBT_PROJECT), "--target", "LOCAL", "--target-path", str(root / "dbt_target"),
+                "--log-path", str(root / "dbt_logs"),
+            ])
+        finally:
+            release_duckdb()
+    assert not result.success and [str(r.status) for r in result.result.results] == ["fail"]
 
 
 def _dagster_runs(dagster_home: Path) -> None:
@@ -72,6 +99,14 @@ def _dagster_runs(dagster_home: Path) -> None:
     def unique_check():
         return AssetCheckResult(passed=True, metadata={"dagster_dbt/failed_row_count": 0, "status": "pass"})
 
+    @asset(name="dim_users")
+    def dim_users():
+        return MaterializeResult(metadata={"dagster/row_count": 2})
+
+    @asset_check(asset="dim_users", name=FAILING_DBT_TEST)
+    def failing_dbt_test():
+        return AssetCheckResult(passed=False, metadata={"dagster_dbt/failed_row_count": 1, "status": "fail"})
+
     @asset_check(asset="fact_events", name="gx_marts_suite")
     def gx_check():
         failed = [{"expectation": "expect_column_values_to_be_between", "column": "event_value",
@@ -86,7 +121,7 @@ def _dagster_runs(dagster_home: Path) -> None:
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text("")
     with DagsterInstance.from_config(str(dagster_home)) as instance:
-        good = Definitions(assets=[fact_events], asset_checks=[unique_check, gx_check],
+        good = Definitions(assets=[fact_events, dim_users], asset_checks=[unique_check, gx_check, failing_dbt_test],
                            jobs=[define_asset_job("transform_job")])
         good.resolve_job_def("transform_job").execute_in_process(instance=instance, raise_on_error=False)
         bad = Definitions(assets=[stg_events], jobs=[define_asset_job("transform_job")])
@@ -108,6 +143,7 @@ def filled(tmp_path_factory) -> Settings:
         finally:
             consumer.close()
     run_dbt({"EVENTLAKE_HOME": str(settings.home)}, root, "run")
+    _failing_dbt_test(settings, root)
     _dagster_runs(settings.dagster_home)
     return settings
 
@@ -273,13 +309,20 @@ def _maybe(at: AppTest, key: str) -> list:
 
 def test_quality_matches_dagster_checks(app_env):
     at = run_app()
-    assert metric(at, "Checks passing").value == "1/3"
-    assert metric(at, "dbt tests passing").value == "1/1"
+    assert metric(at, "Checks passing").value == "1/4"
+    assert metric(at, "dbt tests passing").value == "1/2"
     assert metric(at, "GX suites passing").value == "0/1"
     failing = keyed(at, "failing_checks_table").set_index("check")
-    assert failing["status"].to_dict() == {"gx_marts_suite": "failed", "not_null_stg_events_event_id": "execution failed"}
+    assert failing["status"].to_dict() == {
+        FAILING_DBT_TEST: "failed", "gx_marts_suite": "failed", "not_null_stg_events_event_id": "execution failed",
+    }
     at.selectbox(key="checks_kind").set_value("dbt").run()
-    assert list(keyed(at, "checks_table")["check"]) == ["unique_fact_events_event_id"]
+    assert list(keyed(at, "checks_table")["check"]) == [FAILING_DBT_TEST, "unique_fact_events_event_id"]
+
+    # a failing dbt test's records: its compiled query from run_results.json, run on the warehouse
+    at.selectbox(key="failing_check").set_value(FAILING_DBT_TEST).run()
+    records = keyed(at, "failing_check_records")
+    assert len(records) == 1
 
 
 def test_rejected_records_view_filters_and_downloads_csv(app_env, monkeypatch):
