@@ -33,7 +33,7 @@ from api.errors import ErrorResponse, install_error_handlers
 from api.group_commit import sweep_unpublished_forever
 from api.logs import RequestLogMiddleware
 from api.resources import AppResources
-from api.routers import health, ingest, jobs, metrics, status, trigger
+from api.routers import health, ingest, jobs, metrics, status, tables, trigger
 from api.transport import DrainRequestBodyMiddleware
 
 API_PREFIX = "/api/v1"
@@ -48,7 +48,8 @@ Send events, users and products; they land exactly once in Apache Iceberg.
 
 **Authentication.** Every endpoint that reads or writes data needs an `X-API-Key` header holding
 one of the keys in `EVENTLAKE_API_KEYS`: `POST /api/v1/ingest`, `GET /api/v1/status/{job_id}`,
-`GET /api/v1/jobs/{job_id}/rejected` and `POST /api/v1/trigger/{pipeline}`. Without a valid key
+`GET /api/v1/jobs/{job_id}/rejected`, `GET /api/v1/tables/{name}/snapshots[/{snapshot_id}]` and
+`POST /api/v1/trigger/{pipeline}`. Without a valid key
 they answer 401. The operational endpoints `GET /api/v1/health` and `GET /api/v1/metrics`, and the
 documentation (`/docs`, `/redoc`, `/openapi.json`), need no key.
 
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
 #: Routers open to anyone: operations (health for load balancers, metrics for scrapers).
 PUBLIC_ROUTERS = (health, metrics)
 #: Routers whose every endpoint needs the API key, checked by the ``require_api_key`` dependency.
-PROTECTED_ROUTERS = (status, jobs, trigger)
+PROTECTED_ROUTERS = (status, jobs, trigger, tables)
 
 
 def include_routers(app: FastAPI) -> None:

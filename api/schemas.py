@@ -35,6 +35,11 @@ class JobStatusResponse(BaseModel):
         "with rule `duplicate`). Not counted in rejected_count."
     )
     snapshot_id: int | None = Field(description="Iceberg snapshot of the job's latest commit.")
+    snapshot_url: str | None = Field(
+        default=None,
+        description="That snapshot of raw.<dataset> in the API (GET it with the key): its stream positions, job ids "
+        "and counts, and whether a rollback has undone it since (`in_current_lineage`).",
+    )
     error_message: str | None
 
     @classmethod
@@ -50,8 +55,50 @@ class JobStatusResponse(BaseModel):
             rejected_count=job.rejected_count,
             duplicate_count=job.duplicate_count,
             snapshot_id=job.snapshot_id,
+            snapshot_url=snapshot_url(f"raw.{job.dataset}", job.snapshot_id) if job.snapshot_id is not None else None,
             error_message=job.error_message,
         )
+
+
+def snapshot_url(table: str, snapshot_id: int) -> str:
+    """The API path of one snapshot of a table (``GET /api/v1/tables/{name}/snapshots/{snapshot_id}``)."""
+    return f"/api/v1/tables/{table}/snapshots/{snapshot_id}"
+
+
+class TableSnapshot(BaseModel):
+    """One Iceberg snapshot of a raw table."""
+
+    snapshot_id: int
+    parent_id: int | None = Field(description="The snapshot it was made on; null for the first.")
+    timestamp: datetime = Field(description="When it was committed (UTC).")
+    timestamp_ms: int
+    operation: str | None = Field(description="append (a consumer commit), replace (compaction), overwrite, delete.")
+    added_records: int | None = Field(description="Rows this snapshot added.")
+    total_records: int | None = Field(description="Rows of the table as of this snapshot.")
+    positions: dict[str, dict[str, str]] = Field(
+        description="Stream positions stored in the snapshot summary, {dataset: {shard: last sequence number}}: "
+        "the stream records the table includes. Empty when the snapshot stores none (e.g. a compaction)."
+    )
+    effective_positions: dict[str, dict[str, str]] = Field(
+        description="The positions the table includes as of this snapshot: its own, or its nearest ancestor's."
+    )
+    job_ids: list[str] | None = Field(
+        description="Distinct job_id of the rows this snapshot added (from its added data files); null when not read "
+        "(`jobs=false`, or not an append)."
+    )
+    current: bool = Field(description="The table's current snapshot.")
+    in_current_lineage: bool = Field(
+        description="The current snapshot or one of its ancestors; false for a snapshot a rollback has undone."
+    )
+    url: str = Field(description="This snapshot in the API.")
+
+
+class TableSnapshots(BaseModel):
+    """A table's snapshots, oldest first."""
+
+    table: str
+    current_snapshot_id: int | None
+    snapshots: list[TableSnapshot]
 
 
 class Violation(BaseModel):

@@ -36,11 +36,14 @@ def test_the_rule_covers_every_route():
         ("GET", "/api/v1/status/{job_id}"),
         ("GET", "/api/v1/jobs/{job_id}/rejected"),
         ("POST", "/api/v1/trigger/{pipeline}"),
+        ("GET", "/api/v1/tables/{name}/snapshots"),
+        ("GET", "/api/v1/tables/{name}/snapshots/{snapshot_id}"),
     }
 
 
 def _url(path: str) -> str:
-    return path.replace("{job_id}", "some-job").replace("{pipeline}", "transform_job")
+    return (path.replace("{job_id}", "some-job").replace("{pipeline}", "transform_job")
+            .replace("{name}", "raw.events").replace("{snapshot_id}", "1"))
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -55,8 +58,9 @@ def test_protected_routes_answer_401_in_the_error_shape(client, method, path, he
 
 @pytest.mark.parametrize(("method", "path"), [r for r in PROTECTED if r[0] == "GET"])
 def test_protected_reads_pass_the_key_check_with_a_key(client, method, path):
-    # past the key check: the unknown job is what stops them
-    assert assert_error_shape(client.request(method, _url(path), headers=AUTH), 404)["error"] == "job not found"
+    # past the key check: the unknown job (or the table without data) is what stops them
+    error = "table not found" if "/tables/" in path else "job not found"
+    assert assert_error_shape(client.request(method, _url(path), headers=AUTH), 404)["error"] == error
 
 
 @pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/metrics", "/docs", "/redoc", "/openapi.json"])
