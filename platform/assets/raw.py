@@ -16,6 +16,9 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     BetaWarning,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
     asset,
     asset_check,
     with_source_code_references,
@@ -23,6 +26,7 @@ from dagster import (
 
 from eventlake import contracts
 from eventlake.batch import DrainResult
+from eventlake.maintenance import LINEAGE_COLUMN, LINEAGE_DOC
 from eventlake.resources.core import EventlakeResource
 
 # stream records per drain pass of a materialization (each up to ~1 MiB)
@@ -35,12 +39,48 @@ def raw_asset_key(dataset: str) -> AssetKey:
     return AssetKey(f"{contracts.RAW_NAMESPACE}_{dataset}")
 
 
+_LINEAGE_DOCS = {"job_id": "ingestion job that carried the record", "ingested_at": "when the consumer wrote the row (UTC)"}
+
+
+def _column_description(field: contracts.Field, key: str | None) -> str:
+    """What a person needs to know about a raw column: its doc, and the rules the validator enforces."""
+    parts = [field.doc or _LINEAGE_DOCS.get(field.name, "")]
+    if field.name == key:
+        parts.append(f"deduplication key: a record whose {key} was stored within the dedup window is a duplicate")
+    if field.allowed is not None:
+        parts.append(f"one of {', '.join(map(str, field.allowed))}")
+    if field.min is not None or field.max is not None:
+        parts.append(f"from {field.min if field.min is not None else '-inf'} to {field.max if field.max is not None else 'inf'}")
+    if field.max_length is not None:
+        parts.append(f"at most {field.max_length:,} characters")
+    if field.lineage:
+        parts.append("set by the consumer")
+    parts.append("required" if field.required else "optional")
+    return "; ".join(p for p in parts if p)
+
+
+def raw_column_schema(dataset: str) -> TableSchema:
+    """The columns of ``raw.<dataset>`` as the Dagster UI shows them: the contract's
+    (``eventlake.contracts``), then the row lineage column every raw table has."""
+    contract = contracts.CONTRACTS[dataset]
+    columns = [
+        TableColumn(f.name, f.type, description=_column_description(f, contract.key),
+                    constraints=TableColumnConstraints(nullable=not f.required))
+        for f in contract.fields
+    ]
+    columns.append(TableColumn(LINEAGE_COLUMN, "long", description=f"{LINEAGE_DOC}; optional"))
+    return TableSchema(columns=columns)
+
+
 def _raw_asset(dataset: str):
     @asset(
         key=raw_asset_key(dataset),
         group_name="raw",
         io_manager_key="iceberg_io_manager",
-        metadata={"iceberg_table": f"{contracts.RAW_NAMESPACE}.{dataset}"},
+        metadata={
+            "iceberg_table": f"{contracts.RAW_NAMESPACE}.{dataset}",
+            "dagster/column_schema": raw_column_schema(dataset),
+        },
         kinds={"iceberg", "rust"},
         description=(
             f"Iceberg table {contracts.RAW_NAMESPACE}.{dataset}: {dataset} POSTed to the API, "
@@ -68,6 +108,7 @@ def _raw_asset(dataset: str):
 raw_events = _raw_asset("events")
 raw_users = _raw_asset("users")
 raw_products = _raw_asset("products")
+
 
 def _with_code_references(assets: list) -> list:
     """The assets with a code reference to their function (a beta API of the pinned Dagster: its warning

@@ -156,9 +156,10 @@ def test_every_asset_links_to_its_code(defs):
         assert [Path(f).resolve() for f in files] == [(REPO_ROOT / "platform" / "assets" / "raw.py").resolve()]
 
 
-def test_every_dbt_column_is_described_from_the_yml(defs):
+def test_every_column_is_described(defs):
+    """dbt models from their yml; raw tables from the contract (eventlake.contracts)."""
     graph = defs.resolve_asset_graph()
-    for model in DBT_MODELS:
+    for model in [*DBT_MODELS, *RAW]:
         schema = graph.get(AssetKey(model)).metadata.get("dagster/column_schema")
         assert schema is not None and schema.columns, model
         undescribed = [c.name for c in schema.columns if not (c.description or "").strip()]
@@ -192,6 +193,10 @@ def test_materializations_carry_row_counts_and_dbt_writes_only_under_the_home(ho
     counts = {m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value
               for m in (e.event_specific_data.materialization for e in raw.all_events if e.is_step_materialization)}
     assert counts == table_rows() and counts["raw_events"] == 30
+    graph = defs.resolve_asset_graph()
+    for asset, dataset in RAW.items():  # the UI's column schema is the Iceberg table's
+        shown = [c.name for c in graph.get(AssetKey(asset)).metadata["dagster/column_schema"].columns]
+        assert shown == tables[dataset].schema().column_names, asset
 
     # the raw assets: a consumer commits outside Dagster, the sensor reports the snapshot
     publish(settings, "events", events(12, prefix="late"))
@@ -211,7 +216,6 @@ def test_materializations_carry_row_counts_and_dbt_writes_only_under_the_home(ho
     materialized = {m.asset_key.to_user_string(): m for m in
                     (e.event_specific_data.materialization for e in transform.all_events if e.is_step_materialization)}
     assert set(materialized) == set(DBT_MODELS)
-    graph = defs.resolve_asset_graph()
     with duckdb.connect(str(settings.duckdb_file), read_only=True) as con:
         for model, schema in DBT_MODELS.items():
             rows = con.execute(f"select count(*) from {schema}.{model}").fetchone()[0]
