@@ -25,6 +25,9 @@ are imported inside the callables.
 from __future__ import annotations
 
 import logging
+import math
+import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,10 +44,31 @@ SCHEDULE = timedelta(minutes=10)
 POKE_INTERVAL = timedelta(seconds=30)
 SENSOR_TIMEOUT = timedelta(minutes=9)
 
-# Retry policy of the Dagster launch (Property 18 / 40): 3 retries after
-# 1, 2, 4 minutes (doubling, capped at 30 minutes).
+# Retry policy of the Dagster launch (Property 18 / 40): 3 retries, waiting at
+# least 1, 2, 4 minutes (doubling, capped at 30 minutes). Airflow adds a
+# deterministic jitter: the n-th retry waits from delay * 2^(n-1) up to just under
+# twice that. The delay may be set, in seconds, by the environment variable
+# EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS where the DAG is parsed (the tests use 2).
+RETRY_DELAY_VARIABLE = "EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS"
+DEFAULT_RETRY_DELAY = timedelta(minutes=1)
+
+
+def retry_delay(environ: Mapping[str, str] = os.environ) -> timedelta:
+    """The first retry delay: ``EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS`` (a positive number) or 1 minute."""
+    raw = environ.get(RETRY_DELAY_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_RETRY_DELAY
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{RETRY_DELAY_VARIABLE} must be a positive number of seconds, not {raw!r}")
+    return timedelta(seconds=seconds)
+
+
 TRANSFORM_RETRIES = 3
-TRANSFORM_RETRY_DELAY = timedelta(minutes=1)
+TRANSFORM_RETRY_DELAY = retry_delay()
 TRANSFORM_BACKOFF = 2.0
 TRANSFORM_MAX_RETRY_DELAY = timedelta(minutes=30)
 

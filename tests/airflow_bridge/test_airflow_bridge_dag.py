@@ -85,6 +85,7 @@ def append_rows(catalog: SqlCatalog, identifier: str, n: int = 2) -> int:
 @pytest.fixture(scope="module")
 def parsed_dag(tmp_path_factory) -> dict:
     env = airflow_env(tmp_path_factory.mktemp("airflow_parse"))
+    env.pop("EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS", None)
     return run_python(
         f"""
         import json, sys
@@ -141,11 +142,12 @@ def test_dag_tasks_and_dependencies(parsed_dag):
     assert parsed_dag["catchup"] is False and parsed_dag["max_active_runs"] == 1
 
 
-# Property 18: Task failures execute retry logic
+# Property 18: Task failures execute retry logic (the configuration; it is shown to happen in
+# test_failed_launches_are_retried_with_exponential_backoff_then_the_run_launches)
 def test_transform_task_retries_with_exponential_backoff(parsed_dag):
     launch = parsed_dag["tasks"]["run_transform_job"]
     assert launch["retries"] >= 3
-    assert launch["retry_delay_s"] > 0
+    assert launch["retry_delay_s"] == 60  # the production default, EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS unset
     assert launch["backoff"] > 1  # each retry waits longer than the last
     assert launch["max_retry_delay_s"] >= launch["retry_delay_s"]
 
@@ -277,3 +279,186 @@ def test_dag_run_launches_transform_job_and_records_snapshots(webserver, tmp_pat
     assert json.loads(result["variable"]) == {"raw.events": snapshot_id}
     with DagsterClient(webserver.url) as client:
         assert client.run_status(result["dagster_run_id"]) == "SUCCESS"
+
+
+# -- retries that happen: a Dagster webserver whose first launches fail --------------
+
+
+class LaunchFailingProxy:
+    """A real HTTP proxy in front of the Dagster webserver that fails the first launches.
+
+    Every request is passed through to ``upstream``, except the first
+    ``len(failures)`` GraphQL ``launchRun`` mutations, answered in turn by
+    ``failures``: ``"http500"`` (the webserver's gateway answers HTTP 500) or
+    ``"graphql_error"`` (HTTP 200 with a GraphQL ``errors`` list). ``launches``
+    records each launch and what it got.
+    """
+
+    def __init__(self, upstream: str, failures: list[str]):
+        import http.server
+        import threading
+
+        import httpx
+
+        self.upstream = upstream.rstrip("/")
+        self.failures = list(failures)
+        self.launches: list[str] = []
+        self._lock = threading.Lock()
+        self._http = httpx.Client(timeout=60)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    query = json.loads(body).get("query", "")
+                except ValueError:
+                    query = ""
+                if "launchRun(" in query:
+                    with proxy._lock:
+                        failure = proxy.failures.pop(0) if proxy.failures else None
+                        proxy.launches.append(failure or "passed")
+                    if failure == "http500":
+                        return self._answer(500, b"Internal Server Error: injected by the test proxy", "text/plain")
+                    if failure == "graphql_error":
+                        errors = {"data": None, "errors": [{"message": "injected transient error: run storage unavailable"}]}
+                        return self._answer(200, json.dumps(errors).encode(), "application/json")
+                upstream = proxy._http.post(
+                    f"{proxy.upstream}{self.path}", content=body, headers={"Content-Type": self.headers.get("Content-Type", "application/json")}
+                )
+                self._answer(upstream.status_code, upstream.content, upstream.headers.get("Content-Type", "application/json"))
+
+            def do_GET(self) -> None:
+                upstream = proxy._http.get(f"{proxy.upstream}{self.path}")
+                self._answer(upstream.status_code, upstream.content, upstream.headers.get("Content-Type", "text/plain"))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LaunchFailingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._http.close()
+
+
+def dagster_runs_of(url: str, dag_run_id: str) -> list[dict]:
+    """The Dagster runs (id, status, tags) launched for one Airflow DAG run, read from the webserver."""
+    import httpx
+
+    query = """query Runs($filter: RunsFilter) { runsOrError(filter: $filter) { __typename
+        ... on Runs { results { runId jobName status tags { key value } } } } }"""
+    variables = {"filter": {"tags": [{"key": "airflow/run_id", "value": dag_run_id}]}}
+    body = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30).json()
+    return [
+        {**run, "tags": {t["key"]: t["value"] for t in run["tags"]}} for run in body["data"]["runsOrError"]["results"]
+    ]
+
+
+def test_retry_delay_defaults_to_a_minute_and_is_configurable(bridge):
+    from datetime import timedelta
+
+    assert bridge.retry_delay({}) == timedelta(minutes=1)
+    assert bridge.retry_delay({"EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS": "1.5"}) == timedelta(seconds=1.5)
+    for bad in ("0", "-3", "soon", "nan", "inf"):
+        with pytest.raises(ValueError, match="EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS"):
+            bridge.retry_delay({"EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS": bad})
+
+
+def test_failed_launches_are_retried_with_exponential_backoff_then_the_run_launches(webserver, tmp_path):
+    """Property 18: Task failures run the retry policy. dag.test() runs the bridge DAG against a
+    real Dagster webserver behind a proxy that fails the first launch with HTTP 500 and the second
+    with a GraphQL error. Airflow retries run_transform_job (try 2, then try 3), each retry waiting
+    at least its backoff after the failed try ended (2 s, then 4 s with the delay set to 2 s), and
+    the third try launches transform_job in Dagster: exactly one run, tagged with try 3, SUCCESS."""
+    home = tmp_path / "eventlake"
+    snapshot_id = append_rows(make_catalog(home), "raw.events")
+    with LaunchFailingProxy(webserver.url, ["http500", "graphql_error"]) as proxy:
+        env = airflow_env(
+            tmp_path / "airflow",
+            EVENTLAKE_HOME=str(home),
+            EVENTLAKE_DAGSTER_URL=proxy.url,
+            EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS="2",
+        )
+        result = run_python(
+            f"""
+            import json
+            from airflow.utils import db
+            db.initdb()
+            from sqlalchemy import select
+            from airflow.dag_processing.dagbag import DagBag
+            from airflow.models.taskinstancehistory import TaskInstanceHistory
+            from airflow.models.variable import Variable
+            from airflow.models.xcom import XComModel
+            from airflow.utils.session import create_session
+
+            dag = DagBag(dag_folder={str(DAGS_FOLDER)!r}).dags["eventlake_bridge"]
+            task = dag.task_dict["run_transform_job"]
+            dr = dag.test(run_conf={{"poll_s": 0.5, "run_timeout_s": 180}})
+            with create_session() as session:
+                row = session.scalars(XComModel.get_many(
+                    run_id=dr.run_id, dag_ids="eventlake_bridge", task_ids="run_transform_job", key="return_value"
+                )).first()
+                dagster_run_id = XComModel.deserialize_value(row) if row is not None else None
+                tis = {{ti.task_id: ti for ti in dr.get_task_instances(session=session)}}
+                launch = tis["run_transform_job"]
+                history = session.scalars(
+                    select(TaskInstanceHistory)
+                    .where(TaskInstanceHistory.dag_id == "eventlake_bridge", TaskInstanceHistory.run_id == dr.run_id,
+                           TaskInstanceHistory.task_id == "run_transform_job")
+                    .order_by(TaskInstanceHistory.try_number)
+                ).all()
+                tries = [
+                    {{"try_number": h.try_number, "start": h.start_date.timestamp(), "end": h.end_date.timestamp()}}
+                    for h in history
+                ] + [{{"try_number": launch.try_number, "start": launch.start_date.timestamp(),
+                       "end": launch.end_date.timestamp(), "state": str(launch.state)}}]
+                states = {{task_id: str(ti.state) for task_id, ti in tis.items()}}
+            print("RESULT=" + json.dumps({{
+                "state": str(dr.state),
+                "dag_run_id": dr.run_id,
+                "states": states,
+                "tries": tries,
+                "retries": task.retries,
+                "retry_delay_s": task.retry_delay.total_seconds(),
+                "backoff": float(task.retry_exponential_backoff),
+                "variable": Variable.get("eventlake_bridge_last_snapshots", default_var=None),
+                "dagster_run_id": dagster_run_id,
+            }}))
+            """,
+            env,
+        )
+        launches = list(proxy.launches)
+
+    assert (result["retries"], result["retry_delay_s"], result["backoff"]) == (3, 2.0, 2.0)
+    assert result["state"].endswith("success"), result
+    assert all(state.endswith("success") for state in result["states"].values()), result
+    # the launch was tried three times: two failed tries kept in the history, the third succeeded
+    assert launches == ["http500", "graphql_error", "passed"]
+    tries = result["tries"]
+    assert [t["try_number"] for t in tries] == [1, 2, 3], tries
+    # each retry started only after its backoff: >= 2 s after try 1 ended, >= 4 s after try 2 ended
+    # (lower bounds Airflow guarantees; dag.test() alone polls every second)
+    assert tries[1]["start"] - tries[0]["end"] >= 2.0, tries
+    assert tries[2]["start"] - tries[1]["end"] >= 4.0, tries
+    # and the run launched in Dagster, once, by the third try, and succeeded
+    runs = dagster_runs_of(webserver.url, result["dag_run_id"])
+    assert [r["runId"] for r in runs] == [result["dagster_run_id"]], runs
+    assert runs[0]["jobName"] == "transform_job" and runs[0]["tags"]["airflow/try_number"] == "3"
+    with DagsterClient(webserver.url) as client:
+        assert client.run_status(result["dagster_run_id"]) == "SUCCESS"
+    assert json.loads(result["variable"]) == {"raw.events": snapshot_id}
