@@ -293,7 +293,7 @@ def browser(chromium):
 @pytest.fixture
 def page(browser, request):
     """A fresh browser context and page; on failure, a screenshot named after the test."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, timezone_id="UTC", locale="en-US")
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     yield page
