@@ -175,6 +175,13 @@ def _positions_text(positions: dict) -> str:
                      for shard, sequence in sorted(shards.items())) or "-"
 
 
+def _console():
+    from rich.console import Console
+
+    # a terminal: its width; a pipe or a file: wide, so ids and job ids stay on one line
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def cmd_table_history(args: argparse.Namespace) -> int:
     import json
 
@@ -188,7 +195,6 @@ def cmd_table_history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.to_dict() for s in snapshots], indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     out = Table(title=f"{'.'.join(table.name())}: {len(snapshots)} snapshot(s), oldest first", show_lines=True)
@@ -202,7 +208,7 @@ def cmd_table_history(args: argparse.Namespace) -> int:
         out.add_row(f"{s.snapshot_id}{marker}", str(s.parent_id or "-"), s.timestamp.replace("+00:00", ""),
                     s.operation or "-", str(s.added_records if s.added_records is not None else "-"),
                     str(s.total_records if s.total_records is not None else "-"), positions, jobs)
-    Console(width=200).print(out)
+    _console().print(out)
     return 0
 
 
@@ -226,7 +232,6 @@ def cmd_table_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"table": ".".join(table.name()), "snapshot_id": shown, "rows": rows}, indent=2, default=str))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     out = Table(title=f"{'.'.join(table.name())} as of snapshot {shown}: {len(rows)} row(s) (--limit {args.limit})")
@@ -234,7 +239,7 @@ def cmd_table_show(args: argparse.Namespace) -> int:
         out.add_column(name, overflow="fold")
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row.values()))
-    Console(width=200).print(out)
+    _console().print(out)
     return 0
 
 

@@ -291,6 +291,10 @@ class RollbackPlan:
         return asdict(self)
 
 
+def _total_records(snapshot: Snapshot) -> int:
+    return _int(_summary(snapshot).get("total-records")) or 0
+
+
 def _undone(table: Table, target_id: int) -> list[Snapshot]:
     """Snapshots from the current one back to (not including) ``target_id``, newest first."""
     from pyiceberg.table.snapshots import ancestors_of
@@ -342,18 +346,49 @@ def _running_consumers(settings: Settings) -> list[str]:
         store.close()
 
 
-def plan_rollback(settings: Settings, table: Table, to_snapshot_id: int) -> RollbackPlan:
-    """What rolling ``table`` back to ``to_snapshot_id`` would do; changes nothing."""
+def _replayed_chunks(settings: Settings, moves: list[PositionMove]) -> tuple[dict[tuple[str, int], int], Exception | None]:
+    """The stream records the consumer will read again: ``{(job_id, part): records}`` of each moved
+    dataset's chunks after the target's position and up to the current one, and the error that kept
+    the stream from being read (e.g. a Kinesis position past its retention), if any."""
     from eventlake import envelope
     from eventlake.stream import open_stream
 
+    chunks: dict[tuple[str, int], int] = {}
+    if not moves:
+        return chunks, None
+    try:
+        stream = open_stream(settings)
+    except Exception as exc:  # noqa: BLE001 - reported as a problem of the plan
+        return chunks, exc
+    try:
+        for move in moves:
+            end = checkpoints.seq(move.from_sequence) if move.from_sequence is not None else -1
+            after = move.to_sequence
+            reached = False
+            while not reached and (records := stream.read(move.shard, after, 500)):
+                for record in records:
+                    if checkpoints.seq(record.sequence_number) > end:
+                        reached = True
+                        break
+                    header, _ = envelope.decode(record.data)
+                    if header.dataset == move.dataset:
+                        chunks[(header.job_id, header.part)] = header.record_count
+                after = records[-1].sequence_number
+    except Exception as exc:  # noqa: BLE001 - reported as a problem of the plan
+        return chunks, exc
+    finally:
+        stream.close()
+    return chunks, None
+
+
+def plan_rollback(settings: Settings, table: Table, to_snapshot_id: int) -> RollbackPlan:
+    """What rolling ``table`` back to ``to_snapshot_id`` would do; changes nothing."""
     name = ".".join(table.name())
     target = get_snapshot(table, to_snapshot_id)
     current = table.metadata.current_snapshot()
     assert current is not None  # the target exists, so there is a current snapshot
     undone = _undone(table, to_snapshot_id)
-    total = lambda s: _int(_summary(s).get("total-records")) or 0  # noqa: E731
-    rows_removed = total(current) - total(target)
+    rows_removed = _total_records(current) - _total_records(target)
     before, after = effective_positions(table, current), effective_positions(table, target)
     moves = []
     for dataset, shards in sorted(before.items()):
@@ -367,31 +402,8 @@ def plan_rollback(settings: Settings, table: Table, to_snapshot_id: int) -> Roll
         if snapshot.summary and snapshot.summary.operation.value == "append":
             removed_jobs.update(added_job_ids(table, snapshot))
 
-    # the stream records the consumer will read again: each moved shard, from the target's position to the current one
-    chunks: dict[tuple[str, int], int] = {}  # (job_id, part) -> records
-    jobs: set[str] = set()
-    if moves:
-        stream = open_stream(settings)
-        try:
-            for move in moves:
-                end = checkpoints.seq(move.from_sequence) if move.from_sequence is not None else -1
-                after_seq = move.to_sequence
-                while True:
-                    records = stream.read(move.shard, after_seq, 500)
-                    done = False
-                    for record in records:
-                        if checkpoints.seq(record.sequence_number) > end:
-                            done = True
-                            break
-                        header, _ = envelope.decode(record.data)
-                        if header.dataset == move.dataset:
-                            chunks[(header.job_id, header.part)] = header.record_count
-                            jobs.add(header.job_id)
-                    if done or not records:
-                        break
-                    after_seq = records[-1].sequence_number
-        finally:
-            stream.close()
+    chunks, unreadable = _replayed_chunks(settings, moves)
+    jobs = {job for job, _ in chunks}
     outcomes = _chunk_outcomes(settings, set(chunks))
     rows_back: int | None
     if len(outcomes) < len(chunks):
@@ -416,6 +428,9 @@ def plan_rollback(settings: Settings, table: Table, to_snapshot_id: int) -> Roll
         missing_jobs=sorted(removed_jobs - jobs),
         consumers_running=_running_consumers(settings),
     )
+    if unreadable is not None:
+        plan.problems.append(f"cannot read the stream between the positions ({type(unreadable).__name__}: "
+                             f"{unreadable}): what the consumer would replay is unknown")
     if plan.missing_jobs:
         plan.problems.append(
             f"the stream no longer holds the records of {len(plan.missing_jobs)} job(s) whose rows the rollback "
@@ -489,7 +504,7 @@ def audit_record(settings: Settings, action: str, plan: RollbackPlan, *, forced:
         "component": "table",
         "message": f"{action} {plan.table} from snapshot {plan.from_snapshot_id} to {plan.to_snapshot_id}",
         "action": action,
-        "who": who or f"{getpass.getuser()}@{socket.gethostname()}",
+        "who": who or f"{_user()}@{socket.gethostname()}",
         "table": plan.table,
         "from_snapshot_id": plan.from_snapshot_id,
         "to_snapshot_id": plan.to_snapshot_id,
@@ -502,6 +517,15 @@ def audit_record(settings: Settings, action: str, plan: RollbackPlan, *, forced:
         "problems": plan.problems,
         "home": str(settings.home),
     }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name (a container without USER): the uid says who
+        import os
+
+        return f"uid {os.getuid()}"
 
 
 def audit_path(settings: Settings):

@@ -24,7 +24,8 @@ from eventlake.consumer import Consumer
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
 from eventlake.stream.local import local_stream_path
-from tests.consumer.conftest import events, publish, rows
+from tests.consumer.conftest import events, publish, rows, stream_backend  # noqa: F401  (fixture)
+from tests.moto_server import fake_aws_credentials, moto_url  # noqa: F401  (fixtures of stream_backend)
 
 EVENTLAKE = str(Path(sys.executable).parent / "eventlake")
 
@@ -216,6 +217,28 @@ def test_rollback_replays_the_later_records_once_and_writes_an_audit_line(fresh_
     assert checkpoints.read_checkpoints(table) == tt.stored_positions(second)
     drain(lk.settings)  # and a further pass finds nothing to do
     assert_everything_once(lk)
+
+
+def test_a_consumer_that_keeps_running_between_passes_replays_once_too(tmp_path, stream_backend):
+    """The same Consumer object before and after the rollback (its dedup index holds the undone keys
+    in memory), on the embedded stream and on Kinesis (moto_server): the replay lands once."""
+    settings = Settings(home=tmp_path / "home", consumer_lease_seconds=30, **stream_backend)
+    consumer = Consumer(settings)
+    try:
+        job_a = publish(settings, "events", events(5, "a"))
+        consumer.drain()
+        first = current_snapshot(settings)
+        job_b = publish(settings, "events", B_RECORDS)
+        consumer.drain()
+        second = current_snapshot(settings)
+        table = events_table(settings)
+        plan = tt.plan_rollback(settings, table, first)
+        assert plan.problems == [] and plan.replay_jobs == [job_b] and plan.rows_back == plan.rows_removed == 3
+        tt.rollback(settings, table, plan)
+        consumer.drain()
+    finally:
+        consumer.close()
+    assert_everything_once(Lake(settings, job_a, job_b, first, second, datetime.now(UTC)))
 
 
 def test_a_rollback_by_hand_would_skip_the_later_records(fresh_lake):
