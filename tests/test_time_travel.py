@@ -187,6 +187,34 @@ def test_rollback_without_yes_and_without_a_terminal_refuses(fresh_lake):
     assert not tt.audit_path(lk.settings).exists()
 
 
+def run_in_terminal(settings: Settings, answer: str, *args: str) -> subprocess.CompletedProcess:
+    """The CLI with a terminal (a pty) on stdin, typing ``answer`` at the prompt."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode() + b"\n")
+        return run_cli(settings, *args, stdin=terminal)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_rollback_asks_in_a_terminal_and_does_nothing_unless_told_yes(fresh_lake):
+    lk = fresh_lake
+    result = run_in_terminal(lk.settings, "n", "rollback", "raw.events", str(lk.first))
+    assert result.returncode == 1 and "not rolled back" in result.stdout
+    assert f"Roll raw.events back to snapshot {lk.first}? [y/N]" in result.stdout
+    assert current_snapshot(lk.settings) == lk.second and not tt.audit_path(lk.settings).exists()
+    result = run_in_terminal(lk.settings, "y", "rollback", "raw.events", str(lk.first))
+    assert result.returncode == 0, result.stderr
+    assert current_snapshot(lk.settings) == lk.first and len(tt.audit_path(lk.settings).read_text().splitlines()) == 1
+    again = run_cli(lk.settings, "rollback", "raw.events", str(lk.first))
+    assert again.returncode == 0 and "already at snapshot" in again.stdout
+    forward = run_cli(lk.settings, "rollback", "raw.events", str(lk.second), "--yes")  # undone: not in the history now
+    assert forward.returncode == 1 and "is not an ancestor of the current snapshot" in forward.stderr
+
+
 def test_rollback_replays_the_later_records_once_and_writes_an_audit_line(fresh_lake):
     """Two batches through the real consumer, a rollback to the first snapshot, the consumer again:
     the second job's rows come back exactly once, its rejected rows are not doubled, counts unchanged."""
