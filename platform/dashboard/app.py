@@ -687,8 +687,9 @@ def lineage_view(sources: Any, tz: str) -> None:
     if st.session_state.get("lineage_model") not in names:
         st.session_state["lineage_model"] = next((n for n in names if n == "fact_events"), names[-1])
     selected = st.session_state["lineage_model"]
-    st.altair_chart(_lineage_chart(lineage, selected), width="stretch", key="lineage_chart",
-                    on_select=_select_model_from_chart, selection_mode="node")
+    with st.container(key="lineage_graph"):
+        st.altair_chart(_lineage_chart(lineage, selected), width="stretch", key="lineage_chart",
+                        on_select=_select_model_from_chart, selection_mode="node")
     model = st.selectbox("Model", names, key="lineage_model")
     node = next(n for n in lineage.nodes if n.name == model)
     _model_details(sources, manifest, node, tz)

@@ -48,6 +48,10 @@ def open_instance(dagster_home: Path) -> Iterator[Any]:
         raise SourceUnavailable(f"Dagster is not reachable: cannot open the instance at {home}: {exc}") from exc
     try:
         yield instance
+    except SourceUnavailable:
+        raise
+    except Exception as exc:  # the storage (a PostgreSQL server, a file) went away mid-read
+        raise SourceUnavailable(f"Dagster is not reachable: reading the instance at {home} failed: {exc}") from exc
     finally:
         instance.dispose()
 
