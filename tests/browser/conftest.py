@@ -47,6 +47,7 @@ LOG_TAIL_LINES = 40
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # how long a page may take to show what a test waits for: generous, the machine runs the whole stack
 UI_TIMEOUT_MS = 90_000
+NO_PLAYWRIGHT = "no browser: the playwright package is not installed (uv sync installs it with the dev group)"
 
 _failed_tests: list[str] = []
 _screenshots: list[Path] = []
@@ -265,10 +266,7 @@ def _stop(stack: DemoStack) -> None:
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """The path of a Chromium binary Playwright can drive; skips the test when there is none."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"no browser: the playwright package is not installed ({exc})")
+    pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
     path, looked_at = chromium_path()
     if path is None:
         pytest.skip(f"no browser: no executable chromium at {looked_at} (apt-get install chromium, "

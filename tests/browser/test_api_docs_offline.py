@@ -8,9 +8,11 @@ document, and no script, stylesheet or font may have been asked of another host.
 from __future__ import annotations
 
 import httpx
-from playwright.sync_api import expect
+import pytest
 
-from tests.browser.conftest import external_hosts_blocked, save_screenshot
+from tests.browser.conftest import NO_PLAYWRIGHT, external_hosts_blocked, save_screenshot
+
+expect = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT).expect
 
 
 def _operations(api_url: str) -> dict[str, str]:

@@ -7,9 +7,11 @@ must show each raw asset "Materialized", never "Never materialized".
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
+import pytest
 
-from tests.browser.conftest import save_screenshot
+from tests.browser.conftest import NO_PLAYWRIGHT, save_screenshot
+
+expect = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT).expect
 
 RAW_ASSETS = ("raw_events", "raw_users", "raw_products")
 

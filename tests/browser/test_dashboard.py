@@ -17,12 +17,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import UI_TIMEOUT_MS, save_screenshot
+from tests.browser.conftest import NO_PLAYWRIGHT, UI_TIMEOUT_MS, save_screenshot
+
+expect = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT).expect
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
 
 TABS = ("Pipeline", "Quality", "Rejected records", "Lineage", "Explore")
 EVENT_TYPES = {"view", "click", "add_to_cart", "purchase"}
