@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
+from eventlake import runs
 from eventlake.runs import TRANSFORM_TAGS
 
 if TYPE_CHECKING:
@@ -39,12 +40,16 @@ def _transform_job() -> UnresolvedAssetJobDefinition:
         selection=AssetSelection.groups(*LAYERS),
         description=(
             "dbt build of staging, then intermediate, then marts (one step each, incremental), with dbt tests and "
-            "Great Expectations checks; a failed blocking check stops the layers downstream of it."
+            "Great Expectations checks; a failed blocking check stops the layers downstream of it. A step that fails "
+            "for a transient reason is retried 3 times (after 15, 45, 105 s); a data failure is not."
         ),
         # dbt already runs in its own process; one process for the checks pays the
         # Great Expectations import once instead of once per check
         executor_def=in_process_executor,
         tags=TRANSFORM_TAGS,
+        # a transient step failure is retried within the run, with exponential backoff
+        # (eventlake.runs.step_retry_policy); data failures are not retried
+        op_retry_policy=runs.step_retry_policy(),
     )
 
 

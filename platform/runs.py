@@ -52,6 +52,23 @@ DEQUEUE_INTERVAL_SECONDS = 1
 #: Dagster's tag of a re-execution (its steps are a subset, or its config is its parent's).
 PARENT_RUN_TAG = "dagster/parent_run_id"
 
+#: Step retries of transform_job (Dagster's op retry policy, what Dagster recommends for asset
+#: jobs: ``define_asset_job(op_retry_policy=...)``): a step that fails for a transient reason (a
+#: locked DuckDB file, an unreachable catalog or bucket) is tried again within the same run,
+#: after 15, 45 and 105 s (exponential backoff: (2^n - 1) x the delay). A failure the data causes
+#: is not retried: dbt tests or models that fail (``Failure(allow_retries=False)``, see
+#: ``eventlake.assets.dbt``) and failed blocking checks (Dagster never retries those).
+STEP_MAX_RETRIES = 3
+STEP_RETRY_DELAY_SECONDS = 15.0
+
+
+def step_retry_policy(delay_seconds: float | None = None) -> Any:
+    """The ``dagster.RetryPolicy`` of transform_job's steps (dagster is imported here, not at import)."""
+    from dagster import Backoff, RetryPolicy
+
+    delay = STEP_RETRY_DELAY_SECONDS if delay_seconds is None else delay_seconds
+    return RetryPolicy(max_retries=STEP_MAX_RETRIES, delay=delay, backoff=Backoff.EXPONENTIAL)
+
 
 def concurrency_config() -> dict[str, Any]:
     """The ``concurrency:`` section of dagster.yaml: one transform run, and one run that

@@ -112,8 +112,21 @@ def _invoke_in_process(context, dbt: DbtCliResource, eventlake: EventlakeResourc
         raise Failure(
             description=f"dbt {layer} failed: dbt {' '.join(outcome.argv)}\n{errors}",
             metadata={"dbt_errors": "\n".join(outcome.errors[-50:])},
+            # transform_job's retry policy (eventlake.runs) retries only what may pass next time
+            allow_retries=is_transient_dbt_failure([*outcome.errors, str(outcome.exception or "")]),
         )
     return outcome.events
+
+
+#: dbt errors a later attempt may not meet: the warehouse file locked by another process,
+#: I/O and connection failures. Failed tests, SQL and compilation errors are the data's or the
+#: code's: retrying them changes nothing.
+TRANSIENT_DBT_ERRORS = ("could not set lock", "io error", "connection", "timed out", "timeout", "temporarily unavailable")
+
+
+def is_transient_dbt_failure(messages: list[str]) -> bool:
+    """Whether dbt failed for a reason a retry may not meet (see ``TRANSIENT_DBT_ERRORS``)."""
+    return any(pattern in message.lower() for message in messages for pattern in TRANSIENT_DBT_ERRORS)
 
 
 def _dbt_layer(layer: str, manifest: Path, project) -> AssetsDefinition:
