@@ -141,9 +141,10 @@ def read_explore(
     user_id: str,
     tz: str,
     mtime_key: float,
+    period: str = "last 24 hours",
 ) -> tuple[Any, str | None]:
     filters = data.EventFilters(event_types, start, end, job_id, user_id, tz)
-    return _attempt(data.explore, Path(duckdb_file), filters, limit=EXPLORE_ROWS)
+    return _attempt(data.explore, Path(duckdb_file), filters, limit=EXPLORE_ROWS, period=data.PERIODS[period])
 
 
 # -- chart helpers: one colour scale per kind of thing, integer count axes ------------
@@ -749,7 +750,7 @@ def _model_details(sources: Any, manifest: dict, node: data.LineageNode, tz: str
 
 
 # -- Explore --------------------------------------------------------------------------
-def explore_view(sources: Any, tz: str) -> None:
+def explore_view(sources: Any, tz: str, period: str) -> None:
     st.header("Explore")
     st.caption("Events in marts.fact_events, joined to dim_users and dim_products.")
     mtime = _mtime(sources.duckdb_file)
@@ -771,16 +772,23 @@ def explore_view(sources: Any, tz: str) -> None:
     end = dates[1] if len(dates) > 1 else None
 
     result, error = read_explore(
-        str(sources.duckdb_file), tuple(sorted(event_types)), start, end, job_id, user_id, tz, mtime
+        str(sources.duckdb_file), tuple(sorted(event_types)), start, end, job_id, user_id, tz, mtime, period
     )
     if error:
         st.info(error)
         return
 
+    now, before = result.periods["current"], result.periods["previous"]
+    window = period.replace("last ", "")
+    help_text = (f"Change: matching events of the {window} up to the newest one minus the {window} before "
+                 "(by event time).")
     m1, m2, m3 = st.columns(3)
-    m1.metric("Events", f"{result.total:,}")
-    m2.metric("Users", f"{result.users:,}")
-    m3.metric("Event value", f"{result.value_sum:,.2f}")
+    m1.metric("Events", f"{result.total:,}", delta=f"{now['events'] - before['events']:+,.0f}", help=help_text,
+              border=True)
+    m2.metric("Users", f"{result.users:,}", delta=f"{now['users'] - before['users']:+,.0f}", help=help_text,
+              border=True)
+    m3.metric("Event value", f"{result.value_sum:,.2f}", delta=f"{now['value'] - before['value']:+,.2f}",
+              help=help_text, border=True)
     if result.total == 0:
         st.info("No events match these filters.")
         return
@@ -843,7 +851,7 @@ def main() -> None:
     with lineage:
         lineage_view(sources, tz)
     with explore:
-        explore_view(sources, tz)
+        explore_view(sources, tz, period)
 
 
 main()

@@ -441,6 +441,9 @@ class ExploreResult:
     per_hour: pd.DataFrame  # hour (aware, tz), event_type, events
     limit: int
     has_user_dimension: bool = True
+    #: ``current`` / ``previous``: events, users and value of the matching events whose
+    #: event_timestamp is in the last ``period`` before the newest matching event, and in the one before
+    periods: dict[str, dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -554,8 +557,11 @@ def explore_options(duckdb_file: Path, tz: str = "UTC") -> ExploreOptions:
     return ExploreOptions(tuple(types), bounds.iloc[0].date(), bounds.iloc[1].date(), has_user)
 
 
-def explore(duckdb_file: Path, filters: EventFilters, limit: int = 1000) -> ExploreResult:
-    """The filtered events: newest rows, totals, events by type and per local hour."""
+def explore(
+    duckdb_file: Path, filters: EventFilters, limit: int = 1000, period: timedelta = timedelta(hours=24)
+) -> ExploreResult:
+    """The filtered events: newest rows, totals, events by type and per local hour, and the totals of
+    the last ``period`` (ending at the newest matching event) and of the ``period`` before it."""
     con = _connect(duckdb_file)
     try:
         _use_utc(con)
@@ -566,6 +572,14 @@ def explore(duckdb_file: Path, filters: EventFilters, limit: int = 1000) -> Expl
             f"select count(*), count(distinct user_id), coalesce(sum(event_value), 0) from ({base})", params
         ).fetchone()
         rows = con.execute(f"{base} order by event_timestamp desc, event_id limit {int(limit)}", params).df()
+        seconds = int(period.total_seconds())
+        windows = con.execute(
+            f"with e as ({base}), edge as (select max(event_timestamp) as newest from e) "
+            f"select case when event_timestamp > newest - to_seconds({seconds}) then 'current' else 'previous' end, "
+            f"count(*), count(distinct user_id), coalesce(sum(event_value), 0) from e, edge "
+            f"where event_timestamp > newest - to_seconds({2 * seconds}) group by 1",
+            params,
+        ).fetchall()
         by_type = con.execute(
             f"select event_type, count(*) as events from ({base}) group by 1 order by 2 desc, 1", params
         ).df()
@@ -598,6 +612,11 @@ def explore(duckdb_file: Path, filters: EventFilters, limit: int = 1000) -> Expl
         per_hour=per_hour,
         limit=limit,
         has_user_dimension=has_user,
+        periods={
+            name: dict(zip(("events", "users", "value"), next(
+                ([float(v) for v in w[1:]] for w in windows if w[0] == name), [0.0, 0.0, 0.0]), strict=True))
+            for name in ("current", "previous")
+        },
     )
 
 

@@ -354,6 +354,15 @@ def test_explore_filters_update_metrics_and_charts(populated):
     at = run_app()
     assert metric(at, "Events") == f"{len(EVENTS):,}"
     assert metric(at, "Users") == f"{len({e[1] for e in EVENTS}):,}"
+    # delta: the 24 h up to the newest event (e6, e7) minus the 24 h before them (e1..e5)
+    newest = max(e[3] for e in EVENTS)
+    current = [e for e in EVENTS if e[3] > newest - 24 * 60]
+    (events_card,) = [m for m in at.metric if m.label == "Events"]
+    assert events_card.delta == f"{len(current) - (len(EVENTS) - len(current)):+,}"
+    at.selectbox(key="delta_period").set_value("last hour").run()
+    (events_card,) = [m for m in at.metric if m.label == "Events"]
+    assert events_card.delta == "+1"  # e7 alone, and nothing in the hour before it
+    at.selectbox(key="delta_period").set_value("last 24 hours").run()
     all_hours = frame(at, "hourly_counts")
     assert all_hours.to_numpy().sum() == len(EVENTS)
 
