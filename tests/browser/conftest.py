@@ -51,6 +51,7 @@ NO_PLAYWRIGHT = "no browser: the playwright package is not installed (uv sync in
 
 _failed_tests: list[str] = []
 _screenshots: list[Path] = []
+_stack_logs: list[str] = []  # written in the terminal summary: pytest drops the output of a teardown that passed
 
 
 def chromium_path() -> tuple[str | None, str]:
@@ -114,15 +115,16 @@ class DemoStack:
     def log_dir(self) -> Path:
         return self.home / "logs"
 
-    def print_logs(self, header: str) -> None:
-        print(f"\n===== {header}: the demo's output and the end of each component's log =====", file=sys.stderr)
+    def logs(self, header: str) -> str:
+        """The demo's output and the end of each component's log, under ``header``."""
+        out = [f"===== {header}: the demo's output and the end of each component's log ====="]
         for path in [self.output, *sorted(self.log_dir.glob("*.log"))]:
             if not path.exists():
                 continue
             lines = path.read_text(errors="replace").splitlines()
-            print(f"----- {path} (last {min(len(lines), LOG_TAIL_LINES)} of {len(lines)} lines) -----",
-                  file=sys.stderr)
-            print("\n".join(lines[-LOG_TAIL_LINES:]), file=sys.stderr)
+            out.append(f"----- {path} (last {min(len(lines), LOG_TAIL_LINES)} of {len(lines)} lines) -----")
+            out.extend(lines[-LOG_TAIL_LINES:])
+        return "\n".join(out)
 
 
 _TRANSFORM_RUNS = """
@@ -336,14 +338,15 @@ def demo_stack(browser, tmp_path_factory) -> Iterator[DemoStack]:  # noqa: ARG00
                 waiting = str(wait)
             time.sleep(2)
     except BaseException as exc:
-        stack.print_logs(f"the demo stack did not come up ({exc})")
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        _stack_logs.append(stack.logs(f"the demo stack did not come up ({reason})"))
         _stop(stack)
         raise
     print(f"stack ready in {time.monotonic() - started:.0f}s: API {stack.api_url}, Dagster {stack.dagster_url}, "
           f"dashboard {stack.dashboard_url}, transform_job run {stack.transform_run_id}")
     yield stack
     if _failed_tests:
-        stack.print_logs(f"{len(_failed_tests)} browser test(s) failed")
+        _stack_logs.append(stack.logs(f"{len(_failed_tests)} browser test(s) failed"))
     _stop(stack)
 
 
@@ -358,6 +361,9 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    for logs in _stack_logs:
+        terminalreporter.write_sep("-", "browser tests: the demo stack's logs")
+        terminalreporter.write_line(logs)
     if _screenshots:
         terminalreporter.write_sep("-", "browser test screenshots")
         for path in _screenshots:
