@@ -10,6 +10,13 @@
 #   dagster-daemon      dagster-daemon run -w workspace.yaml sensors, schedules and the run queue
 #   dashboard           streamlit run platform/dashboard/app.py (EVENTLAKE_DASHBOARD_PORT, default 8501)
 #   healthcheck         the probe of the role this container started with (the image's HEALTHCHECK)
+#
+# Anything else that is a command on PATH runs as it is: the dagster-aws EcsRunLauncher starts each run as
+# `dagster api execute_run ...` in this image, and `docker compose run api eventlake generate ...` works too.
+#
+# The Dagster instance: DAGSTER_HOME must be writable (Dagster keeps local artifacts and UI state there), so
+# the instance file of this deployment, DAGSTER_INSTANCE_TEMPLATE (deploy/dagster/<compose|ecs>/dagster.yaml in
+# the image), is installed into it on every start: the image's version always wins.
 set -eu
 
 # the source tree (the image's WORKDIR) and the file naming this container's role; overridable for tests/deploy
@@ -52,6 +59,15 @@ healthcheck() {
     esac
 }
 
+install_dagster_instance() {
+    [ -n "${DAGSTER_INSTANCE_TEMPLATE:-}" ] || return 0
+    : "${DAGSTER_HOME:?DAGSTER_HOME must be set with DAGSTER_INSTANCE_TEMPLATE}"
+    mkdir -p "$DAGSTER_HOME"
+    # copy, then rename: services sharing DAGSTER_HOME (compose) never read a half-written file
+    cp "$DAGSTER_INSTANCE_TEMPLATE" "$DAGSTER_HOME/dagster.yaml.$$"
+    mv -f "$DAGSTER_HOME/dagster.yaml.$$" "$DAGSTER_HOME/dagster.yaml"
+}
+
 [ $# -ge 1 ] || usage
 role="$1"
 shift
@@ -60,8 +76,17 @@ case "$role" in
     healthcheck) healthcheck; exit 0 ;;
     api|consume|dagster-webserver|dagster-daemon|dashboard) echo "$role" >"$ROLE_FILE" ;;
     -h|--help|help) usage ;;
-    *) echo "eventlake-entrypoint: unknown role '$role'" >&2; usage ;;
+    -*) echo "eventlake-entrypoint: unknown role '$role'" >&2; usage ;;
+    *)
+        if command -v "$role" >/dev/null 2>&1; then
+            install_dagster_instance
+            exec "$role" "$@"
+        fi
+        echo "eventlake-entrypoint: unknown role '$role' (and no such command)" >&2
+        usage ;;
 esac
+
+install_dagster_instance
 
 cd "$APP_DIR"
 case "$role" in

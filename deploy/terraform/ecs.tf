@@ -43,7 +43,8 @@ locals {
     EVENTLAKE_SNOWFLAKE_WAREHOUSE = var.snowflake.warehouse
     EVENTLAKE_SNOWFLAKE_ROLE      = var.snowflake.role
     EVENTLAKE_SNOWFLAKE_SCHEMA    = var.snowflake.schema
-    DAGSTER_HOME                  = "/opt/dagster/ecs"
+    DAGSTER_HOME                  = "/data/dagster"
+    DAGSTER_INSTANCE_TEMPLATE     = "/opt/dagster/ecs/dagster.yaml"
     DAGSTER_POSTGRES_HOST         = var.postgres_host
     DAGSTER_POSTGRES_PORT         = "5432"
     DAGSTER_POSTGRES_USER         = "eventlake"

@@ -168,6 +168,7 @@ def test_lock_exports_the_image_environment(tmp_path):
 
 # -- the entrypoint: each role's command exists -----------------------------------------------------------------------
 STUBBED = ["eventlake", "dagster-webserver", "dagster-daemon", "dagster", "streamlit"]
+DAGSTER_TEMPLATE = DEPLOY / "dagster" / "compose" / "dagster.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +182,18 @@ def role_commands(tmp_path_factory) -> dict[str, list[list[str]]]:
         stub.write_text(f'#!/bin/sh\nprintf "%s\\0" {name} "$@" >>"$RECORD"\nprintf "\\n" >>"$RECORD"\n')
         stub.chmod(0o755)
     commands: dict[str, list[list[str]]] = {}
-    for role in ROLES:
+    for role in [*ROLES, "dagster api execute_run {}"]:
         record = root / f"{role}.rec"
         env = {"PATH": f"{stubs}:/usr/bin:/bin", "RECORD": str(record), "EVENTLAKE_APP_DIR": str(REPO),
-               "EVENTLAKE_ROLE_FILE": str(root / f"{role}.role")}
-        result = subprocess.run(["sh", str(ENTRYPOINT), role], env=env, capture_output=True, text=True, timeout=30)
+               "EVENTLAKE_ROLE_FILE": str(root / f"{role}.role"), "DAGSTER_HOME": str(root / f"{role}.home"),
+               "DAGSTER_INSTANCE_TEMPLATE": str(DAGSTER_TEMPLATE)}
+        result = subprocess.run(["sh", str(ENTRYPOINT), *role.split()], env=env, capture_output=True, text=True,
+                                timeout=30)
         assert result.returncode == 0, f"entrypoint {role}: {result.stderr}"
-        assert (root / f"{role}.role").read_text().strip() == role
+        if role in ROLES:
+            assert (root / f"{role}.role").read_text().strip() == role
+        # every container gets the deployment's Dagster instance in its (writable) DAGSTER_HOME
+        assert (root / f"{role}.home" / "dagster.yaml").read_text() == DAGSTER_TEMPLATE.read_text(), role
         lines = [line for line in record.read_bytes().split(b"\n") if line]
         commands[role] = [[a.decode() for a in line.split(b"\0") if a] for line in lines]
     return commands
@@ -232,6 +238,11 @@ def test_each_role_runs_the_demos_command(role_commands):
     assert Path(streamlit[2]).is_file()
 
 
+def test_a_command_runs_as_it_is(role_commands):
+    """The EcsRunLauncher starts each run as `dagster api execute_run ...` in this image: the entrypoint runs it."""
+    assert role_commands["dagster api execute_run {}"] == [["dagster", "api", "execute_run", "{}"]]
+
+
 def _help(argv: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd=REPO)
 
@@ -240,6 +251,8 @@ def test_every_command_the_roles_run_exists(role_commands):
     """Each command resolves in the venv built from the same lock, and its subcommand answers --help."""
     seen = set()
     for role, commands in role_commands.items():
+        if role not in ROLES:
+            continue
         for argv in commands:
             binary = VENV_BIN / argv[0]
             assert binary.exists(), f"role {role}: {argv[0]} is not installed by the lock's packages"
@@ -337,6 +350,10 @@ def test_compose_settings_are_eventlake_settings():
         database = env[variable].rsplit("/", 1)[1]
         assert f"CREATE DATABASE {database};" in init
     assert f"CREATE DATABASE {env['DAGSTER_POSTGRES_DB']};" in init
+    # the image holds deploy/dagster/ at /opt/dagster/ (deploy/Dockerfile); DAGSTER_HOME is on the writable volume
+    assert "COPY deploy/dagster/ /opt/dagster/" in DOCKERFILE.read_text()
+    assert env["DAGSTER_INSTANCE_TEMPLATE"] == "/opt/dagster/compose/dagster.yaml"
+    assert env["DAGSTER_HOME"].startswith(env["EVENTLAKE_HOME"] + "/")
 
 
 def test_compose_moto_is_optional_and_the_locked_version():
@@ -557,6 +574,8 @@ def test_ecs_dagster_instance_matches_terraform():
     instance = yaml.safe_load((DEPLOY / "dagster" / "ecs" / "dagster.yaml").read_text())
     ecs = (TERRAFORM / "ecs.tf").read_text()
     assert f'"{instance["run_launcher"]["config"]["container_name"]}"' in ecs
-    assert 'DAGSTER_HOME                  = "/opt/dagster/ecs"' in ecs
+    template = re.search(r'DAGSTER_INSTANCE_TEMPLATE\s+=\s+"/opt/dagster/([^"]+)"', ecs).group(1)
+    assert template == "ecs/dagster.yaml" and (DEPLOY / "dagster" / template).is_file()
+    assert 'DAGSTER_HOME                  = "/data/dagster"' in ecs
     for variable in ("DAGSTER_RUN_TASK_DEFINITION", "DAGSTER_COMPUTE_LOG_BUCKET", "DAGSTER_POSTGRES_HOST"):
         assert variable in ecs
