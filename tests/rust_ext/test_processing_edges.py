@@ -161,6 +161,18 @@ def test_split_payload_shapes_agree():
     assert one == [(json.dumps(recs[0], separators=(",", ":")).encode() + b"\n", 1)]
 
 
+@pytest.mark.parametrize("n", [10, 2_000])  # under and over 64 KiB: split with the GIL held, and released
+def test_split_payload_small_and_large_bodies_split_alike(n):
+    recs = [event(f"e{i}") for i in range(n)]
+    body = json.dumps(recs).encode()
+    assert (len(body) < 64 * 1024) == (n == 10)
+    chunks = dp.split_payload(body, "json", 4_096)
+    assert [json.loads(line) for c, _ in chunks for line in c.decode().splitlines()] == recs
+    assert sum(n for _, n in chunks) == len(recs) and all(len(c) <= 4_096 for c, _ in chunks)
+    with pytest.raises(dp.ParseError):
+        dp.split_payload(body[:-1], "json", 4_096)  # a broken body is an error on both paths
+
+
 def test_split_payload_keeps_original_object_texts():
     body = b'[{"a": 1, "b": "x y"} , {"a":2}]'
     assert dp.split_payload(body, "json", 1 << 20) == [(b'{"a": 1, "b": "x y"}\n{"a":2}\n', 2)]

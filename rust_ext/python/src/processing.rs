@@ -38,6 +38,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// Bodies smaller than this are split with the GIL held (see `split_payload`).
+const KEEP_GIL_BELOW_BYTES: usize = 64 * 1024;
+
 /// Run core work without the GIL; a panic becomes a DataProcessorError
 /// instead of taking the interpreter down (a last resort: the core is written
 /// not to panic).
@@ -46,7 +49,15 @@ where
     T: Send,
     F: FnOnce() -> eventlake_core::Result<T> + Send,
 {
-    let out = py.detach(|| match catch_unwind(AssertUnwindSafe(f)) {
+    py.detach(|| guarded(f))
+}
+
+/// Run core work where it is (the GIL stays as it is), a panic becoming a DataProcessorError.
+fn guarded<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> eventlake_core::Result<T>,
+{
+    let out = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
             let msg = p
@@ -56,7 +67,7 @@ where
                 .unwrap_or_else(|| "panic".to_string());
             Err(CoreError::internal(msg))
         }
-    });
+    };
     Ok(out?)
 }
 
@@ -230,9 +241,14 @@ fn split_payload<'py>(
     if max_chunk_bytes <= 0 {
         return Err(CoreError::input("max_chunk_bytes must be positive").into());
     }
-    let chunks = run(py, || {
-        core_parse::split_payload(&data, format, max_chunk_bytes as usize)
-    })?;
+    let split = || core_parse::split_payload(&data, format, max_chunk_bytes as usize);
+    // Releasing and re-taking the GIL costs more than splitting a small body: the
+    // API calls this for every request, most of them one event.
+    let chunks = if data.len() < KEEP_GIL_BELOW_BYTES {
+        guarded(split)?
+    } else {
+        run(py, split)?
+    };
     let out = PyList::empty(py);
     for (bytes, n) in chunks {
         out.append(PyTuple::new(
