@@ -272,6 +272,83 @@ def test_every_command_the_roles_run_exists(role_commands):
     assert ("dagster", "instance", "concurrency", "set") in seen
 
 
+# -- the image's environment, rebuilt here as the Dockerfile builds it (no container runtime needed) ---------------
+@pytest.fixture(scope="module")
+def image_venv(tmp_path_factory) -> Path:
+    """A venv made as the builder stage makes /opt/venv: the Dockerfile's `uv export` of uv.lock installed with
+    --require-hashes (offline, from uv's cache), the data_processor_rs wheel (the dev venv's build of the same
+    crate: maturin is too slow for a test) and eventlake installed editable, without dependencies, from a copy
+    of the source tree the Dockerfile copies. What the roles run must work in it: no dev package may be needed."""
+    uv = uv_command()
+    if uv is None:
+        pytest.skip("no uv: cannot build the image's environment")
+    root = tmp_path_factory.mktemp("image")
+    run = next(args for op, args in dockerfile_instructions() if op == "RUN" and "uv export" in args)
+    export = re.search(r"uv (export [^&]*?)-o \S+", run).group(1).split()
+    for name in ("pyproject.toml", "uv.lock", "rust_ext/pyproject.toml", "benchmarks/pyproject.toml", "README.md",
+                 "workspace.yaml"):
+        (root / "app" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / "app" / name)
+    env = {**os.environ, "UV_OFFLINE": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+
+    def uv_run(*args: str, cwd: Path = root / "app") -> None:
+        result = subprocess.run([*uv, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+        if result.returncode != 0 and re.search(r"(?i)offline|not found in the cache|network", result.stderr):
+            pytest.skip(f"the image's packages are not all in uv's cache (offline): {result.stderr.strip()[-300:]}")
+        assert result.returncode == 0, f"uv {' '.join(args[:3])}: {result.stderr[-2000:]}"
+
+    uv_run(*export, "-o", str(root / "requirements.txt"))
+    venv = root / "venv"
+    uv_run("venv", "-q", str(venv), "--python", sys.executable)
+    python = str(venv / "bin" / "python")
+    uv_run("pip", "install", "-q", "--python", python, "--require-hashes", "--no-deps", "-r", str(root / "requirements.txt"))
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    dev_site = Path(__import__("data_processor_rs").__file__).parents[1]
+    for built in dev_site.glob("data_processor_rs*"):
+        shutil.copytree(built, site / built.name)
+    for tree in ("platform", "api", "contracts", "dbt_project", "gx"):
+        shutil.copytree(REPO / tree, root / "app" / tree,
+                        ignore=shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", "*.pyc"))
+    uv_run("pip", "install", "-q", "--python", python, "--no-deps", "--no-build-isolation", "--editable", ".")
+    return venv
+
+
+def test_image_environment_runs_every_role(role_commands, image_venv):
+    """Each command the entrypoint starts exists in the image's venv and answers --help; the Dagster instance's
+    classes (Postgres storage, ECS run launcher, S3 step logs) import; nothing comes from the dev group."""
+    bin_dir = image_venv / "bin"
+    for dev_only in ("pytest", "moto_server", "hadolint", "maturin", "airflow"):
+        assert not (bin_dir / dev_only).exists(), f"the image's venv has the dev tool {dev_only}"
+    checked = set()
+    for role in ROLES:
+        for argv in role_commands[role]:
+            binary = bin_dir / argv[0]
+            assert binary.exists(), f"role {role}: {argv[0]} is not in the image's venv"
+            words = [a for a in argv[1:] if not a.startswith("-")][: {"eventlake": 1, "dagster": 3,
+                                                                      "dagster-daemon": 1}.get(argv[0], 0)]
+            if argv[0] == "streamlit":
+                words = ["run"]
+            if (argv[0], *words) in checked:
+                continue
+            checked.add((argv[0], *words))
+            result = _help([str(binary), *words, "--help"])
+            assert result.returncode == 0, f"role {role} in the image's venv: {argv[0]} {' '.join(words)} --help: " \
+                                           f"{result.stderr[-2000:]}"
+    probe = ("import importlib, yaml, pathlib\n"
+             "for instance in ('compose', 'ecs'):\n"
+             "    config = yaml.safe_load(pathlib.Path('%s', instance, 'dagster.yaml').read_text())\n"
+             "    for section in ('run_launcher', 'run_coordinator', 'compute_logs'):\n"
+             "        getattr(importlib.import_module(config[section]['module']), config[section]['class'])\n"
+             "import dagster_postgres, data_processor_rs, eventlake.definitions, eventlake.consumer, api.main\n"
+             "print(eventlake.definitions.__file__)\n") % (DEPLOY / "dagster")
+    result = subprocess.run([str(bin_dir / "python"), "-c", probe], capture_output=True, text=True, timeout=300,
+                            cwd=image_venv.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # eventlake runs from the copied source tree (it reads dbt_project/, gx/, contracts/ beside it)
+    assert result.stdout.strip() == str(image_venv.parent / "app" / "platform" / "definitions.py")
+
+
 def test_image_holds_what_the_roles_read():
     """The runtime stage copies the source tree the package reads beside itself (contracts, dbt, gx, workspace)."""
     text = " ".join(args for op, args in dockerfile_instructions() if op == "COPY")
