@@ -454,7 +454,9 @@ def test_the_daemon_dequeues_one_transform_run_at_a_time(tmp_path):
     from eventlake.dagster_client import DagsterClient
 
     harness = _harness()
-    sleep = {"ops": {"sleep_op": {"config": {"seconds": 4.0}}}}
+    # long enough that the other run, started by the same daemon tick, starts inside the lane's runs even
+    # when a loaded machine takes seconds to start a run process
+    sleep = {"ops": {"sleep_op": {"config": {"seconds": 8.0}}}}
     with harness.run_dagster_webserver(tmp_path, dagster_yaml=harness.queued_dagster_yaml(), daemon=True) as server:
         with DagsterClient(server.url, timeout=30) as client:
             # launch_run, not trigger_run: two transform-lane runs in the queue at once
