@@ -60,6 +60,9 @@ PARENT_RUN_TAG = "dagster/parent_run_id"
 #: ``eventlake.assets.dbt``) and failed blocking checks (Dagster never retries those).
 STEP_MAX_RETRIES = 3
 STEP_RETRY_DELAY_SECONDS = 15.0
+#: The maintenance jobs' steps retry a table that failed for an infrastructure reason (an I/O error,
+#: a catalog commit conflict) after 60, 180 and 420 s; they run nightly, so there is time.
+MAINTENANCE_RETRY_DELAY_SECONDS = 60.0
 
 
 def step_retry_policy(delay_seconds: float | None = None) -> Any:

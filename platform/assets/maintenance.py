@@ -33,7 +33,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from eventlake import contracts
+from eventlake import contracts, runs
 from eventlake.resources.core import EventlakeResource
 from eventlake.settings import get_settings
 
@@ -54,7 +54,7 @@ class OrphanFilesConfig(MaintenanceConfig):
 def _tables(config: MaintenanceConfig, eventlake: EventlakeResource) -> dict[str, Any]:
     unknown = sorted(set(config.tables) - set(RAW_TABLES))
     if unknown:
-        raise Failure(f"unknown raw table(s) {unknown}; choose among {list(RAW_TABLES)}")
+        raise Failure(f"unknown raw table(s) {unknown}; choose among {list(RAW_TABLES)}", allow_retries=False)
     tables = eventlake.tables()  # also adds the row lineage column where missing
     return {name: tables[name] for name in (config.tables or RAW_TABLES)}
 
@@ -75,12 +75,14 @@ def _each_table(
     """Run ``run(table)`` on every table; one metadata row per table; fail the run naming failed tables."""
     results: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
+    errors: list[Exception] = []
     for name, table in tables.items():
         identifier = f"{contracts.RAW_NAMESPACE}.{name}"
         try:
             result = run(table).as_dict()
         except Exception as exc:  # noqa: BLE001 - the other tables still get their turn
             failed[identifier] = f"{type(exc).__name__}: {exc}"
+            errors.append(exc)
             context.log.error(f"{what} of {identifier} failed: {failed[identifier]}")
             continue
         results.append(result)
@@ -95,7 +97,11 @@ def _each_table(
                 metadata[f"{result['table']}/{column}"] = value
     if failed:
         metadata["failed"] = MetadataValue.json(failed)
-        raise Failure(description=f"{what} failed for {', '.join(failed)}", metadata=metadata)
+        from eventlake.committer import is_infrastructure_error
+
+        # the step's retry policy tries again only when every failure was the infrastructure's
+        transient = all(is_infrastructure_error(e) for e in errors)
+        raise Failure(description=f"{what} failed for {', '.join(failed)}", metadata=metadata, allow_retries=transient)
     return Output(results, metadata=metadata)
 
 
@@ -163,6 +169,7 @@ def remove_raw_table_orphan_files(
 @job(
     description="Compaction of the small data files of raw.events/users/products/rejected_records.",
     executor_def=in_process_executor,
+    op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
     tags={"eventlake/maintenance": "compaction"},
 )
 def maintenance_compaction_job():
@@ -172,6 +179,7 @@ def maintenance_compaction_job():
 @job(
     description="Snapshot expiry of the raw tables (retention EVENTLAKE_SNAPSHOT_RETENTION_DAYS).",
     executor_def=in_process_executor,
+    op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
     tags={"eventlake/maintenance": "expire_snapshots"},
 )
 def maintenance_expire_snapshots_job():
@@ -181,6 +189,7 @@ def maintenance_expire_snapshots_job():
 @job(
     description="Removal of orphan files of the raw tables (older than EVENTLAKE_ORPHAN_FILE_MIN_AGE_DAYS).",
     executor_def=in_process_executor,
+    op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
     tags={"eventlake/maintenance": "remove_orphan_files"},
 )
 def maintenance_remove_orphan_files_job():

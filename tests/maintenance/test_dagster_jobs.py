@@ -99,12 +99,65 @@ def test_a_failing_table_fails_the_run_but_not_the_others(tmp_path, monkeypatch)
         return real(table, **kw)
 
     monkeypatch.setattr(maintenance, "remove_orphan_files", broken_for_events)
-    result = _run(maintenance_jobs[2], home)
+    result = _run(_quick_retries(maintenance_jobs[2]), home)
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "raw.events" in str(failure.event_specific_data.error)
-    assert calls == list(RAW_TABLES)  # the other tables still had their turn
-    assert _run(maintenance_jobs[0], home, tables=["nope"]).success is False
+    # the other tables still had their turn, on the first attempt and on each of the 3 retries (an I/O error)
+    assert calls == list(RAW_TABLES) * 4
+    assert _retries(result) == 3
+    unknown = _run(_quick_retries(maintenance_jobs[0]), home, tables=["nope"])
+    assert unknown.success is False and _retries(unknown) == 0, "a wrong table name is not worth retrying"
+
+
+def _quick_retries(job):
+    """The job with its own retry policy, but a delay of 10 ms instead of a minute."""
+    from dagster import Backoff, RetryPolicy
+
+    policy = job.op_retry_policy
+    assert policy is not None and policy.max_retries == 3 and policy.backoff is Backoff.EXPONENTIAL, policy
+    return job.graph.to_job(name=job.name, executor_def=job.executor_def,
+                            op_retry_policy=RetryPolicy(max_retries=policy.max_retries, delay=0.01, backoff=policy.backoff))
+
+
+def _retries(result) -> int:
+    return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_a_transient_failure_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    fill(Settings(home=home), passes=1)
+    from eventlake import maintenance
+
+    real = maintenance.remove_orphan_files
+    calls = []
+
+    def flaky_once(table, **kw):
+        calls.append(table.name()[-1])
+        if calls.count("events") == 1 and table.name()[-1] == "events":
+            raise OSError("bucket briefly unreachable")
+        return real(table, **kw)
+
+    monkeypatch.setattr(maintenance, "remove_orphan_files", flaky_once)
+    result = _run(_quick_retries(maintenance_jobs[2]), home)
+    assert result.success
+    assert _retries(result) == 1 and calls == list(RAW_TABLES) * 2
+
+
+def test_a_failure_that_is_not_the_infrastructures_is_not_retried(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    fill(Settings(home=home), passes=1)
+    from eventlake import maintenance
+
+    calls = []
+
+    def a_bug(table, **kw):
+        calls.append(table.name()[-1])
+        raise ValueError("a bug, not the weather")
+
+    monkeypatch.setattr(maintenance, "remove_orphan_files", a_bug)
+    result = _run(_quick_retries(maintenance_jobs[2]), home)
+    assert not result.success and _retries(result) == 0 and calls == list(RAW_TABLES)
 
 
 def test_schedules_follow_the_settings_and_load_with_the_eventlake_resource(tmp_path):
