@@ -30,11 +30,11 @@ TABS = ("Pipeline", "Quality", "Rejected records", "Lineage", "Explore")
 ALL = "All"
 JOB_TABLE_COLUMNS = (
     "job_id", "dataset", "status", "record_count", "accepted_count", "rejected_count", "duplicate_count",
-    "created_at", "completed_at", "format", "snapshot_id", "error_message",
+    "created_at", "completed_at", "error_message",
 )
 CHECK_TABLE_COLUMNS = ("status", "asset", "check", "kind", "failed_rows", "severity", "evaluated_at", "url",
                        "description")
-REJECT_TABLE_COLUMNS = ("job_id", "record_index", "rule", "field", "value", "message", "raw", "dataset", "kind",
+REJECT_TABLE_COLUMNS = ("job_id", "record_index", "rule", "field", "value", "raw", "message", "dataset", "kind",
                         "rejected_at")
 COUNT_AXIS = alt.Axis(format=",d", tickMinStep=1)
 
@@ -199,9 +199,11 @@ def _stacked_bars(
     )
 
 
-def _bar(frame: pd.DataFrame, x: str, y: str, color: alt.Color | None = None, title: str = "") -> alt.Chart:
+def _bar(
+    frame: pd.DataFrame, x: str, y: str, color: alt.Color | None = None, title: str = "", sort: Any = "-y"
+) -> alt.Chart:
     encoding: dict[str, Any] = {
-        "x": alt.X(f"{x}:N", sort="-y", title=None, axis=alt.Axis(labelAngle=0)),
+        "x": alt.X(f"{x}:N", sort=sort, title=None, axis=alt.Axis(labelAngle=0)),
         "y": alt.Y(f"{y}:Q", title=None, axis=COUNT_AXIS),
     }
     if color is not None:
@@ -288,11 +290,12 @@ def _jobs_section(sources: Any, tz: str, period: str, status: str, metrics, jobs
     by_status = pd.DataFrame(
         [{"status": s, "jobs": n} for s, n in metrics["jobs_by_status"].items()], columns=["status", "jobs"]
     )
-    left.altair_chart(_bar(by_status, "status", "jobs", status_color(), "Jobs by status"), width="stretch")
+    left.altair_chart(_bar(by_status, "status", "jobs", status_color(), "Jobs by status", sort=list(data.JOB_STATUSES)), width="stretch")
     records = pd.DataFrame({"outcome": list(data.OUTCOME_DOMAIN), "records": [
         outcomes[name] for name in data.OUTCOME_DOMAIN]})
     right.altair_chart(
-        _bar(records, "outcome", "records", outcome_color(legend=False), "Records by outcome"), width="stretch"
+        _bar(records, "outcome", "records", outcome_color(legend=False), "Records by outcome",
+             sort=list(data.OUTCOME_DOMAIN)), width="stretch"
     )
 
     per_bucket, unit = data.throughput(jobs)
@@ -375,8 +378,11 @@ def job_drill_down(sources: Any, job_id: str, tz: str) -> None:
         elif frame.empty:
             st.success("No record of this job was rejected.")
         else:
-            st.markdown(f"**{rejects.record_count(frame):,} rejected records of this job**")
-            _table(frame, "job_rejects_table")
+            kinds = frame[["record_index", "kind"]].drop_duplicates()["kind"].value_counts()
+            st.markdown(f"**{rejects.record_count(frame):,} rejected records of this job** "
+                        f"({int(kinds.get('invalid', 0)):,} invalid, {int(kinds.get('duplicate', 0)):,} duplicates; "
+                        "one row per violation)")
+            _table(frame, "job_rejects_table", column_order=REJECT_TABLE_COLUMNS[1:])
 
 
 def _runs_section(sources: Any, tz: str) -> None:
@@ -414,7 +420,12 @@ def _lag_section(sources: Any) -> None:
                    help="Stream records (each a chunk of an ingestion request) written but not yet committed "
                         "to the raw tables, over all shards.")
     cols[1].metric("Oldest unread record", f"{lag['oldest_unread_age_s'].max():,.0f} s" if len(lag) else "-")
-    _table(lag, "lag_table")
+    _table(lag, "lag_table", column_config={
+        "head": st.column_config.NumberColumn("last written", help="sequence number of the shard's newest record"),
+        "committed": st.column_config.NumberColumn("committed", help="the consumer's stored position"),
+        "lag_records": st.column_config.NumberColumn("behind (stream records)"),
+        "oldest_unread_age_s": st.column_config.NumberColumn("oldest unread (s)"),
+    })
 
 
 # -- Quality --------------------------------------------------------------------------
@@ -598,7 +609,7 @@ def rejects_view(sources: Any, tz: str) -> None:
     if not reasons.empty:
         reasons = reasons.assign(reason=reasons["rule"].fillna("") + " / " + reasons["field"].fillna("-"))
         chart = (
-            alt.Chart(reasons, title="Rejected records by reason (rule / field)", height=28 * len(reasons) + 20)
+            alt.Chart(reasons, title="Rejected records by reason (rule / field)", height=alt.Step(26))
             .mark_bar()
             .encode(
                 y=alt.Y("reason:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
