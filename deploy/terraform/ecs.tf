@@ -150,6 +150,8 @@ resource "aws_ecs_service" "service" {
   platform_version       = "LATEST"
   enable_execute_command = false
   propagate_tags         = "SERVICE"
+  # the API's first health check waits for it to start (imports, the job store, the stream)
+  health_check_grace_period_seconds = each.key == "api" ? 120 : null
 
   # the daemon must never run twice, not even during a deployment
   deployment_maximum_percent         = each.key == "dagster-daemon" ? 100 : 200

@@ -539,7 +539,9 @@ def test_workflow_runs_the_readmes_test_command():
     assert runs[-1].strip() == "make test"
     uses = " ".join(step.get("uses", "") for step in job["steps"])
     assert "actions/setup-python" in uses and "actions/cache" in uses and "setup-node" in uses
-    assert any("rustup" in r for r in runs)
+    # the same Rust toolchain as the image's builder stage
+    rust = re.search(r"FROM rust:(\d+\.\d+\.\d+)-", DOCKERFILE.read_text()).group(1)
+    assert any(f"rustup toolchain install {rust}" in r for r in runs), f"CI must use Rust {rust}, as the image"
     assert "ubuntu" in job["runs-on"]
 
 
