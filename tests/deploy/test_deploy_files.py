@@ -219,6 +219,49 @@ def test_healthcheck_fails_before_a_role_started(tmp_path):
     assert result.returncode == 1
 
 
+def _healthcheck(tmp_path, role: str, **env: str) -> subprocess.CompletedProcess:
+    (tmp_path / "role").write_text(role + "\n")
+    return subprocess.run(["sh", str(ENTRYPOINT), "healthcheck"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                               "EVENTLAKE_ROLE_FILE": str(tmp_path / "role"), **env})
+
+
+def test_healthcheck_probes_the_roles_http_endpoint(tmp_path):
+    """api: GET /api/v1/health on EVENTLAKE_API_PORT, a 2xx or it fails."""
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        status = 200
+
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(Health.status if self.path == "/api/v1/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = str(server.server_address[1])
+        assert _healthcheck(tmp_path, "api", EVENTLAKE_API_PORT=port).returncode == 0
+        Health.status = 503  # the job store or the stream is down
+        assert _healthcheck(tmp_path, "api", EVENTLAKE_API_PORT=port).returncode != 0
+    finally:
+        server.shutdown()
+    assert _healthcheck(tmp_path, "api", EVENTLAKE_API_PORT=port).returncode != 0  # nothing listens
+
+
+def test_healthcheck_of_a_consumer_finds_its_process(tmp_path):
+    consumer = subprocess.Popen(["bash", "-c", 'exec -a "eventlake consume" sleep 60'])
+    try:
+        assert _healthcheck(tmp_path, "consume").returncode == 0
+    finally:
+        consumer.kill()
+        consumer.wait()
+
+
 def test_each_role_runs_the_demos_command(role_commands):
     """The commands platform/demo.py starts, bound to 0.0.0.0; Dagster as webserver + daemon."""
     assert role_commands["api"] == [["eventlake", "api", "--host", "0.0.0.0", "--port", "8000"]]
