@@ -122,6 +122,11 @@ def read_failing_rows(duckdb_file: str, sql: str, mtime_key: float) -> tuple[Any
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_warehouse_columns(duckdb_file: str, schema: str, table: str, mtime_key: float) -> tuple[Any, str | None]:
+    return _attempt(data.warehouse_columns, Path(duckdb_file), schema, table)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def read_rejects(home: str, tz: str, job_id: str | None) -> tuple[Any, str | None]:
     return _attempt(rejects.read_rejected, _settings(), tz=tz, job_id=job_id)
 
@@ -740,6 +745,11 @@ def _model_details(sources: Any, manifest: dict, node: data.LineageNode, tz: str
             st.caption("Reported by the snapshot sensor (no run): the consumer's Iceberg commit.")
 
     st.markdown("**Columns**")
+    if details["schema"] and details["resource_type"] != "source":
+        actual, _ = read_warehouse_columns(str(sources.duckdb_file), details["schema"], details["table"],
+                                           _mtime(sources.duckdb_file))
+        if actual is not None and not actual.empty:
+            details["columns"] = data.with_warehouse_types(details["columns"], actual)
     if details["columns"].empty:
         st.caption("No columns documented in the dbt yml.")
     else:

@@ -814,6 +814,8 @@ def model_details(manifest: Mapping[str, Any], unique_id: str) -> dict[str, Any]
         "description": node.get("description") or "",
         "path": node.get("original_file_path"),
         "relation": node.get("relation_name"),
+        "schema": node.get("schema"),
+        "table": node.get("alias") or node.get("name"),
         "columns": columns,
         "tests": pd.DataFrame(sorted(tests, key=lambda t: t["test"] or ""), columns=TEST_COLUMNS),
     }
@@ -858,3 +860,25 @@ def failing_rows(duckdb_file: Path, test_sql: str, limit: int = 20) -> pd.DataFr
         raise SourceUnavailable(f"Cannot run the test's query on the warehouse: {exc}") from exc
     finally:
         con.close()
+
+
+def warehouse_columns(duckdb_file: Path, schema: str, table: str) -> pd.DataFrame:
+    """A warehouse table's columns and their types, in table order (``column``, ``type``)."""
+    con = _connect(duckdb_file)
+    try:
+        return con.execute(
+            "select column_name as column, data_type as type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).df()
+    finally:
+        con.close()
+
+
+def with_warehouse_types(documented: pd.DataFrame, actual: pd.DataFrame) -> pd.DataFrame:
+    """The documented columns with the warehouse's types, then the columns only the warehouse has."""
+    types = dict(zip(actual["column"], actual["type"], strict=True))
+    merged = documented.assign(type=[types.get(c) or t for c, t in zip(documented["column"], documented["type"],
+                                                                         strict=True)])
+    extra = actual[~actual["column"].isin(documented["column"])].assign(description="")
+    return pd.concat([merged, extra[["column", "type", "description"]]], ignore_index=True)

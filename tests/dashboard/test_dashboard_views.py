@@ -372,8 +372,11 @@ def test_lineage_model_details_from_the_real_manifest(app_env):
     assert "unique_fact_events_event_id" in set(tests["test"])
     # the test's status is Dagster's latest evaluation of the check of the same name
     assert tests.set_index("test").loc["unique_fact_events_event_id", "status"] == "passed"
-    columns = keyed(at, "model_columns_table")
-    assert {"event_id", "job_id", "event_type"} <= set(columns["column"])
+    columns = keyed(at, "model_columns_table").set_index("column")
+    assert {"event_id", "job_id", "event_type"} <= set(columns.index)
+    # documented in the yml, typed by the warehouse
+    assert columns.loc["event_timestamp", "type"].startswith("TIMESTAMP")
+    assert columns.loc["event_id", "description"]
     assert metric(at, "Rows").value == "5"  # the latest materialization's dagster/row_count
 
     at.selectbox(key="lineage_model").set_value("stg_events").run()
