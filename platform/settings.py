@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         default=None, description="Warehouse location (file:// or s3://). Default: home/warehouse."
     )
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint override (moto).")
+    data_docs_url: str | None = Field(
+        default=None,
+        description="Where Great Expectations keeps its results and builds Data Docs: a local directory or "
+        "s3://bucket/prefix. Default: s3://<warehouse bucket>/gx when the warehouse is on S3, else home/gx.",
+    )
     glue_endpoint_url: str | None = Field(default=None, description="Glue endpoint override (moto).")
     target_file_bytes: int = Field(
         default=128 * 1024 * 1024, description="Target size of the Parquet data files written."
@@ -295,6 +300,15 @@ class Settings(BaseSettings):
     @property
     def dbt_manifest_path(self) -> Path:
         return self.dbt_target_path / "manifest.json"
+
+    @property
+    def gx_root(self) -> str:
+        """Root of the Great Expectations stores and Data Docs site (``data_docs/``): a local path or s3:// URL."""
+        if self.data_docs_url:
+            return self.data_docs_url.rstrip("/")
+        if self.warehouse_location.startswith("s3://"):
+            return f"s3://{self.warehouse_location[len('s3://'):].split('/', 1)[0]}/gx"
+        return str((self.home / "gx").expanduser().resolve())
 
     @property
     def dagster_home(self) -> Path:
