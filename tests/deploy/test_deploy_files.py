@@ -317,7 +317,7 @@ def test_every_command_the_roles_run_exists(role_commands):
 
 # -- the image's environment, rebuilt here as the Dockerfile builds it (no container runtime needed) ---------------
 @pytest.fixture(scope="module")
-def image_venv(tmp_path_factory) -> Path:
+def image_venv(tmp_path_factory):
     """A venv made as the builder stage makes /opt/venv: the Dockerfile's `uv export` of uv.lock installed with
     --require-hashes (offline, from uv's cache), the data_processor_rs wheel (the dev venv's build of the same
     crate: maturin is too slow for a test) and eventlake installed editable, without dependencies, from a copy
@@ -354,7 +354,8 @@ def image_venv(tmp_path_factory) -> Path:
         shutil.copytree(REPO / tree, root / "app" / tree,
                         ignore=shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", "*.pyc"))
     uv_run("pip", "install", "-q", "--python", python, "--no-deps", "--no-build-isolation", "--editable", ".")
-    return venv
+    yield venv
+    shutil.rmtree(root, ignore_errors=True)  # about 1.4 GB: not left for pytest's kept temp directories
 
 
 def test_image_environment_runs_every_role(role_commands, image_venv):
