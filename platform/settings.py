@@ -250,6 +250,43 @@ class Settings(BaseSettings):
     dagster_port: int = Field(default=3000, description="Port of the Dagster webserver the demo starts.")
     dashboard_port: int = Field(default=8501, description="Port of the Streamlit dashboard the demo starts.")
 
+    # -- alerts (eventlake.alerts, docs/alerts.md) ------------------------------------
+    alert_webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated webhook URLs (Slack-compatible incoming webhooks) that alerts are POSTed to; "
+        "empty = no alerts are sent.",
+    )
+    alert_repeat_minutes: float = Field(
+        default=60.0,
+        ge=0,
+        description="The same failure (same kind, subject and reason) is alerted at most once in this many minutes.",
+    )
+    alert_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout of one webhook POST; a failing webhook is logged, never raised."
+    )
+    consumer_lag_alert_records: int = Field(
+        default=10_000,
+        ge=1,
+        description="Alert when a stream shard holds more than this many records not yet committed by the consumer.",
+    )
+    fact_events_freshness_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="The freshness check of marts.fact_events (and the other marts) fails when they were last "
+        "updated longer ago than this.",
+    )
+    dashboard_url: str | None = Field(
+        default=None,
+        description="The dashboard's address in alert links; unset = http://127.0.0.1:<dashboard_port>.",
+    )
+
+    @field_validator("alert_webhook_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
