@@ -107,6 +107,11 @@ def read_checks(dagster_home: str, dagster_url: str, tz: str) -> tuple[Any, str 
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_check_history(dagster_home: str, dagster_url: str, check: str, asset: str, tz: str) -> tuple[Any, str | None]:
+    return _attempt(orchestrator.check_history_frame, Path(dagster_home), dagster_url, check, asset, tz=tz)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def read_materializations(dagster_home: str, names: tuple[str, ...]) -> tuple[Any, str | None]:
     return _attempt(orchestrator.latest_materializations, Path(dagster_home), names)
 
@@ -473,6 +478,18 @@ def _checks_section(sources: Any, checks: pd.DataFrame, tz: str) -> None:
     if status != ALL:
         shown = shown[shown["status"] == status]
     _table(shown, "checks_table", column_order=CHECK_TABLE_COLUMNS, column_config=_check_columns())
+
+    st.markdown("**History of a check** (its evaluations in the newest transform runs)")
+    labels = [f"{a} / {c}" for a, c in zip(checks["asset"], checks["check"], strict=True)]
+    picked = st.selectbox("Check", labels, key="check_history")
+    asset, check = picked.split(" / ", 1)
+    history, error = read_check_history(str(sources.dagster_home), sources.dagster_url, check, asset, tz)
+    if error:
+        st.info(error)
+    elif history.empty:
+        st.info(f"{check} has no evaluation in the newest transform runs (its runs failed before it reported).")
+    else:
+        _table(history, "check_history_table", column_config=_check_columns())
 
 
 def _check_columns() -> dict[str, Any]:

@@ -162,6 +162,31 @@ def check_history(dagster_home: Path, job_name: str = "transform_job", runs: int
     return evaluations
 
 
+HISTORY_COLUMNS = ["evaluated_at", "status", "failed_rows", "severity", "run_id", "url"]
+
+
+def check_history_frame(
+    dagster_home: Path, dagster_url: str, check: str, asset: str, tz: str = "UTC", runs: int = 20
+) -> pd.DataFrame:
+    """One check's evaluations in the newest ``runs`` transform runs, newest first."""
+    rows = [
+        {
+            "evaluated_at": e.evaluated_at,
+            "status": CHECK_PASSED if e.passed else CHECK_FAILED,
+            "failed_rows": failed_rows(e.metadata),
+            "severity": e.severity,
+            "run_id": e.run_id,
+            "url": run_url(dagster_url, e.run_id),
+        }
+        for e in check_history(dagster_home, runs=runs)
+        if e.check == check and e.asset == asset
+    ]
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    frame["evaluated_at"] = _to_zone(pd.to_datetime(frame["evaluated_at"], utc=True), tz)
+    frame["failed_rows"] = frame["failed_rows"].astype("Int64")
+    return frame.sort_values("evaluated_at", ascending=False).reset_index(drop=True)
+
+
 def latest_checks(dagster_home: Path, dagster_url: str, tz: str = "UTC", runs: int = 20) -> pd.DataFrame:
     """The latest execution of every asset check, as Dagster resolves it (passed, failed,
     execution failed when its run failed before it reported, skipped, in progress).

@@ -84,8 +84,8 @@ def _failing_dbt_test(settings: Settings, root: Path) -> None:
 
 
 def _dagster_runs(dagster_home: Path) -> None:
-    """transform_job twice: a run whose dbt test passes and GX suite fails, then a run that fails
-    before its check reports."""
+    """transform_job three times: twice a run whose dbt test passes and GX suite fails, then a run
+    that fails before its check reports."""
     from dagster import (
         AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, DagsterInstance, Definitions, MaterializeResult,
         asset, asset_check, define_asset_job,
@@ -123,7 +123,8 @@ def _dagster_runs(dagster_home: Path) -> None:
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         good = Definitions(assets=[fact_events, dim_users], asset_checks=[unique_check, gx_check, failing_dbt_test],
                            jobs=[define_asset_job("transform_job")])
-        good.resolve_job_def("transform_job").execute_in_process(instance=instance, raise_on_error=False)
+        for _ in range(2):
+            good.resolve_job_def("transform_job").execute_in_process(instance=instance, raise_on_error=False)
         bad = Definitions(assets=[stg_events], jobs=[define_asset_job("transform_job")])
         bad.resolve_job_def("transform_job").execute_in_process(instance=instance, raise_on_error=False)
 
@@ -215,7 +216,7 @@ def test_rejected_records_read_through_pyiceberg_one_row_per_violation(filled):
 
 def test_transform_runs_and_checks_come_from_the_dagster_instance(filled):
     runs = orchestrator.recent_runs(filled.dagster_home, "http://d:3000", ("transform_job",))
-    assert list(runs["status"]) == ["FAILURE", "SUCCESS"]  # newest first
+    assert list(runs["status"]) == ["FAILURE", "SUCCESS", "SUCCESS"]  # newest first
     assert all(url == f"http://d:3000/runs/{run_id}" for url, run_id in zip(runs["url"], runs["run_id"], strict=True))
     assert (runs["duration_s"] >= 0).all()
 
@@ -277,7 +278,7 @@ def test_pipeline_counts_add_up_with_deltas_runs_and_lag(app_env):
     assert any(c.value.startswith(f"received {m['records_received']:,} = accepted") for c in at.caption)
 
     runs = keyed(at, "runs_table")
-    assert list(runs["status"]) == ["FAILURE", "SUCCESS"]
+    assert list(runs["status"]) == ["FAILURE", "SUCCESS", "SUCCESS"]
     assert runs["url"].str.startswith("http://dagster.example:3000/runs/").all()
     assert metric(at, "Stream records behind").value == "0"
     assert not keyed(at, "lag_table").empty
@@ -318,6 +319,14 @@ def test_quality_matches_dagster_checks(app_env):
     }
     at.selectbox(key="checks_kind").set_value("dbt").run()
     assert list(keyed(at, "checks_table")["check"]) == [FAILING_DBT_TEST, "unique_fact_events_event_id"]
+
+    # a check's history: its evaluation in each transform run (the failed run never evaluated it)
+    at.selectbox(key="check_history").set_value("fact_events / gx_marts_suite").run()
+    history = keyed(at, "check_history_table")
+    assert history[["status", "failed_rows"]].values.tolist() == [["failed", 2], ["failed", 2]]
+    assert history["evaluated_at"].is_monotonic_decreasing  # newest first
+    assert history["url"].str.startswith("http://dagster.example:3000/runs/").all()
+    assert history["run_id"].nunique() == 2
 
     # a failing dbt test's records: its compiled query from run_results.json, run on the warehouse
     at.selectbox(key="failing_check").set_value(FAILING_DBT_TEST).run()
