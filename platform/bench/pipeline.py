@@ -371,7 +371,6 @@ def transform_child(home: str, result_json: str) -> int:
     write_dagster_yaml(dagster_home)
     from dagster import DagsterEventType, DagsterInstance
 
-    from eventlake.assets.dbt import DBT_PROJECT_DIR
     from eventlake.definitions import build_definitions
 
     out: dict[str, Any] = {"status": "ERROR"}
@@ -426,9 +425,10 @@ def transform_child(home: str, result_json: str) -> int:
             key=lambda s: s["start"] or 0,
         )  # fmt: skip
         out["materializations"] = materialized
-        target = Path(os.environ["DBT_TARGET_PATH"]) if os.environ.get("DBT_TARGET_PATH") else DBT_PROJECT_DIR / "target"
-        out["dbt_models"] = dbt_timings(target if target.is_absolute() else DBT_PROJECT_DIR / target, result.run_id,
-                                        invocations, loaded)  # fmt: skip
+        from eventlake.settings import Settings
+
+        target = Settings(home=home).dbt_target_path  # where this home's dbt runs write (EVENTLAKE_DBT_TARGET_DIR)
+        out["dbt_models"] = dbt_timings(target, result.run_id, invocations, loaded)
         out["dbt_overhead"] = dbt_overhead(out["steps"], out["dbt_models"] or [], dbt_launched)
         if errors:
             out["error"] = "\n".join(errors)
