@@ -5,6 +5,7 @@ Asset checks and the dashboard read model tables through ``query_df``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -64,10 +65,12 @@ class DuckDBWarehouse(ConfigurableResource):
 
 
 class SnowflakeWarehouse(ConfigurableResource):
-    """Snowflake through the connector (dagster-snowflake's resource underneath).
+    """Snowflake through dagster-snowflake's ``SnowflakeResource`` (the Snowflake Connector for Python underneath).
 
     Every connection value left unset here comes from the settings
-    (``EVENTLAKE_SNOWFLAKE_*``), the same values the dbt PROD target uses.
+    (``EVENTLAKE_SNOWFLAKE_*``), the same values the dbt PROD target uses. A host,
+    port or protocol override (a fakesnow server) reaches the connector through the
+    resource's ``additional_snowflake_connection_args``.
     """
 
     account: str | None = None
@@ -92,30 +95,33 @@ class SnowflakeWarehouse(ConfigurableResource):
         mine = {k: v for k, v in self.model_dump().items() if v is not None}
         return {k: v for k, v in {**from_settings, **mine}.items() if v is not None}
 
-    def query_df(self, sql: str) -> pd.DataFrame:
-        import pandas as pd
-        import snowflake.connector
+    def snowflake_resource(self):
+        """The dagster-snowflake ``SnowflakeResource`` for :meth:`connect_kwargs` (imported here: it loads Snowpark)."""
+        from dagster_snowflake import SnowflakeResource
 
         kwargs = self.connect_kwargs()
-        with snowflake.connector.connect(**kwargs) as conn:
+        endpoint = {k: kwargs.pop(k) for k in ("host", "port", "protocol") if k in kwargs}
+        return SnowflakeResource(**kwargs, additional_snowflake_connection_args=endpoint or None)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A ``snowflake.connector`` connection from dagster-snowflake's resource, committed and closed on exit."""
+        with self.snowflake_resource().get_connection() as conn:
+            yield conn
+
+    def query_df(self, sql: str) -> pd.DataFrame:
+        with self.connection() as conn:
             cur = conn.cursor()
             cur.execute(sql)
-            return cur.fetch_pandas_all() if hasattr(cur, "fetch_pandas_all") else pd.DataFrame(cur.fetchall())
+            return cur.fetch_pandas_all()
 
     def query_chunks(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:  # noqa: ARG002 - Snowflake sizes its own batches
         """The result of ``sql`` in the result batches Snowflake returns (at least one frame, maybe empty)."""
-        import snowflake.connector
-
-        kwargs = self.connect_kwargs()
-        with snowflake.connector.connect(**kwargs) as conn:
+        with self.connection() as conn:
             cur = conn.cursor()
             cur.execute(sql)
-            batches = getattr(cur, "fetch_pandas_batches", None)
-            if batches is None:  # connectors without result batches
-                yield cur.fetch_pandas_all()
-                return
             empty = True
-            for frame in batches():
+            for frame in cur.fetch_pandas_batches():
                 empty = False
                 yield frame
             if empty:
@@ -124,4 +130,5 @@ class SnowflakeWarehouse(ConfigurableResource):
                 yield pd.DataFrame()
 
     def relation(self, schema: str, name: str) -> str:
-        return f"{self.database}.{schema.upper()}.{name.upper()}"
+        database = self.connect_kwargs().get("database")
+        return f"{database}.{schema.upper()}.{name.upper()}"
