@@ -78,6 +78,20 @@ def _transform_full_checks_schedule() -> ScheduleDefinition:
     )
 
 
+@functools.cache
+def _prod_loaders() -> tuple[list, list]:
+    """The Snowflake RAW loader assets and ``snowflake_load_job``, which runs them (PROD only)."""
+    from eventlake.assets.snowflake_raw import GROUP, snowflake_raw_assets
+
+    job = define_asset_job(
+        "snowflake_load_job",
+        selection=AssetSelection.groups(GROUP),
+        description="Copy the rows each new raw Iceberg snapshot added into Snowflake <database>.RAW (exactly once).",
+        executor_def=in_process_executor,
+    )
+    return list(snowflake_raw_assets), [job]
+
+
 def build_definitions(env: str | None = None, home: str | None = None) -> Definitions:
     from dagster import Definitions
 
@@ -91,10 +105,12 @@ def build_definitions(env: str | None = None, home: str | None = None) -> Defini
 
     env = env or get_settings().env
     resources = RESOURCES[env](home) if env == "LOCAL" else RESOURCES[env]()
+    # PROD: the loaders that copy each new raw snapshot's rows into Snowflake's RAW schema (exactly once)
+    prod_assets, prod_jobs = _prod_loaders() if env == "PROD" else ([], [])
     return Definitions(
-        assets=[*raw_assets, *dbt_layer_assets(home)],
+        assets=[*raw_assets, *prod_assets, *dbt_layer_assets(home)],
         asset_checks=[raw_events_contract, *gx_checks(), *reconciliation_checks()],
-        jobs=[raw_ingest_job, _transform_job(), *maintenance_jobs],
+        jobs=[raw_ingest_job, _transform_job(), *maintenance_jobs, *prod_jobs],
         schedules=[_transform_full_checks_schedule(), *maintenance_schedules],
         sensors=[iceberg_snapshot_sensor],
         resources=resources,
