@@ -175,6 +175,7 @@ def include_routers(app: FastAPI) -> None:
         )
     for module in PUBLIC_ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(metrics.scrape_router)  # GET /metrics, where Prometheus looks by default
 
 
 def create_server_app() -> FastAPI:

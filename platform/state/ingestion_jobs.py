@@ -612,6 +612,33 @@ class IngestionJobStore:
             "avg_seconds_to_complete": float(totals[5]) if totals[5] is not None else None,
         }
 
+    def recent(self, window_seconds: float, latency_sample: int = 1_000) -> dict[str, Any]:
+        """What moved in the last ``window_seconds``, for rates and latency (``/metrics``).
+
+        ``received`` (records of jobs created in the window), ``processed`` (accepted + rejected +
+        duplicates of jobs completed in the window), and ``seconds_to_complete``: the POST ->
+        COMPLETED times of the latest ``latency_sample`` completed jobs, sorted.
+        """
+        c = jobs_table.c
+        since = _now() - timedelta(seconds=window_seconds)
+        with self.engine.connect() as conn:
+            received = conn.execute(
+                select(func.coalesce(func.sum(c.record_count), 0)).where(c.created_at >= since)
+            ).scalar_one()
+            processed = conn.execute(
+                select(func.coalesce(func.sum(c.accepted_count + c.rejected_count + c.duplicate_count), 0)).where(
+                    c.completed_at >= since
+                )
+            ).scalar_one()
+            latest = conn.execute(
+                select(c.seconds_to_complete)
+                .where(c.seconds_to_complete.is_not(None))
+                .order_by(c.completed_at.desc())
+                .limit(latency_sample)
+            ).scalars()
+            seconds = sorted(float(v) for v in latest)
+        return {"received": int(received), "processed": int(processed), "seconds_to_complete": seconds}
+
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         with self.engine.connect() as conn:

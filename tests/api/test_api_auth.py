@@ -12,7 +12,7 @@ from api.main import create_app
 from .conftest import AUTH, assert_error_shape, make_settings
 
 #: The routes anyone may call, by (method, path).
-PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/metrics")}
+PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/metrics"), ("GET", "/metrics")}
 
 
 def api_routes() -> list[tuple[str, str]]:

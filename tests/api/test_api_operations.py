@@ -89,7 +89,8 @@ def test_openapi_docs(client):
     paths = schema["paths"]
     assert set(paths) == {
         "/api/v1/ingest", "/api/v1/status/{job_id}", "/api/v1/jobs/{job_id}/rejected", "/api/v1/health",
-        "/api/v1/metrics", "/api/v1/trigger/{pipeline}",
+        "/api/v1/metrics", "/api/v1/trigger/{pipeline}", "/api/v1/tables/{name}/snapshots",
+        "/api/v1/tables/{name}/snapshots/{snapshot_id}", "/metrics",
     }
     ingest = paths["/api/v1/ingest"]["post"]
     assert set(ingest["requestBody"]["content"]) == {"application/json", "application/x-ndjson", "text/csv"}
