@@ -89,7 +89,7 @@ def test_the_daily_full_checks_run_checks_whole_tables(eventlake_home):
     schedule = defs.resolve_schedule_def("transform_full_checks_schedule")
     (request,) = schedule.evaluate_tick(build_schedule_context()).run_requests
     ops = validate_run_config(defs.resolve_job_def("transform_job"), request.run_config)["ops"]
-    assert {name: op["config"] for name, op in ops.items() if op.get("config") is not None} == {
+    assert {name: op["config"] for name, op in ops.items() if op.get("config")} == {
         "dbt_staging": {"full_checks": True},
         "dbt_intermediate": {"full_checks": True},
         "dbt_marts": {"full_checks": True},
