@@ -99,20 +99,23 @@ def build_definitions(env: str | None = None, home: str | None = None) -> Defini
     from eventlake.assets.dbt import dbt_layer_assets
     from eventlake.assets.maintenance import maintenance_jobs, maintenance_schedules
     from eventlake.assets.raw import raw_assets, raw_events_contract
+    from eventlake.resources.core import settings_for
     from eventlake.resources.registry import RESOURCES
+    from eventlake.sensors.alerts import alert_sensors, marts_freshness_checks, marts_freshness_sensor
     from eventlake.sensors.snapshots import iceberg_snapshot_sensor
     from eventlake.settings import get_settings
 
     env = env or get_settings().env
     resources = RESOURCES[env](home) if env == "LOCAL" else RESOURCES[env]()
+    freshness_checks = marts_freshness_checks(settings_for(home).fact_events_freshness_minutes)
     # PROD: the loaders that copy each new raw snapshot's rows into Snowflake's RAW schema (exactly once)
     prod_assets, prod_jobs = _prod_loaders() if env == "PROD" else ([], [])
     return Definitions(
         assets=[*raw_assets, *prod_assets, *dbt_layer_assets(home)],
-        asset_checks=[raw_events_contract, *gx_checks(), *reconciliation_checks()],
+        asset_checks=[raw_events_contract, *gx_checks(), *reconciliation_checks(), *freshness_checks],
         jobs=[raw_ingest_job, _transform_job(), *maintenance_jobs, *prod_jobs],
         schedules=[_transform_full_checks_schedule(), *maintenance_schedules],
-        sensors=[iceberg_snapshot_sensor],
+        sensors=[iceberg_snapshot_sensor, *alert_sensors(), marts_freshness_sensor(freshness_checks)],
         resources=resources,
     )
 
