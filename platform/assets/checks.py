@@ -10,7 +10,9 @@ the dbt model the suite names. A suite validates only the rows a run brought:
 - other suites validate the rows of the model's latest run (its newest
   ``dbt_loaded_at``).
 Each check stores its result for the dashboard and reports what failed with
-counts and sample values. A run that brought no rows passes without loading
+counts, sample values and the keys of the failing rows (``failing_rows``), and
+links the run's Great Expectations Data Docs page (``data_docs``, built under
+the settings' ``gx_root``: ``$EVENTLAKE_HOME/gx`` or S3). A run that brought no rows passes without loading
 Great Expectations. The rows are read in chunks of ``CHUNK_ROWS``, so a first
 build over the whole history holds one chunk in memory, not the history;
 uniqueness across chunks is counted in the warehouse (``duplicates``).
@@ -121,12 +123,17 @@ def _gx_check(suite_name: str, spec: quality.SuiteSpec):
                 passed=True,
                 metadata={"rows": 0, "scope": scope, "note": "no new rows to validate"},
             )
+        settings = eventlake.settings
         result = quality.run_suite_chunks(
             suite_name,
             itertools.chain([first], chunks),
             duplicates=lambda columns: duplicates(warehouse, sql, columns),
+            # one Data Docs page per run under the home (or S3 in PROD); a failure to build it only logs
+            docs_root=settings.gx_root,
+            run_name=context.op_execution_context.run_id,
+            s3_endpoint_url=settings.s3_endpoint_url,
         )
-        quality.record_result(eventlake.settings.job_db, result, run_id=context.op_execution_context.run_id)
+        quality.record_result(settings.job_db, result, run_id=context.op_execution_context.run_id)
         failed = result.failed
         for r in failed:
             context.log.warning(
@@ -140,6 +147,11 @@ def _gx_check(suite_name: str, spec: quality.SuiteSpec):
             "successful_expectations": result.successful_expectations,
             "failed_expectations": MetadataValue.json(failed) if failed else MetadataValue.text("none"),
         }
+        if failed:
+            metadata["failing_rows"] = MetadataValue.json(failing_rows(result))
+        if result.data_docs:
+            metadata["data_docs"] = MetadataValue.url(result.data_docs)
+            metadata["data_docs_index"] = MetadataValue.url(result.data_docs_index)
         if failed and blocking:
             metadata["what_to_do"] = MetadataValue.md(
                 f"The layers downstream of `{model}` are not built while these rows fail. Fix the data "
@@ -154,6 +166,21 @@ def _gx_check(suite_name: str, spec: quality.SuiteSpec):
         )
 
     return _check
+
+
+def failing_rows(result: quality.QualityResult) -> list[dict]:
+    """Per failed expectation: the rule and the keys of the rows that broke it (a bounded sample),
+    so an analyst can find the records (``event_id``/``job_id``, the dims' ``user_id``...)."""
+    return [
+        {
+            "rule": r["rule"],
+            "expectation": r["expectation"],
+            "column": r.get("column"),
+            "unexpected_count": r.get("unexpected_count"),
+            "keys": r.get("failing_keys") or [],
+        }
+        for r in result.failed
+    ]
 
 
 def gx_checks() -> list:

@@ -37,6 +37,8 @@ class QualityResult:
     results: list[dict[str, Any]]
     row_count: int = 0
     run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    data_docs: str | None = None  # URL of the run's Data Docs page (file:// or https://), when built
+    data_docs_index: str | None = None  # URL of the Data Docs site's index
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -62,7 +64,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, Decimal):
         return json_safe(float(value))
     if isinstance(value, (datetime, date, time)):
@@ -130,7 +132,12 @@ def record_result(db_url: str, result: QualityResult, run_id: str | None = None)
     """Store ``result`` in ``quality_results`` (created if missing); returns the row id."""
     engine = _engine(db_url)
     table = _ensure_table(engine)
-    details = {"row_count": result.row_count, "results": result.results}
+    details = {
+        "row_count": result.row_count,
+        "results": result.results,
+        "data_docs": result.data_docs,
+        "data_docs_index": result.data_docs_index,
+    }
     with engine.begin() as con:
         inserted = con.execute(
             table.insert().values(
@@ -154,7 +161,9 @@ def recent_results(db_url: str, limit: int = 50) -> list[dict[str, Any]]:
 
     Each row: id, run_at (aware UTC datetime), suite, asset, success,
     evaluated, successful, run_id, row_count, results (the per-expectation
-    list of :class:`QualityResult`).
+    list of :class:`QualityResult`, each failure with its ``failing_keys``),
+    data_docs and data_docs_index (URLs of the run's Data Docs page and the
+    site's index; None when none was built).
     """
     from sqlalchemy import select
 
@@ -181,6 +190,23 @@ def recent_results(db_url: str, limit: int = 50) -> list[dict[str, Any]]:
                 "run_id": row["run_id"],
                 "row_count": details.get("row_count"),
                 "results": details.get("results", []),
+                "data_docs": details.get("data_docs"),
+                "data_docs_index": details.get("data_docs_index"),
             }
         )
     return out
+
+
+def latest_data_docs(db_url: str, *, scan: int = 500) -> dict[str, dict[str, Any]]:
+    """The newest Data Docs page of each suite, for the dashboard: ``{suite: row}``.
+
+    ``row`` is the newest stored result of the suite that has a page (the
+    :func:`recent_results` row: ``data_docs`` is the page's URL, ``data_docs_index``
+    the site's index, plus run_at, success, run_id, results with their
+    ``failing_keys``), among the newest ``scan`` results. Suites without a page are absent.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for row in recent_results(db_url, limit=scan):
+        if row["data_docs"] and row["suite"] not in latest:
+            latest[row["suite"]] = row
+    return latest

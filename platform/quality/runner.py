@@ -10,6 +10,7 @@ outcomes merged.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -25,6 +26,8 @@ logger = logging.getLogger("eventlake.quality")
 
 # how many failing values GX keeps per expectation (partial_unexpected_list)
 SAMPLE_SIZE = 20
+#: how many failing rows' keys are kept per expectation (``failing_keys``)
+KEY_SAMPLE = 50
 
 
 def run_suite(
@@ -32,13 +35,20 @@ def run_suite(
     df: pd.DataFrame,
     *,
     suites: Mapping[str, SuiteSpec] | None = None,
+    docs_root: str | None = None,
+    run_name: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> QualityResult:
     """Validate ``df`` (rows of the suite's dbt model) with the named suite.
 
-    Failing expectations are logged with their rule, counts and sample
-    values (warning severity logs at WARNING, the rest at ERROR).
+    Failing expectations are logged with their rule, counts, sample
+    values and failing rows' keys (warning severity logs at WARNING, the
+    rest at ERROR). With ``docs_root`` the run's Data Docs are built there
+    (:mod:`eventlake.quality.docs`).
     """
-    return run_suite_chunks(suite_name, [df], suites=suites)
+    return run_suite_chunks(
+        suite_name, [df], suites=suites, docs_root=docs_root, run_name=run_name, s3_endpoint_url=s3_endpoint_url
+    )
 
 
 #: expectations over a set of rows rather than one row at a time: a chunk sees only its own duplicates
@@ -54,6 +64,9 @@ def run_suite_chunks(
     *,
     duplicates: DuplicateCounter | None = None,
     suites: Mapping[str, SuiteSpec] | None = None,
+    docs_root: str | None = None,
+    run_name: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> QualityResult:
     """Validate rows that arrive as DataFrame chunks, holding one chunk in memory at a time.
 
@@ -63,6 +76,15 @@ def run_suite_chunks(
     more than one chunk its result comes from ``duplicates``, an aggregate
     over all the rows (SQL in the warehouse); without it a multi-chunk run
     is refused rather than reporting uniqueness it did not check.
+
+    Each failing expectation names the rows that failed: ``failing_keys``,
+    up to :data:`KEY_SAMPLE` dicts of the suite's key columns
+    (``meta.key_columns``, e.g. ``event_id`` and ``job_id``) and the failing
+    value. With ``docs_root`` (a directory or ``s3://`` URL) one Data Docs
+    page is built for the run from the merged result (see
+    :mod:`eventlake.quality.docs`); ``data_docs`` and ``data_docs_index`` of
+    the result say where. A failure to build them is logged, never raised:
+    the validation stands without its page.
     """
     catalog = suites if suites is not None else load_suites()
     try:
@@ -72,13 +94,20 @@ def run_suite_chunks(
 
     validate = _validator(spec)
     merged: list[dict[str, Any]] | None = None
+    gx_outcome: Any = None  # the first chunk's GX result, the frame of the Data Docs page
+    shown: list[Any] = []  # per expectation: the GX result of the first chunk where it failed (else the first)
     rows = n_chunks = 0
     for df in chunks:
         if n_chunks and df.empty:
             continue
         if n_chunks == 1 and duplicates is None and any(e["type"] in SET_EXPECTATIONS for e in spec.expectations):
             raise SuiteError(f"suite {spec.name} checks uniqueness: validating it in chunks needs a duplicate counter")
-        entries = [_result_entry(r) for r in validate(df).results]
+        outcome = validate(df)
+        entries = [_result_entry(r) for r in outcome.results]
+        if gx_outcome is None:
+            gx_outcome, shown = outcome, list(outcome.results)
+        else:
+            shown = [b if a.success and not b.success else a for a, b in zip(shown, outcome.results, strict=True)]
         merged = entries if merged is None else [_merge(a, b) for a, b in zip(merged, entries, strict=True)]
         rows += len(df)
         n_chunks += 1
@@ -98,8 +127,53 @@ def run_suite_chunks(
         results=merged,
         row_count=rows,
     )
+    if docs_root:
+        try:
+            page = _publish(spec, gx_outcome, shown, result, n_chunks, docs_root, run_name, s3_endpoint_url)
+            result.data_docs, result.data_docs_index = page.page, page.index
+        except Exception:  # the page documents the validation; its absence must not fail it
+            logger.warning("suite %s on %s: could not build Data Docs under %s", spec.name, spec.asset, docs_root, exc_info=True)
     _log_outcome(result)
     return result
+
+
+def _publish(
+    spec: SuiteSpec, gx_outcome: Any, shown: list[Any], result: QualityResult, n_chunks: int,
+    docs_root: str, run_name: str | None, s3_endpoint_url: str | None,
+) -> Any:
+    """The run's Data Docs page: the first chunk's GX result carrying the merged counts, samples and keys."""
+    from eventlake.quality import docs
+
+    for gx_entry, entry in zip(shown, result.results, strict=True):
+        gx_entry.success = entry["success"]
+        detail = dict(gx_entry.result or {})
+        for key in ("unexpected_count", "unexpected_percent", "element_count", "partial_unexpected_list", "observed_value"):
+            if entry.get(key) is not None or key in detail:
+                detail[key] = entry.get(key)
+        if n_chunks > 1 or "how" in entry:  # one chunk's value counts would contradict the merged totals
+            detail["partial_unexpected_counts"] = _value_counts(entry.get("partial_unexpected_list") or [])
+        keys = entry.get("failing_keys") or []
+        index_columns = [c for c in spec.key_columns if keys and c in keys[0]]
+        if keys and index_columns and detail.get("partial_unexpected_counts"):
+            # GX renders the failing rows' keys from unexpected_index_list (the sample we keep)
+            detail["partial_unexpected_index_list"] = keys
+            detail["unexpected_index_list"] = keys
+            detail["unexpected_index_column_names"] = index_columns
+        gx_entry.result = detail
+    gx_outcome.results = shown
+    gx_outcome.success = result.success
+    evaluated, successful = result.evaluated_expectations, result.successful_expectations
+    gx_outcome.statistics = {
+        "evaluated_expectations": evaluated,
+        "successful_expectations": successful,
+        "unsuccessful_expectations": evaluated - successful,
+        "success_percent": 100.0 * successful / evaluated if evaluated else None,
+    }
+    gx_outcome.meta["eventlake"] = {"rows": result.row_count, "chunks": n_chunks, "key_columns": list(spec.key_columns)}
+    return docs.publish(
+        gx_outcome, spec.to_gx_dict(), asset=spec.asset, root=docs_root, run_name=run_name,
+        run_time=result.run_at, endpoint_url=s3_endpoint_url,
+    )
 
 
 def _validator(spec: SuiteSpec) -> Callable[[pd.DataFrame], Any]:
@@ -124,12 +198,26 @@ def _validator(spec: SuiteSpec) -> Callable[[pd.DataFrame], Any]:
     )
 
     def validate(df: pd.DataFrame) -> Any:
+        keys = [c for c in spec.key_columns if c in df.columns]
         return validation.run(
             batch_parameters={"dataframe": df},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": KEY_SAMPLE,
+                # the failing rows' keys (partial_unexpected_index_list), not a query listing every index
+                **({"unexpected_index_column_names": keys, "return_unexpected_index_query": False} if keys else {}),
+            },
         )
 
     return validate
+
+
+def _value_counts(values: list[Any]) -> list[dict[str, Any]]:
+    """GX's ``partial_unexpected_counts`` of a sample of values, most frequent first."""
+    from collections import Counter
+
+    counts = Counter(json.dumps(v, sort_keys=True, default=str) for v in values)
+    return [{"value": json.loads(text), "count": n} for text, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -143,6 +231,7 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     for key in ("unexpected_count", "element_count", "missing_count"):
         out[key] = _add(a.get(key), b.get(key))
     out["partial_unexpected_list"] = (a["partial_unexpected_list"] + b["partial_unexpected_list"])[:SAMPLE_SIZE]
+    out["failing_keys"] = (a.get("failing_keys", []) + b.get("failing_keys", []))[:KEY_SAMPLE]
     if out["unexpected_count"] is not None and out["element_count"]:
         present = out["element_count"] - (out.get("missing_count") or 0)
         out["unexpected_percent"] = 100.0 * out["unexpected_count"] / present if present else None
@@ -166,8 +255,14 @@ def _uniqueness(entry: dict[str, Any], duplicates: DuplicateCounter) -> dict[str
         "unexpected_count": count,
         "unexpected_percent": 100.0 * count / present if present else None,
         "partial_unexpected_list": json_safe(sample[:SAMPLE_SIZE]),
+        "failing_keys": [_duplicate_key(columns, key) for key in json_safe(sample[:KEY_SAMPLE])],
         "how": "duplicates counted over all chunks in the warehouse",
     }
+
+
+def _duplicate_key(columns: list[str], key: Any) -> dict[str, Any]:
+    values = key if len(columns) > 1 and isinstance(key, list) else [key]
+    return dict(zip(columns, values, strict=False))
 
 
 def _result_entry(validation_result: Any) -> dict[str, Any]:
@@ -185,7 +280,9 @@ def _result_entry(validation_result: Any) -> dict[str, Any]:
         "rule": (config.meta or {}).get("rule") or _describe(config.type, kwargs),
         "unexpected_count": json_safe(detail.get("unexpected_count")),
         "unexpected_percent": json_safe(detail.get("unexpected_percent")),
-        "partial_unexpected_list": json_safe(detail.get("partial_unexpected_list") or []),
+        "partial_unexpected_list": json_safe((detail.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]),
+        # the failing rows: their key columns and the failing value (GX's partial_unexpected_index_list)
+        "failing_keys": json_safe((detail.get("partial_unexpected_index_list") or [])[:KEY_SAMPLE]),
         "observed_value": json_safe(detail.get("observed_value")),
         "element_count": json_safe(detail.get("element_count")),
         "missing_count": json_safe(detail.get("missing_count")),
@@ -240,10 +337,12 @@ def _log_outcome(result: QualityResult) -> None:
             continue
         logger.log(
             level,
-            "suite %s on %s: rule violated: %s [%s on %s]: %s of %s rows unexpected (%s%%), sample values %s, observed %s",
+            "suite %s on %s: rule violated: %s [%s on %s]: %s of %s rows unexpected (%s%%), sample values %s, observed %s, "
+            "failing rows %s",
             result.suite, result.asset, failure["rule"], failure["expectation"], failure["column"],
             failure["unexpected_count"], failure["element_count"] if failure["element_count"] is not None else result.row_count,
             _round(failure["unexpected_percent"]), failure["partial_unexpected_list"][:SAMPLE_SIZE], failure["observed_value"],
+            failure.get("failing_keys", [])[:5],
         )
     logger.error(
         "suite %s on %s failed: %d of %d expectations failed (%d critical)",

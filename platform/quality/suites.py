@@ -14,6 +14,8 @@ from typing import Any
 
 # platform/quality/suites.py -> repo root -> gx/
 SUITES_DIR = Path(__file__).resolve().parents[2] / "gx"
+#: the columns that identify a failing row when a suite names none (``meta.key_columns``)
+DEFAULT_KEY_COLUMNS = ("event_id", "job_id")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class SuiteSpec:
     # ``schema.model`` built from this model: the suite validates the rows it
     # has not read yet (meta.downstream); None = the rows of the latest run
     downstream: str | None = None
+    # the columns that identify a failing row to an analyst (meta.key_columns)
+    key_columns: tuple[str, ...] = DEFAULT_KEY_COLUMNS
 
     @property
     def relation(self) -> str:
@@ -44,6 +48,7 @@ class SuiteSpec:
             "meta": {
                 "dbt_model": self.asset, "layer": self.layer, "schema": self.schema, "description": self.description,
                 **({"downstream": self.downstream} if self.downstream else {}),
+                "key_columns": list(self.key_columns),
             },
         }
 
@@ -92,4 +97,5 @@ def _read_suite(path: Path) -> SuiteSpec:
         expectations=tuple(expectations),
         path=path,
         downstream=meta.get("downstream") or None,
+        key_columns=tuple(meta.get("key_columns") or DEFAULT_KEY_COLUMNS),
     )
