@@ -1,20 +1,24 @@
 """What the dashboard reads, as plain functions (no Streamlit here, so tests call them).
 
-Four sources, all located by eventlake's Settings (``EVENTLAKE_*``):
+Sources, all located by eventlake's Settings (``EVENTLAKE_*``):
 
-* the job store (``settings.job_db``): ingestion jobs and their record counts;
-* the dbt manifest (``settings.dbt_target_dir``, ``EVENTLAKE_DBT_TARGET_DIR``, default ``dbt_project/target``):
-  the asset lineage;
-* the quality results (``quality_results`` in the job DB): Great Expectations outcomes;
-* the DuckDB warehouse (``settings.duckdb_file``): ``marts.fact_events`` joined to
-  its dimensions (Property 32: the dashboard queries the dimensional model).
+* the job store (``settings.job_db``): ingestion jobs and their record counts, the GX results
+  (``quality_results``) and the consumer's stored stream positions;
+* the local stream (``eventlake.stream.local``): how far it has been written, for the lag;
+* the dbt artifacts in ``settings.dbt_target_path`` (``EVENTLAKE_DBT_TARGET_DIR``): the manifest
+  (lineage, a model's columns and tests) and ``run_results.json`` (test results and queries);
+* the DuckDB warehouse (``settings.duckdb_file``): ``marts.fact_events`` joined to its
+  dimensions, and a model's column types.
+
+Dagster's runs and checks are read in :mod:`eventlake.dashboard.orchestrator`, the rejected
+records in :mod:`eventlake.dashboard.rejects`.
 
 The dashboard only reads: a missing SQLite job DB or DuckDB file is reported as
 :class:`SourceUnavailable`, never created. DuckDB is opened read-only per call and
 closed at once, so the dashboard never holds the lock a dbt run needs.
 
 Times are stored in UTC; every function that returns times takes ``tz`` (an IANA
-name) and returns them in that zone (Property 35).
+name) and returns them in that zone.
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ from eventlake.dbt.nodes import RAW_LAYER, asset_key_path, layer_of
 
 log = logging.getLogger("eventlake.dashboard")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # platform/dashboard/data.py -> repo root
-DEFAULT_DBT_TARGET_DIR = REPO_ROOT / "dbt_project" / "target"
 DBT_TARGET_ENV = "EVENTLAKE_DBT_TARGET_DIR"  # named in messages; read by the settings (dbt_target_dir)
 
 LAYERS = (RAW_LAYER, *DBT_LAYERS)
