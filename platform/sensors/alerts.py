@@ -115,6 +115,15 @@ def check_failure_alert_sensor(context: SensorEvaluationContext, eventlake: Even
     return SkipReason(f"alerts on failed checks: {outcomes}")
 
 
+def _root_error(step_failure: Any) -> str | None:
+    """The first line of what a step raised: the innermost cause of Dagster's wrapping error."""
+    error = getattr(step_failure.event_specific_data, "error", None)
+    while error is not None and error.cause is not None:
+        error = error.cause
+    lines = (error.message or "").strip().splitlines() if error is not None else []
+    return lines[0] if lines else None
+
+
 # -- failed runs ------------------------------------------------------------------------------
 @run_failure_sensor(
     name=RUN_SENSOR,
@@ -131,11 +140,7 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, eventlake: Eventl
         context.failure_event.message,
         [event.step_key or "?" for event in steps],
     )
-    errors = tuple(
-        f"{event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}"
-        for event in steps
-        if getattr(event.event_specific_data, "error", None) is not None and event.event_specific_data.error.message
-    )
+    errors = tuple(f"{event.step_key}: {_root_error(event)}" for event in steps if _root_error(event))
     if errors:
         alert = alerts.Alert(alert.kind, alert.subject, alert.reason, alert.details + errors, alert.samples, alert.run_id)
     with alerts.Notifier(eventlake.settings) as notifier:
