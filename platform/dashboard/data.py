@@ -36,6 +36,7 @@ import pandas as pd
 
 from eventlake.dbt.nodes import LAYERS as DBT_LAYERS
 from eventlake.dbt.nodes import RAW_LAYER, asset_key_path, layer_of
+from eventlake.stream.lag import LAG_FIELDS
 
 log = logging.getLogger("eventlake.dashboard")
 
@@ -718,66 +719,20 @@ def job_detail(job_db: str, job_id: str, tz: str = "UTC") -> dict[str, Any] | No
 # ---------------------------------------------------------------------------
 # stream lag
 # ---------------------------------------------------------------------------
-LAG_COLUMNS = ["shard", "head", "committed", "lag_records", "oldest_unread_age_s"]
+LAG_COLUMNS = list(LAG_FIELDS)
 
 
 def stream_lag(settings: Any, now: datetime | None = None) -> pd.DataFrame:
     """Per shard of the local stream: the last sequence number written (``head``), the position
-    the consumer has read and committed to every table (``committed``, from ``consumer_positions``:
-    the lowest over the datasets), the records between them and the age of the oldest of those."""
-    if settings.stream != "local":
-        raise SourceUnavailable(
-            f"Stream lag is measured for the local stream only; the {settings.stream} stream's lag is its "
-            "iterator age (Kinesis: CloudWatch GetRecords.IteratorAgeMilliseconds)."
-        )
-    import sqlite3
+    the consumer has read and committed to every table (``committed``), the records between them
+    and the age of the oldest of those (``eventlake.stream.lag``, which ``/metrics`` reads too)."""
+    from eventlake.stream.lag import LagUnavailable
+    from eventlake.stream.lag import stream_lag as measure
 
-    from eventlake.stream.local import local_stream_path
-
-    path = local_stream_path(settings)
-    if not path.exists():
-        raise SourceUnavailable(f"No stream yet at {path}: the API creates it with its first request.")
-    committed: dict[str, int] = {}
-    store = _job_store(settings.job_db)
     try:
-        from sqlalchemy import inspect, text
-
-        with store.engine.connect() as conn:
-            if inspect(conn).has_table("consumer_positions"):
-                for shard, sequence in conn.execute(
-                    text("select shard_id, sequence_number from consumer_positions where stream = :s"),
-                    {"s": settings.stream_name},
-                ):
-                    committed[shard] = min(committed.get(shard, int(sequence)), int(sequence))
-    finally:
-        store.close()
-    now = now or datetime.now(UTC)
-    con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
-    try:
-        if not con.execute("select 1 from sqlite_master where name = 'stream_records'").fetchone():
-            raise SourceUnavailable(f"No stream yet in {path}: the API creates it with its first request.")
-        shards = con.execute("select value from stream_meta where key = 'shards'").fetchone()
-        count = int(shards[0]) if shards else 0
-        from eventlake.stream.local import local_shard_id
-
-        rows = []
-        for shard in [local_shard_id(i) for i in range(count)]:
-            head = con.execute("select max(seq) from stream_records where shard_id = ?", (shard,)).fetchone()[0] or 0
-            position = committed.get(shard, 0)
-            oldest = con.execute(
-                "select written_at from stream_records where shard_id = ? and seq > ? order by seq limit 1",
-                (shard, position),
-            ).fetchone()
-            rows.append({
-                "shard": shard,
-                "head": int(head),
-                "committed": position,
-                "lag_records": max(int(head) - position, 0),
-                "oldest_unread_age_s": round(now.timestamp() - oldest[0], 1) if oldest else 0.0,
-            })
-    finally:
-        con.close()
-    return pd.DataFrame(rows, columns=LAG_COLUMNS)
+        return pd.DataFrame(measure(settings, now), columns=LAG_COLUMNS)
+    except LagUnavailable as exc:
+        raise SourceUnavailable(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------
