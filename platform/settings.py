@@ -230,6 +230,11 @@ class Settings(BaseSettings):
         ),
     )
     dbt_threads: int = Field(default=4, description="dbt threads on the PROD (Snowflake) target.")
+    dbt_docs: bool = Field(
+        default=True,
+        description="Build dbt docs (`dbt docs generate`, into home/dbt/docs) at the end of each transform's "
+        "marts step; a failure there is logged, never fails the step.",
+    )
 
     # -- Snowflake (ENV=PROD: the warehouse resource and the dbt PROD target) -------
     snowflake_account: str | None = Field(default=None, description="Snowflake account (fakesnow: fakesnow).")
