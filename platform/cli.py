@@ -141,7 +141,7 @@ def _shown(value: object, *, secret: bool, show_secrets: bool) -> str:
 
 
 #: settings whose values are secrets (besides SecretStr fields)
-SECRET_SETTINGS = frozenset({"api_keys"})
+SECRET_SETTINGS = frozenset({"api_keys", "alert_webhook_urls"})  # a webhook URL carries its token
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
