@@ -250,9 +250,9 @@ def load_manifest(target_dir: Path) -> dict[str, Any]:
     path = Path(target_dir) / "manifest.json"
     if not path.exists():
         raise SourceUnavailable(
-            f"No dbt manifest at {path}. Start the Dagster code location (`eventlake demo`, or "
-            "`dagster dev -w workspace.yaml`) with the same EVENTLAKE_HOME: it parses the dbt project "
-            f"into $EVENTLAKE_HOME/dbt/target; or point {DBT_TARGET_ENV} at the dbt target directory that holds it."
+            f"No dbt manifest at {path}. Run the transform job, or start the Dagster code location "
+            "(`eventlake demo`, `dagster dev -w workspace.yaml`) with the same EVENTLAKE_HOME: it parses the "
+            f"dbt project into $EVENTLAKE_HOME/dbt/target; or point {DBT_TARGET_ENV} at the target that holds it."
         )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
