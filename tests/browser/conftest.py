@@ -66,9 +66,13 @@ def chromium_path() -> tuple[str | None, str]:
 
 
 def artifacts_dir() -> Path:
+    """Where the screenshots go; the first call of a run removes the previous run's."""
     root = os.environ.get("EVENTLAKE_ARTIFACTS")
     directory = Path(root) / "browser" if root else REPO_ROOT / "test-artifacts" / "browser"
     directory.mkdir(parents=True, exist_ok=True)
+    if not _screenshots:
+        for old in directory.glob("*.png"):
+            old.unlink()
     return directory
 
 
