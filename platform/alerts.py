@@ -303,13 +303,16 @@ def _samples(metadata: Mapping[str, Any]) -> tuple[str, ...]:
         for r in failed:
             if not isinstance(r, Mapping):
                 continue
-            found = r.get("failing_records") or r.get("unexpected_rows") or r.get("partial_unexpected_list")
+            # the failing rows' keys (event_id, job_id...) when the check kept them, else GX's sample values
+            found = r.get("failing_keys") or r.get("failing_records") or r.get("partial_unexpected_list")
             if found:
                 where = r.get("expectation", "?") + (f"({r['column']})" if r.get("column") else "")
                 samples.append(_sample_text(f"{where}: {_sample_text(found)}"))
     for key, value in metadata.items():
         if key == "failed_expectations" or not any(part in key.lower() for part in SAMPLE_KEY_PARTS):
             continue
+        if key == "failing_rows" and samples:
+            continue  # the same keys as the failed expectations' (eventlake.assets.checks.failing_rows)
         if isinstance(value, list):
             samples += [f"{key}: {_sample_text(v)}" for v in value[:SAMPLE_LIMIT]]
         elif value not in (None, "", [], {}):

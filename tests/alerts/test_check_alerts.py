@@ -40,8 +40,13 @@ FAILED_EXPECTATIONS = [
         "column": "user_id",
         "unexpected_count": 2,
         "partial_unexpected_list": [None, None],
-        "failing_records": [{"event_id": "e-17", "job_id": "job-1"}, {"event_id": "e-18", "job_id": "job-1"}],
+        "failing_keys": [{"event_id": "e-17", "job_id": "job-1"}, {"event_id": "e-18", "job_id": "job-1"}],
     }
+]
+# what eventlake.assets.checks adds beside them: the same keys per rule
+FAILING_ROWS = [
+    {"rule": "user_id_not_null", "expectation": "expect_column_values_to_not_be_null", "column": "user_id",
+     "unexpected_count": 2, "keys": FAILED_EXPECTATIONS[0]["failing_keys"]}
 ]
 
 
@@ -66,7 +71,8 @@ def _pipeline(state: dict):
             metadata={
                 "rows": 40,
                 "failed_expectations": MetadataValue.json(FAILED_EXPECTATIONS if bad else []),
-                "data_docs": MetadataValue.path(str(state["docs"])),
+                "failing_rows": MetadataValue.json(FAILING_ROWS if bad else []),
+                "data_docs": MetadataValue.url(state["docs"].as_uri()),
             },
         )
 
@@ -108,7 +114,8 @@ def test_a_failed_blocking_check_alerts_every_channel_once_and_its_repeat_is_hel
     shown = texts(a[0])
     assert "check gx_staging_suite on stg_events" in shown
     assert "expect_column_values_to_not_be_null(user_id)" in shown  # why
-    assert "e-17" in shown and "job-1" in shown  # sample failing records
+    assert "e-17" in shown and "job-1" in shown  # sample failing records: their keys
+    assert shown.count("e-17") == 1  # once: failing_rows repeats the failed expectations' keys
     assert "Blocking" in shown
     assert f"{DAGSTER_URL}/runs/{result.run_id}" in shown
     assert state["docs"].as_uri() in shown
