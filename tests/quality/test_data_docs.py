@@ -177,3 +177,71 @@ def test_a_site_that_cannot_be_built_does_not_fail_the_validation(tmp_path: Path
     assert not result.success and result.data_docs is None
     assert [f["column"] for f in result.failed] == ["event_id"]
     assert any("could not build Data Docs" in r.getMessage() for r in caplog.records)
+
+
+# -- dbt docs ---------------------------------------------------------------------------------
+
+
+def test_dbt_docs_are_generated_under_the_home_after_a_dbt_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as _json
+
+    from dagster import Output
+
+    from eventlake.quality.dbt_docs import DbtDocs, docs_dir, with_dbt_docs
+    from eventlake.settings import Settings
+    from tests.dbt.dbt_lakehouse import event, make_lakehouse, product, ts, user
+
+    for variable in ("EVENTLAKE_DBT_TARGET_DIR", "EVENTLAKE_ENV", "EVENTLAKE_JOB_DB_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    lake = make_lakehouse(tmp_path / "home")
+    loaded = ts(0)
+    lake.append("users", [user("u1", "Alice", "a@example.com", ts(0), job_id="j1", ingested_at=loaded)])
+    lake.append("products", [product("p1", "Widget", "tools", 10.0, job_id="j1", ingested_at=loaded)])
+    lake.append("events", [event(f"a{i}", "u1", ts(i), product_id="p1", job_id="j1", ingested_at=loaded) for i in range(3)])
+    lake.dbt("build")
+    settings = Settings(
+        home=lake.root, duckdb_path=lake.duckdb_path, catalog_uri=lake.env["EVENTLAKE_CATALOG_URI"],
+        warehouse=lake.env["EVENTLAKE_WAREHOUSE"], catalog_name=lake.env["EVENTLAKE_CATALOG_NAME"],
+        dbt_target_dir=lake.root / "dbt_target",  # where the build above wrote its manifest and parse cache
+    )
+
+    # what the transform's marts step does with its events: build the docs, link them
+    (output,) = with_dbt_docs([Output(None, "fact_events", metadata={"dagster/row_count": 3})], settings)
+    assert output.metadata["dagster/row_count"].value == 3
+    link = output.metadata["dbt_docs"]
+    built = DbtDocs(
+        directory=docs_dir(settings), index=docs_dir(settings) / "index.html",
+        static_index=docs_dir(settings) / "static_index.html", catalog=docs_dir(settings) / "catalog.json",
+    )
+    assert link.url == built.url
+
+    assert built.directory == lake.root / "dbt" / "docs"
+    assert built.index.is_file() and built.static_index.is_file() and built.url.startswith("file://")
+    catalog = _json.loads(built.catalog.read_text())
+    # the catalog holds the warehouse's real columns of the built models
+    fact = next(node for key, node in catalog["nodes"].items() if key.endswith(".fact_events"))
+    assert {"event_id", "job_id", "event_sk"} <= {c.lower() for c in fact["columns"]}
+    manifest = _json.loads((built.directory / "manifest.json").read_text())
+    fact_node = next(n for k, n in manifest["nodes"].items() if k == "model.eventlake.fact_events")
+    assert fact_node["description"] and fact_node["depends_on"]["nodes"]  # descriptions and lineage
+    assert "fact_events" in built.static_index.read_text()
+
+
+def test_a_dbt_docs_failure_never_fails_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    from dagster import Output
+
+    from eventlake.quality.dbt_docs import generate_dbt_docs, with_dbt_docs
+    from eventlake.settings import Settings
+
+    monkeypatch.delenv("EVENTLAKE_DBT_TARGET_DIR", raising=False)
+    monkeypatch.delenv("EVENTLAKE_ENV", raising=False)
+    # a warehouse file that is not a DuckDB database: the catalog query cannot run
+    (tmp_path / "warehouse.duckdb").write_text("not a database")
+    settings = Settings(home=tmp_path, duckdb_path=tmp_path / "warehouse.duckdb")
+    with pytest.raises(RuntimeError, match="dbt docs generate"):
+        generate_dbt_docs(settings)
+    events = [Output(None, "fact_events", metadata={"dagster/row_count": 3})]
+    assert with_dbt_docs(events, settings) == events  # the step's events, unlinked
+    assert any("dbt docs were not built" in r.getMessage() for r in caplog.records)
+    # and when switched off (EVENTLAKE_DBT_DOCS=false), no dbt process runs at all
+    assert with_dbt_docs(events, settings.model_copy(update={"dbt_docs": False, "duckdb_path": tmp_path / "missing"})) == events
