@@ -174,6 +174,10 @@ def _dbt_layer(layer: str, manifest: Path, project) -> AssetsDefinition:
         except Exception as exc:  # counts are metadata: never fail a built layer for them
             context.log.warning(f"dbt {layer}: could not read row counts from the warehouse: {exc}")
             counts = {}
+        if layer == LAYERS[-1]:  # the transform's last step: dbt docs of the whole warehouse, linked (never failing it)
+            from eventlake.quality.dbt_docs import with_dbt_docs
+
+            events = with_dbt_docs(events, eventlake.settings, context.log)
         yield from _with_row_counts(events, counts, key_of)
 
     return _layer
