@@ -5,11 +5,12 @@ the drill-down from a job reaches its rejected records; the filters change the
 charts. Streamlit's UI is a React app: every step waits for content (a tab, a
 heading, a metric, a chart's marks), never for a fixed time.
 
-Hooks used (platform/dashboard/app.py): the tabs and each view's heading are
-named as in ``TABS``; metric cards by their label; Vega-Lite charts by their
-title, read through the ARIA labels Vega gives each mark ("event_type: view;
-events: 596"); tables through the grid's accessible table; selects and
-multiselects by their label.
+Hooks used, as platform/dashboard/README.md lists them: the tabs and each
+view's heading are named as in ``TABS``; metric cards by their label; tables
+and the lineage graph by their container's key (class ``st-key-<key>``), read
+through the grid's accessible table; selects and multiselects by their label.
+Other charts are found by their title and read through the ARIA labels Vega
+gives each mark ("event_type: view; events: 596").
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def marks(chart: Locator, kind: str = "bar") -> list[dict[str, str]]:
     labels = chart.locator(f'[aria-roledescription="{kind}"]').evaluate_all(
         "els => els.map(e => e.getAttribute('aria-label'))")
     return [dict(part.split(": ", 1) for part in label.split("; ") if ": " in part) for label in labels]
+
+
+def keyed(scope: Locator, key: str) -> Locator:
+    """The element (widget or container) the dashboard gave ``key``: Streamlit marks it with class st-key-<key>."""
+    return scope.locator(f".st-key-{key}")
 
 
 def grid_rows(scope: Locator) -> list[dict[str, str]]:
@@ -163,7 +169,7 @@ def _pipeline(panel: Locator, stack) -> None:
     outcomes = {m["outcome"]: int(m["records"].replace(",", "")) for m in marks(chart(panel, "Records by outcome"))}
     assert outcomes["accepted"] == accepted and outcomes["duplicates"] == duplicates
     # the transform run the stack waited for, with its link to Dagster
-    runs = panel.get_by_test_id("stDataFrame").filter(has_text="triggered_by")
+    runs = keyed(panel, "runs_table")
     expect(runs).to_contain_text(stack.transform_run_id)
     expect(runs).to_contain_text(f"{stack.dagster_url}/runs/{stack.transform_run_id}")
 
@@ -185,18 +191,18 @@ def _rejected(panel: Locator, stack) -> None:
     reasons = marks(chart(panel, "Rejected records by reason (rule / field)"))
     assert sum(int(m["records"]) for m in reasons) == expected["not accepted"]
     assert {m["kind"] for m in reasons} == {"invalid", "duplicate"}
-    expect(panel.get_by_test_id("stDataFrame")).to_contain_text("duplicate")
+    assert "duplicate" in {row["rule"] for row in grid_rows(keyed(panel, "rejects_table"))}
 
 
 def _lineage(panel: Locator, stack) -> None:  # noqa: ARG001
-    graph = panel.get_by_test_id("stVegaLiteChart").first
+    graph = keyed(panel, "lineage_graph").get_by_test_id("stVegaLiteChart")
     expect(graph).to_be_visible()
     for name in (*sorted(RAW_ASSETS), "stg_events", "fact_events"):
         expect(graph.get_by_text(name, exact=True)).to_be_attached()
     # the model picked (fact_events by default): its latest materialization, its columns and tests
     expect(panel.get_by_role("heading", name=re.compile(r"^fact_events"))).to_be_visible()
     assert number(metric(panel, "Rows")) > 0
-    expect(panel.get_by_test_id("stDataFrame").first).to_contain_text("event_id")
+    expect(keyed(panel, "model_columns_table")).to_contain_text("event_id")
 
 
 def _explore(panel: Locator, stack) -> None:
@@ -235,7 +241,7 @@ def test_drill_down_from_a_job_to_its_rejects(demo_stack, page):
     panel.get_by_role("tab", name="Rejected records of this job", exact=True).click()
     rejects = panel.get_by_role("tabpanel", name="Rejected records of this job", exact=True)
     expect(rejects).to_contain_text(f"{not_accepted:,} rejected records of this job")
-    rules = {row["rule"] for row in grid_rows(rejects)}
+    rules = {row["rule"] for row in grid_rows(keyed(rejects, "job_rejects_table"))}
     assert "duplicate" in rules and rules - {"duplicate"}, f"duplicates and invalid records expected, rules shown: {rules}"
     save_screenshot(page, "dashboard-job-rejects")
 
@@ -268,11 +274,11 @@ def test_filters_change_the_charts(demo_stack, page):
 
 def test_drill_down_from_a_lineage_node_to_its_model(demo_stack, page):
     panel = open_view(page, demo_stack.dashboard_url, "Lineage")
-    graph = panel.get_by_test_id("stVegaLiteChart").first
+    graph = keyed(panel, "lineage_graph").get_by_test_id("stVegaLiteChart")
     graph.locator('[aria-roledescription="point"][aria-label*="name: stg_events;"]').click()
     expect(panel.get_by_role("heading", name="stg_events (staging)", exact=True)).to_be_visible()
     # its latest run, its columns and its tests
     assert number(metric(panel, "Rows")) == totals(demo_stack)["events accepted"]
-    expect(panel.get_by_test_id("stDataFrame").filter(has_text="description").first).to_contain_text("event_id")
-    expect(panel.get_by_test_id("stDataFrame").filter(has_text="failed_rows").first).to_contain_text("passed")
+    expect(keyed(panel, "model_columns_table")).to_contain_text("event_id")
+    assert {row["status"] for row in grid_rows(keyed(panel, "model_tests_table"))} == {"passed"}
     save_screenshot(page, "dashboard-lineage-stg-events")
