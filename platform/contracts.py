@@ -20,7 +20,10 @@ declaration:
   which the Rust tests read: regenerate them with
   ``python -m eventlake.contracts --write``.
 
-Field ids are stable forever: never renumber, only append.
+Field ids are stable forever: never renumber, only append. Adding an optional
+field (with a new id) evolves the existing Iceberg tables on the next start
+(``eventlake.lake.ensure_tables``); a rename or an unsafe type change stops the
+start with ``eventlake.lake.SchemaMismatch`` (docs/schema_evolution.md).
 """
 
 from __future__ import annotations
@@ -290,6 +293,24 @@ def validation_schema_json(dataset: str) -> str:
 @functools.cache
 def transform_rules_json(dataset: str) -> str:
     return json.dumps(TRANSFORM_RULES[dataset])
+
+
+def refresh_views() -> None:
+    """Derive every view again from ``CONTRACTS`` after a declaration in it was replaced.
+
+    The views are derived once per process (at import, or on first use for
+    the Iceberg tables); a process that swaps a ``Contract`` in ``CONTRACTS``
+    (a test extending a contract) calls this so the validator, the transform
+    rules and ``ensure_tables`` see the new declaration. The datasets
+    themselves (``DATASETS``) stay as imported.
+    """
+    VALIDATION_SCHEMAS.clear()
+    VALIDATION_SCHEMAS.update({d: CONTRACTS[d].validation_schema() for d in DATASETS})
+    TRANSFORM_RULES.clear()
+    TRANSFORM_RULES.update({d: CONTRACTS[d].transform_rules() for d in DATASETS})
+    validation_schema_json.cache_clear()
+    transform_rules_json.cache_clear()
+    iceberg_tables.cache_clear()
 
 
 # --------------------------------------------------------------------------

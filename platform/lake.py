@@ -13,6 +13,7 @@ and uploaded through the table's FileIO before the commit.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -74,11 +75,15 @@ def load_catalog(settings: Settings) -> Catalog:
 
 
 def ensure_tables(catalog: Catalog) -> dict[str, Table]:
-    """Create namespace ``raw`` and every table of the contracts if missing.
+    """Create namespace ``raw`` and every table of the contracts if missing; evolve existing ones.
 
     Each table has the contract's columns plus the optional row lineage column
     ``source_snapshot_id`` (``table_schema``); an existing table without it gets
-    it added. Idempotent, and safe when several processes race: whoever loses a create
+    it added. An existing table also gets what the contract added since it was
+    created (``evolve_table``: optional columns, safe type promotions; no data
+    rewritten); a change Iceberg cannot apply safely (a rename, an unsafe type
+    change, a required column on a table with rows) raises ``SchemaMismatch``
+    naming the table, the field and the steps to take. Idempotent, and safe when several processes race: whoever loses a create
     loads the winner's table. Returns ``{contract name: Table}``.
     """
     from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
@@ -96,25 +101,277 @@ def ensure_tables(catalog: Catalog) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     for name, contract in ICEBERG_TABLES.items():
         try:
-            tables[name] = _with_lineage_column(_with_table_properties(catalog.load_table(contract.identifier)))
+            tables[name] = _open_existing(_with_table_properties(catalog.load_table(contract.identifier)), contract)
             continue
         except NoSuchTableError:
             pass
         try:
-            tables[name] = catalog.create_table(
+            created = catalog.create_table(
                 contract.identifier,
-                schema=table_schema(contract.schema),
+                schema=table_schema(_first_ids(contract.schema)),
                 partition_spec=contract.partition_spec,
                 properties=TABLE_PROPERTIES,
             )
             log.info("created Iceberg table %s", contract.identifier)
+            # the fields after a gap in the ids: added with their own ids, as to an older table
+            tables[name] = evolve_table(created, contract.schema)
         except TableAlreadyExistsError:
-            tables[name] = _with_lineage_column(catalog.load_table(contract.identifier))
+            tables[name] = _open_existing(catalog.load_table(contract.identifier), contract)
         except Exception:
             if not catalog.table_exists(contract.identifier):
                 raise
-            tables[name] = _with_lineage_column(catalog.load_table(contract.identifier))
+            tables[name] = _open_existing(catalog.load_table(contract.identifier), contract)
     return tables
+
+
+# -- schema evolution --------------------------------------------------------------
+#: Type changes Iceberg applies to a column without rewriting a file (the
+#: promotions of the Iceberg spec that keep every old value readable).
+SAFE_PROMOTIONS = frozenset({("int", "long"), ("float", "double")})
+_STEPS_SEE = "See docs/schema_evolution.md."
+
+
+class SchemaMismatch(RuntimeError):
+    """A raw table's schema and its contract differ in a way Iceberg cannot apply safely.
+
+    Raised by ``ensure_tables`` at startup, before anything is read or written:
+    names the table, the field (its id), the table's type and the contract's,
+    and the steps to take.
+    """
+
+    def __init__(self, table: str, field: str, field_id: int | None, table_type: str, contract_type: str,
+                 problem: str, steps: str) -> None:
+        self.table, self.field, self.field_id = table, field, field_id
+        self.table_type, self.contract_type = table_type, contract_type
+        self.problem, self.steps = problem, steps
+        where = f"{table}, field {field!r}" + (f" (id {field_id})" if field_id is not None else "")
+        super().__init__(
+            f"schema mismatch in {where}: {problem}. The table has {table_type}, the contract "
+            f"(platform/contracts.py) declares {contract_type}. To fix: {steps} {_STEPS_SEE}"
+        )
+
+
+def _describe(field: Any) -> str:
+    """``name type required|optional`` of an Iceberg field, as the messages show it."""
+    return f"{field.name!r} {field.field_type} {'required' if field.required else 'optional'}"
+
+
+def plan_evolution(table: Table, contract_schema: Schema) -> tuple[list[Any], list[tuple[Any, dict[str, Any]]]]:
+    """What it takes to bring ``table`` to ``contract_schema``: ``(fields to add, [(table field, changes)])``.
+
+    Columns are matched by field id, as Iceberg tracks them. Only the changes
+    Iceberg applies without rewriting data are planned: an optional column
+    added under the contract's id, a safe type promotion (int->long,
+    float->double), a required column made optional, a new doc. Anything
+    else raises ``SchemaMismatch``. A column of the table the contract does
+    not declare is kept (it reads and is written as null) if it is optional.
+    """
+    from eventlake.maintenance import LINEAGE_COLUMN
+
+    name = ".".join(table.name())
+    current = table.schema()
+    by_id = {f.field_id: f for f in current.fields}
+    by_name = {f.name: f for f in current.fields}
+    last_id = table.metadata.last_column_id
+    has_rows = _has_rows(table)
+    adds: list[Any] = []
+    updates: list[tuple[Any, dict[str, Any]]] = []
+    for want in contract_schema.fields:
+        have = by_id.get(want.field_id)
+        if have is None:
+            other = by_name.get(want.name)
+            if other is not None:
+                raise SchemaMismatch(
+                    name, want.name, want.field_id, f"it with field id {other.field_id}",
+                    f"it with field id {want.field_id}",
+                    "the contract gives an existing column another field id (field ids never change)",
+                    f"give {want.name!r} its table id {other.field_id} in the contract again; a new column needs "
+                    f"a new name and a new id (at least {last_id + 1}).",
+                )
+            if want.field_id <= last_id:
+                raise SchemaMismatch(
+                    name, want.name, want.field_id, f"field id {want.field_id} used before (ids up to {last_id})",
+                    f"{_describe(want)} as a new column",
+                    "a new column's field id was assigned in this table before (to a column since dropped, or "
+                    "to the row lineage column); Iceberg never reuses an id",
+                    f"declare {want.name!r} with field id {last_id + 1} (the table's next free id) or higher.",
+                )
+            if want.required and has_rows:
+                raise SchemaMismatch(
+                    name, want.name, want.field_id, "no such column (and rows already stored)", _describe(want),
+                    "a required column cannot be added to a table that holds data: its existing rows have no value",
+                    f"declare {want.name!r} optional (required=False, a transform default if every new row needs "
+                    f"a value) and restart; or start the table over (drop {name} and replay the stream).",
+                )
+            adds.append(want)
+            continue
+        if have.name != want.name:
+            if have.name == LINEAGE_COLUMN:
+                raise SchemaMismatch(
+                    name, want.name, want.field_id,
+                    f"id {want.field_id} held by the row lineage column {LINEAGE_COLUMN!r}",
+                    _describe(want), f"field id {want.field_id} is taken in this table by {LINEAGE_COLUMN}",
+                    f"declare {want.name!r} with field id {last_id + 1} (the table's next free id) or higher.",
+                )
+            raise SchemaMismatch(
+                name, want.name, want.field_id, _describe(have), _describe(want),
+                f"field id {want.field_id} is named {have.name!r} in the table but {want.name!r} in the contract: "
+                "a rename, which would split the column's history between two names downstream",
+                f"keep the name {have.name!r} in the contract; to change it, add {want.name!r} as a new optional "
+                f"field with a new id (at least {last_id + 1}), move producers to it, and rename downstream in dbt.",
+            )
+        changes: dict[str, Any] = {}
+        if have.field_type != want.field_type:
+            if (str(have.field_type), str(want.field_type)) not in SAFE_PROMOTIONS:
+                raise SchemaMismatch(
+                    name, want.name, want.field_id, str(have.field_type), str(want.field_type),
+                    f"changing {want.name!r} from {have.field_type} to {want.field_type} is not one of Iceberg's safe "
+                    "promotions (int->long, float->double): files already written could not be read as the new type",
+                    f"put back type {have.field_type} for {want.name!r}; for the new type add a new optional field "
+                    f"with a new name and id (at least {last_id + 1}) and fill it going forward.",
+                )
+            changes["field_type"] = want.field_type
+        if want.required and not have.required:
+            raise SchemaMismatch(
+                name, want.name, want.field_id, _describe(have), _describe(want),
+                "an optional column cannot become required: rows already stored may hold nulls",
+                f"declare {want.name!r} optional again (required=False); a transform default fills it in new rows.",
+            )
+        if have.required and not want.required:
+            changes["required"] = False  # relaxing: every stored row still fits
+        if want.doc is not None and want.doc != have.doc:
+            changes["doc"] = want.doc
+        if changes:
+            updates.append((have, changes))
+    wanted_ids = {f.field_id for f in contract_schema.fields}
+    for have in current.fields:
+        if have.field_id in wanted_ids or have.name == LINEAGE_COLUMN:
+            continue
+        if have.required:
+            raise SchemaMismatch(
+                name, have.name, have.field_id, _describe(have), "no such field",
+                "the table has a required column the contract does not declare, so no row could be written",
+                f"declare {have.name!r} in the contract again (same id {have.field_id}), or make it optional in "
+                "the table first.",
+            )
+        log.warning("%s has the column %r (id %d) the contract does not declare; it is kept and written as null",
+                    name, have.name, have.field_id)
+    return adds, updates
+
+
+def _partitioning(spec: Any, schema: Schema) -> list[tuple[str, str]]:
+    return [(schema.find_column_name(f.source_id) or str(f.source_id), str(f.transform)) for f in spec.fields]
+
+
+def evolve_table(table: Table, contract_schema: Schema, partition_spec: Any = None) -> Table:
+    """Apply ``plan_evolution`` to ``table``: metadata only, no data file is read or rewritten.
+
+    New columns get the contract's field ids; old data files read as null for
+    them. Safe when several processes start together: a commit that loses the
+    race re-reads the table and plans again (usually: nothing left to do).
+    Raises ``SchemaMismatch`` for a change Iceberg cannot apply safely. A
+    ``partition_spec`` that differs from the table's is only logged: changing
+    an existing table's partitioning is not done here.
+    """
+    from pyiceberg.exceptions import CommitFailedException
+
+    name = ".".join(table.name())
+    if partition_spec is not None and (
+        _partitioning(table.spec(), table.schema()) != _partitioning(partition_spec, contract_schema)
+    ):
+        log.warning("%s is partitioned by %s, the contract says %s: the partitioning of an existing table is not "
+                    "changed (docs/schema_evolution.md)", name, _partitioning(table.spec(), table.schema()),
+                    _partitioning(partition_spec, contract_schema))
+    for attempt in range(1, 6):
+        adds, updates = plan_evolution(table, contract_schema)
+        if not adds and not updates:
+            return table
+        try:
+            ids, allow_required = [f.field_id for f in adds], not _has_rows(table)
+            with table.transaction() as tx:
+                with _contract_schema_update(tx, ids, allow_required=allow_required) as update:
+                    for f in adds:
+                        update.add_column(f.name, f.field_type, doc=f.doc, required=f.required)
+                    for have, changes in updates:
+                        if "required" in changes:
+                            update.make_column_optional(have.name)
+                        update.update_column(have.name, field_type=changes.get("field_type"), doc=changes.get("doc"))
+        except CommitFailedException as exc:
+            log.debug("evolving %s (attempt %d): %s; planning again", name, attempt, exc)
+            table.refresh()
+            continue
+        for f in adds:
+            log.info("schema evolution: added column %s (id %d, %s, %s) to %s; existing files read it as null",
+                     f.name, f.field_id, f.field_type, "required" if f.required else "optional", name)
+        for have, changes in updates:
+            log.info("schema evolution: %s.%s: %s", name, have.name,
+                     ", ".join(f"{k} {getattr(have, k)} -> {v}" for k, v in changes.items()))
+        return table
+    raise RuntimeError(f"could not evolve the schema of {name}: it kept changing underneath")
+
+
+def _has_rows(table: Table) -> bool:
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return False
+    total = (snapshot.summary.additional_properties if snapshot.summary else {}).get("total-records")
+    return total is None or int(total) > 0
+
+
+def _contract_schema_update(transaction: Any, ids: list[int], *, allow_required: bool) -> Any:
+    """pyiceberg's ``UpdateSchema`` whose ``add_column`` takes the contract's field ids, in order.
+
+    pyiceberg 0.12's ``add_column`` has no field id argument: it asks
+    ``assign_new_column_id`` for the table's next id. The contract declares the
+    ids (fresh tables get them), so evolved tables get them too. The metadata's
+    ``last-column-id`` becomes the highest id (pyiceberg's ``AddSchemaUpdate``).
+    ``allow_required`` lets a required column be added (a table without rows).
+    """
+    return _contract_schema_update_class()(
+        transaction, ids, allow_incompatible_changes=allow_required,
+        name_mapping=transaction.table_metadata.name_mapping(),
+    )
+
+
+@functools.cache
+def _contract_schema_update_class() -> type:
+    from pyiceberg.table.update.schema import UpdateSchema
+
+    class ContractSchemaUpdate(UpdateSchema):
+        def __init__(self, transaction: Any, ids: list[int], **kwargs: Any) -> None:
+            super().__init__(transaction, **kwargs)
+            self._contract_ids = list(ids)
+
+        def assign_new_column_id(self) -> int:
+            if not self._contract_ids:  # a nested type's ids: the contract has none
+                raise ValueError("no contract field id left for a new column")
+            return self._contract_ids.pop(0)
+
+    return ContractSchemaUpdate
+
+
+def _open_existing(table: Table, contract: Any) -> Table:
+    """An existing raw table brought to its contract (``evolve_table``), then given the row lineage column."""
+    return _with_lineage_column(evolve_table(table, contract.schema, contract.partition_spec))
+
+
+def _first_ids(contract_schema: Schema) -> Schema:
+    """The contract's fields with ids 1, 2, ... n without a gap, in id order: what a new table is created with.
+
+    pyiceberg's ``create_table`` numbers the columns afresh, in order, so a
+    contract whose ids skip one (a field added after the row lineage column
+    took the next id in existing tables) would not keep its ids. The rest of
+    the fields are added by ``evolve_table`` with their own ids, so a new table
+    and an evolved one have the same ids.
+    """
+    from pyiceberg.schema import Schema
+
+    first = []
+    for field in sorted(contract_schema.fields, key=lambda f: f.field_id):
+        if field.field_id != len(first) + 1:
+            break
+        first.append(field)
+    return Schema(*first)
 
 
 def table_schema(contract_schema: Schema) -> Schema:

@@ -62,7 +62,7 @@ joined as (
         events.event_hour,
         events.job_id,
         events.ingested_at,
-        events.snapshot_id,
+        events.snapshot_id{{ pass_added_columns('events', 'events') }},
 
         case
             when at_event.user_id is not null then 'valid_at_event_time'

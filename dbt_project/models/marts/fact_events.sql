@@ -42,7 +42,7 @@ keyed as (
         event_type,
         event_value,
         properties,
-        ingested_at
+        ingested_at{{ pass_added_columns('events', 'candidates') }}
 
     from candidates
 

@@ -25,7 +25,7 @@ renamed as (
         cast(properties as {{ dbt.type_string() }}) as properties,
         cast(event_date as date) as event_date,
         cast(event_hour as {{ dbt.type_int() }}) as event_hour,
-        {{ delivery_columns() }}
+        {{ delivery_columns() }}{{ pass_added_columns('events', 'source') }}
 
     from {{ raw_rows('events') }} as source
 

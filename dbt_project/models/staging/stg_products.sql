@@ -18,7 +18,7 @@ renamed as (
         cast(product_name as {{ dbt.type_string() }}) as product_name,
         cast(category as {{ dbt.type_string() }}) as category,
         cast(price as {{ type_double() }}) as price,
-        {{ delivery_columns() }}
+        {{ delivery_columns() }}{{ pass_added_columns('products', 'source') }}
 
     from {{ raw_rows('products') }} as source
 

@@ -18,7 +18,7 @@ renamed as (
         cast(user_name as {{ dbt.type_string() }}) as user_name,
         cast(email as {{ dbt.type_string() }}) as email,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
-        {{ delivery_columns() }}
+        {{ delivery_columns() }}{{ pass_added_columns('users', 'source') }}
 
     from {{ raw_rows('users') }} as source
 
