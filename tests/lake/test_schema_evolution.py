@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,6 +35,7 @@ from eventlake.state.ingestion_jobs import IngestionJobStore
 from tests.consumer.conftest import events, publish, rows
 from tests.dbt.dbt_lakehouse import run_dbt
 
+ROOT = Path(__file__).resolve().parents[2]
 #: The field the tests add to the events contract. The events table's ids run to 12:
 #: the contract's 1-11, then the row lineage column source_snapshot_id.
 SESSION_ID = Field(13, "session_id", "string", max_length=64, doc="client session the event belongs to")
@@ -172,6 +175,16 @@ def test_an_optional_field_added_to_the_contract_evolves_a_table_with_data_throu
         assert got == by_id, relation
     # the other datasets' staging models are unchanged
     assert "session_id" not in columns(settings, "staging.stg_users")
+
+
+def test_the_columns_the_models_name_are_contract_columns():
+    """``modelled_raw_columns`` (what staging casts itself) names only contract columns, so every other raw
+    column is one a contract added and passes through; a typo there would pass a column through twice."""
+    text = (ROOT / "dbt_project" / "macros" / "contract_columns.sql").read_text(encoding="utf-8")
+    modelled = {t: re.findall(r"'(\w+)'", names) for t, names in re.findall(r"'(\w+)': \[([^\]]*)\]", text)}
+    assert set(modelled) == set(contracts.DATASETS)
+    for dataset, names in modelled.items():
+        assert names and set(names) <= set(contracts.CONTRACTS[dataset].dbt_columns()), dataset
 
 
 def test_a_new_table_gets_the_contracts_field_ids_as_an_evolved_one_does(settings, edit_contract):
