@@ -245,3 +245,86 @@ def test_a_dbt_docs_failure_never_fails_the_step(tmp_path: Path, monkeypatch: py
     assert any("dbt docs were not built" in r.getMessage() for r in caplog.records)
     # and when switched off (EVENTLAKE_DBT_DOCS=false), no dbt process runs at all
     assert with_dbt_docs(events, settings.model_copy(update={"dbt_docs": False, "duckdb_path": tmp_path / "missing"})) == events
+
+
+# -- in a transform run -----------------------------------------------------------------------
+
+
+def test_a_transform_run_links_data_docs_from_its_checks_and_dbt_docs_from_the_marts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transform_job as Dagster runs it: every GX check's evaluation links its Data Docs page,
+    and the marts' materializations link the dbt docs built at the end of the run."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    from dagster import DagsterInstance
+
+    from eventlake import lake
+    from eventlake.definitions import build_definitions
+    from eventlake.settings import Settings
+
+    for variable in ("EVENTLAKE_DATA_DOCS_URL", "EVENTLAKE_DBT_DOCS", "EVENTLAKE_DBT_TARGET_DIR", "EVENTLAKE_ENV"):
+        monkeypatch.delenv(variable, raising=False)
+    settings = Settings(home=tmp_path / "home")
+    at = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
+    records = [
+        {
+            "event_id": f"g{i}", "user_id": "u1", "event_type": "click", "event_timestamp": at, "event_value": 1.0,
+            "product_id": None, "properties": None, "event_date": at.date(), "event_hour": at.hour,
+            "job_id": "job-1", "ingested_at": datetime.now(UTC),
+        }
+        for i in range(3)
+    ]
+    table.append(pa.Table.from_pylist(records, schema=table.schema().as_arrow()))
+
+    defs = build_definitions("LOCAL", home=str(settings.home))
+    result = defs.resolve_job_def("transform_job").execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    for name in ("gx_staging_suite", "gx_marts_suite"):
+        assert checks[name].passed, name
+        page = docs.local_path(checks[name].metadata["data_docs"].value)
+        assert page.is_file() and page.is_relative_to(settings.home / "gx" / "data_docs"), name
+    fact = next(
+        m for m in result.asset_materializations_for_node("dbt_marts") if m.asset_key.path[-1] == "fact_events"
+    )
+    dbt_docs = docs.local_path(fact.metadata["dbt_docs"].value)
+    assert dbt_docs == settings.home / "dbt" / "docs" / "static_index.html" and dbt_docs.is_file()
+    assert (settings.home / "dbt" / "docs" / "catalog.json").is_file()
+    assert result.success
+
+
+# -- S3 (PROD): the site and its stores in a bucket, on a real moto_server ----------------------
+
+from tests.moto_server import fake_aws_credentials, moto_url  # noqa: E402, F401 - fixtures
+
+
+def test_data_docs_are_published_to_an_s3_prefix(moto_url: str, fake_aws_credentials) -> None:  # noqa: F811
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_url)
+
+    def read(url: str) -> str:  # the objects are private: read them as the bucket's owner
+        assert url.startswith(f"{moto_url}/lake/"), url
+        body = s3.get_object(Bucket="lake", Key=url[len(f"{moto_url}/lake/"):])["Body"].read()
+        return html.unescape(body.decode("utf-8"))
+
+    s3.create_bucket(Bucket="lake")
+    bad = stg_events_frame()
+    bad.loc[[2, 9], "event_type"] = "refund"
+    first = quality.run_suite("staging_suite", bad, docs_root="s3://lake/gx", run_name="run-1", s3_endpoint_url=moto_url)
+    second = quality.run_suite("staging_suite", stg_events_frame(), docs_root="s3://lake/gx", run_name="run-2", s3_endpoint_url=moto_url)
+
+    prefix = f"{moto_url}/lake/gx/data_docs/"
+    assert first.data_docs.startswith(prefix + "validations/staging_suite/run-1/")
+    assert second.data_docs_index == prefix + "index.html"
+    page = read(first.data_docs)
+    assert "staging_suite" in page and "refund" in page and "e2" in page and "e9" in page
+    index = read(second.data_docs_index)
+    for result in (first, second):  # the index is built from the validations stored in the bucket
+        assert result.data_docs[len(prefix):] in index
+    names = {o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="gx/")["Contents"]}
+    assert any(n.startswith("gx/validations/staging_suite/run-1/") and n.endswith(".json") for n in names)
+    assert "gx/data_docs/static/styles/data_docs_default_styles.css" in names
