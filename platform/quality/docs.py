@@ -2,7 +2,8 @@
 
 The site lives under the settings' ``gx_root`` (:attr:`eventlake.settings.Settings.gx_root`):
 
-* ``<root>/data_docs/index.html``: GX's index of every stored validation, newest first;
+* ``<root>/data_docs/index.html``: GX's index of the stored validations, newest first
+  (the newest :data:`INDEX_RUNS`);
 * ``<root>/data_docs/validations/<suite>/<run>/<time>/<model>.html``: one run's page;
 * ``<root>/validations/`` and ``<root>/expectations/``: the GX stores the site is built from
   (the validation results as JSON, the suites as they were when they ran).
@@ -30,6 +31,9 @@ logger = logging.getLogger("eventlake.quality")
 
 #: the name of the Data Docs site in the GX context
 SITE_NAME = "eventlake"
+#: the newest this many validations are listed on the index (GX reads each one it lists); older
+#: pages stay on the site, reachable from the quality_results rows that name them
+INDEX_RUNS = 500
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def docs_context(root: str, *, endpoint_url: str | None = None) -> Any:
             "class_name": "SiteBuilder",
             "show_how_to_buttons": False,
             "store_backend": _backend(root, "data_docs", endpoint_url=endpoint_url),
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": INDEX_RUNS},
         }
     }
     config.progress_bars = ProgressBarsConfig(globally=False)
