@@ -64,6 +64,13 @@ class DuckDBWarehouse(ConfigurableResource):
         return f'"{schema}"."{name}"'
 
 
+def _lower_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names in lower case, as DuckDB answers: Snowflake answers unquoted identifiers in upper case,
+    and the suites (gx/) and checks name columns in lower case."""
+    frame.columns = [str(c).lower() for c in frame.columns]
+    return frame
+
+
 class SnowflakeWarehouse(ConfigurableResource):
     """Snowflake through dagster-snowflake's ``SnowflakeResource`` (the Snowflake Connector for Python underneath).
 
@@ -113,7 +120,7 @@ class SnowflakeWarehouse(ConfigurableResource):
         with self.connection() as conn:
             cur = conn.cursor()
             cur.execute(sql)
-            return cur.fetch_pandas_all()
+            return _lower_columns(cur.fetch_pandas_all())
 
     def query_chunks(self, sql: str, rows: int) -> Iterator[pd.DataFrame]:  # noqa: ARG002 - Snowflake sizes its own batches
         """The result of ``sql`` in the result batches Snowflake returns (at least one frame, maybe empty)."""
@@ -123,7 +130,7 @@ class SnowflakeWarehouse(ConfigurableResource):
             empty = True
             for frame in cur.fetch_pandas_batches():
                 empty = False
-                yield frame
+                yield _lower_columns(frame)
             if empty:
                 import pandas as pd
 
@@ -132,3 +139,34 @@ class SnowflakeWarehouse(ConfigurableResource):
     def relation(self, schema: str, name: str) -> str:
         database = self.connect_kwargs().get("database")
         return f"{database}.{schema.upper()}.{name.upper()}"
+
+
+def explore_marts(warehouse: DuckDBWarehouse | SnowflakeWarehouse, limit: int = 1000) -> dict[str, Any]:
+    """What the dashboard's exploration view shows, read from the marts through a warehouse resource
+    (Snowflake in PROD, where the dashboard's own reader, ``eventlake.dashboard.data.explore``, takes a
+    DuckDB file): ``total`` events, distinct ``users``, ``value_sum``, events ``by_type``
+    (``event_type``, ``events``) and the newest ``rows`` of ``marts.fact_events`` joined to the
+    ``marts.dim_users`` version of their user (``user_id``, ``user_name``). Column names are lower case."""
+    facts = warehouse.relation("marts", "fact_events")
+    users = warehouse.relation("marts", "dim_users")
+
+    def frame(sql: str) -> pd.DataFrame:
+        return _lower_columns(warehouse.query_df(sql))
+
+    totals = frame(
+        f"select count(*) as total, count(distinct u.user_id) as users, coalesce(sum(f.event_value), 0) as value_sum "
+        f"from {facts} f left join {users} u on u.user_sk = f.user_sk"
+    )
+    by_type = frame(f"select event_type, count(*) as events from {facts} group by event_type order by events desc, event_type")
+    rows = frame(
+        f"select f.event_id, f.event_type, f.event_timestamp, f.event_value, u.user_id, u.user_name, f.job_id "
+        f"from {facts} f left join {users} u on u.user_sk = f.user_sk "
+        f"order by f.event_timestamp desc, f.event_id limit {int(limit)}"
+    )
+    return {
+        "total": int(totals["total"].iloc[0]),
+        "users": int(totals["users"].iloc[0]),
+        "value_sum": float(totals["value_sum"].iloc[0]),
+        "by_type": by_type,
+        "rows": rows,
+    }
