@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -452,48 +451,17 @@ class LagReading:
 
 
 def stream_lag(settings: Settings, now: float | None = None) -> LagReading:
-    """Per shard of the local stream: records written and not yet committed by the consumer.
+    """Per shard of the local stream: records written and not yet committed by the consumer
+    (``eventlake.stream.lag``, the measure the dashboard and ``/metrics`` show). Kinesis' lag is its
+    iterator age in CloudWatch, which its own alarm watches (deploy/README.md)."""
+    from eventlake.stream.lag import LagUnavailable
+    from eventlake.stream.lag import stream_lag as measure
 
-    The same measure as the dashboard's stream lag view: the head of each shard against the
-    ``consumer_positions`` (lowest over the datasets). Kinesis' lag is its iterator age in
-    CloudWatch, which its own alarm watches (deploy/README.md)."""
-    if settings.stream != "local":
-        return LagReading(unavailable=f"lag is measured for the local stream only, not {settings.stream}")
-    from eventlake.stream.local import local_shard_id, local_stream_path
-
-    path = local_stream_path(settings)
-    if not path.exists():
-        return LagReading(unavailable=f"no stream yet at {path}")
-    committed: dict[str, int] = {}
-    engine = _engine(settings.job_db)
     try:
-        with engine.connect() as conn:
-            if sa.inspect(conn).has_table("consumer_positions"):
-                for shard, sequence in conn.execute(
-                    sa.text("select shard_id, sequence_number from consumer_positions where stream = :s"),
-                    {"s": settings.stream_name},
-                ):
-                    committed[shard] = min(committed.get(shard, int(sequence)), int(sequence))
-    finally:
-        engine.dispose()
-    now = time.time() if now is None else now
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-    try:
-        if not con.execute("select 1 from sqlite_master where name = 'stream_records'").fetchone():
-            return LagReading(unavailable=f"no stream records yet in {path}")
-        row = con.execute("select value from stream_meta where key = 'shards'").fetchone()
-        shards = []
-        for shard in [local_shard_id(i) for i in range(int(row[0]) if row else 0)]:
-            head = con.execute("select max(seq) from stream_records where shard_id = ?", (shard,)).fetchone()[0] or 0
-            position = committed.get(shard, 0)
-            oldest = con.execute(
-                "select written_at from stream_records where shard_id = ? and seq > ? order by seq limit 1",
-                (shard, position),
-            ).fetchone()
-            shards.append(ShardLag(shard, int(head), position, round(now - oldest[0], 1) if oldest else 0.0))
-    finally:
-        con.close()
-    return LagReading(shards=shards)
+        rows = measure(settings, datetime.fromtimestamp(now, UTC) if now is not None else None)
+    except LagUnavailable as exc:
+        return LagReading(unavailable=str(exc))
+    return LagReading(shards=[ShardLag(r["shard"], r["head"], r["committed"], r["oldest_unread_age_s"]) for r in rows])
 
 
 def lag_alert(settings: Settings, reading: LagReading) -> Alert | None:
