@@ -8,7 +8,8 @@ last load into ``RAW.<DATASET>``:
   ``RAW._EVENTLAKE_LOADS``, and moved in the same transaction as the rows' insert:
   a load that fails half-way leaves neither, and a load is never repeated;
 - the rows added since are read from the data files each ``append`` snapshot
-  between the stored snapshot (exclusive) and the current one (inclusive) added.
+  between the stored snapshot (exclusive) and the current one (inclusive) added
+  (the first load reads the current snapshot's live files).
   The raw tables are append-only; compaction (``replace``/``overwrite``) rewrites
   rows already loaded, and retention (``delete``) removes old ones: those
   snapshots add no new rows and are skipped;
@@ -97,19 +98,23 @@ class SnapshotNotAncestor(RuntimeError):
 
 
 def increment(table: "Table", since: int | None) -> Increment:
-    """The data files the ``append`` snapshots of ``table`` after ``since`` (exclusive; None = from the
-    first snapshot) up to the current one added."""
+    """The data files the ``append`` snapshots of ``table`` after ``since`` (exclusive) up to the current
+    one added; ``since`` None (nothing loaded yet): the current snapshot's live data files."""
     from pyiceberg.manifest import ManifestEntryStatus
     from pyiceberg.table.snapshots import Operation
 
     current = table.metadata.current_snapshot()
+    if since is None:
+        # the first load: every live row (files that compaction replaced and expiry may have deleted are not read)
+        files = [task.file for task in table.scan().plan_files()] if current is not None else []
+        return Increment(None, current.snapshot_id if current else None, [], [], files)
     chain = []
     snapshot = current
     while snapshot is not None and snapshot.snapshot_id != since:
         chain.append(snapshot)
         parent = snapshot.parent_snapshot_id
         snapshot = table.metadata.snapshot_by_id(parent) if parent is not None else None
-    if since is not None and snapshot is None:
+    if snapshot is None:
         raise SnapshotNotAncestor(
             f"{table.name()}: the last loaded snapshot {since} is not an ancestor of the current snapshot "
             f"{current.snapshot_id if current else None} (expired or rolled back): reload RAW from a full copy"
@@ -163,7 +168,8 @@ class LoadResult:
     since: int | None
     snapshot_id: int | None
     rows: int
-    appends: int
+    files: int  # data files read
+    appends: int  # append snapshots read (0 on the first load, which reads the live files)
     skipped: list[tuple[int, str]]
 
 
@@ -212,7 +218,7 @@ def load(table: "Table", dataset: str, conn: Any, database: str) -> LoadResult:
     except BaseException:
         cur.execute("rollback")
         raise
-    return LoadResult(dataset, since, inc.current, rows, len(inc.appends), inc.skipped)
+    return LoadResult(dataset, since, inc.current, rows, len(inc.files), len(inc.appends), inc.skipped)
 
 
 def _loader(dataset: str):
@@ -239,14 +245,16 @@ def _loader(dataset: str):
             cur.execute(f"select count(*) from {database}.{RAW_SCHEMA}.{dataset.upper()}")
             total = int(cur.fetchone()[0])
         context.log.info(
-            f"RAW.{dataset.upper()}: {result.rows} rows from {result.appends} append snapshot(s) "
-            f"after {result.since} up to {result.snapshot_id}; skipped {result.skipped or 'none'}"
+            f"RAW.{dataset.upper()}: {result.rows} rows from {result.files} data file(s) of "
+            + (f"{result.appends} append snapshot(s) after {result.since}" if result.since else "the first load")
+            + f" up to {result.snapshot_id}; snapshots adding no rows, skipped: {result.skipped or 'none'}"
         )
         return MaterializeResult(
             metadata={
                 "snapshot_id": str(result.snapshot_id or ""),
                 "previous_snapshot_id": str(result.since or ""),
                 "rows_loaded": result.rows,
+                "data_files_read": result.files,
                 "append_snapshots": result.appends,
                 "skipped_snapshots": len(result.skipped),
                 "dagster/row_count": total,
