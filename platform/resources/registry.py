@@ -22,7 +22,14 @@ def local_resources(home: str | None = None) -> dict:
 
 
 def prod_resources() -> dict:
-    """Kinesis / S3 + Glue or Postgres catalog / Snowflake, configured by EVENTLAKE_* variables."""
+    """Kinesis / S3 + Glue or Postgres catalog / Snowflake, configured by EVENTLAKE_* variables.
+
+    Snowflake is configured once, by the settings' ten ``snowflake_*`` values (``EVENTLAKE_SNOWFLAKE_*``):
+    the dbt PROD target (dbt_project/profiles.yml) receives all of them from ``EventlakeResource.dbt_env``,
+    and the warehouse resource connects with the same values (``SnowflakeWarehouse.connect_kwargs``,
+    through dagster-snowflake's ``SnowflakeResource``). tests/resources/test_registry.py holds the three
+    to the same names.
+    """
     return {
         "eventlake": EventlakeResource(),
         "iceberg_io_manager": IcebergIOManager(),

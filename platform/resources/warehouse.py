@@ -97,6 +97,7 @@ class SnowflakeWarehouse(ConfigurableResource):
         from_settings = {
             "account": s.snowflake_account, "user": s.snowflake_user, "password": password,
             "database": s.snowflake_database, "warehouse": s.snowflake_warehouse, "role": s.snowflake_role,
+            "schema": s.snowflake_schema,  # the session's default schema, dbt's target schema
             "host": s.snowflake_host, "port": s.snowflake_port, "protocol": s.snowflake_protocol,
         }
         mine = {k: v for k, v in self.model_dump().items() if v is not None}
