@@ -36,6 +36,7 @@ RUNTIME_DEPENDENCIES = [
     "great-expectations==1.24.*",
     # serving
     "fastapi>=0.115",
+    "fastapi-offline>=1.7",
     "uvicorn[standard]>=0.30",
     "pydantic>=2.7",
     "pydantic-settings>=2.4",

@@ -198,6 +198,12 @@ data "aws_iam_policy_document" "dagster_run" {
     resources = ["${local.warehouse_arn}/warehouse/*", "${local.warehouse_arn}/dagster/compute-logs/*"]
   }
   statement {
+    # the GX checks' stores and Data Docs site (EVENTLAKE_DATA_DOCS_URL defaults to s3://<bucket>/gx)
+    sid       = "DataDocs"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.warehouse_arn}/gx/*"]
+  }
+  statement {
     sid       = "Encryption"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.eventlake.arn]
@@ -214,7 +220,7 @@ data "aws_iam_policy_document" "dashboard" {
   statement {
     sid       = "WarehouseRead"
     actions   = ["s3:GetObject"]
-    resources = ["${local.warehouse_arn}/warehouse/*"]
+    resources = ["${local.warehouse_arn}/warehouse/*", "${local.warehouse_arn}/gx/*"]
   }
   statement {
     sid       = "Encryption"
