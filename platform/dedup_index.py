@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from eventlake import lake
+
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
@@ -73,7 +75,7 @@ class DedupIndex:
         started = time.perf_counter()
         rows = 0
         for snapshot in added:
-            rows += self._add_files(table, self._added_files(table, snapshot))
+            rows += self._add_files(table, lake.added_files(table, snapshot))
         self.snapshot_id = current_id
         self._evict()
         if rows:
@@ -130,19 +132,6 @@ class DedupIndex:
             return None  # not a descendant (a rollback, or expired history)
         # a replace (compaction) rewrites rows that are already indexed
         return [s for s in reversed(chain) if not s.summary or s.summary.operation.value == "append"]
-
-    @staticmethod
-    def _added_files(table: Table, snapshot) -> list[str]:
-        from pyiceberg.manifest import ManifestEntryStatus
-
-        paths = []
-        for manifest in snapshot.manifests(table.io):
-            if manifest.added_snapshot_id != snapshot.snapshot_id:
-                continue
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
-                    paths.append(entry.data_file.file_path)
-        return paths
 
     def _add_files(self, table: Table, paths: list[str]) -> int:
         import pyarrow.parquet as pq

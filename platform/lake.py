@@ -596,6 +596,20 @@ def _local_path(location: str) -> str:
     return location
 
 
+def added_files(table: Table, snapshot: Snapshot) -> list[str]:
+    """Paths of the data files ``snapshot`` added (its own manifests only, not the table's)."""
+    from pyiceberg.manifest import ManifestEntryStatus
+
+    paths = []
+    for manifest in snapshot.manifests(table.io):
+        if manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
+                paths.append(entry.data_file.file_path)
+    return paths
+
+
 def delete_quietly(table: Table, paths: list[str]) -> None:
     for path in paths:
         try:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eventlake import checkpoints, contracts
+from eventlake import checkpoints, contracts, lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -156,27 +156,13 @@ def lineage(table: Table) -> list[int]:
     return [s.snapshot_id for s in ancestors_of(table.metadata.current_snapshot(), table.metadata)]
 
 
-def added_files(table: Table, snapshot: Snapshot) -> list[str]:
-    """Paths of the data files ``snapshot`` added (its own manifests only)."""
-    from pyiceberg.manifest import ManifestEntryStatus
-
-    paths = []
-    for manifest in snapshot.manifests(table.io):
-        if manifest.added_snapshot_id != snapshot.snapshot_id:
-            continue
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-            if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
-                paths.append(entry.data_file.file_path)
-    return paths
-
-
 def added_job_ids(table: Table, snapshot: Snapshot) -> list[str]:
     """Distinct job ids of the rows ``snapshot`` added: reads the ``job_id`` column of its added
     files only (one column chunk per file), not the table."""
     import pyarrow.parquet as pq
 
     jobs: set[str] = set()
-    for path in added_files(table, snapshot):
+    for path in lake.added_files(table, snapshot):
         with table.io.new_input(path).open() as f:
             column = pq.read_table(f, columns=[JOB_COLUMN]).column(JOB_COLUMN)
         jobs.update(j for j in column.unique().to_pylist() if j is not None)

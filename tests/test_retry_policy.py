@@ -14,28 +14,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
-
-import pyarrow as pa
 import pytest
 
-from eventlake import lake, runs
+from eventlake import runs
 from eventlake.settings import Settings
-
-AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-
-
-def _append(settings: Settings, job_id: str, rows: list[tuple[str, str]]) -> None:
-    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
-    records = [
-        {
-            "event_id": event_id, "user_id": "u1", "event_type": event_type, "event_timestamp": AT,
-            "event_value": 1.0, "product_id": None, "properties": None, "event_date": AT.date(),
-            "event_hour": AT.hour, "job_id": job_id, "ingested_at": datetime.now(UTC),
-        }
-        for event_id, event_type in rows
-    ]
-    table.append(pa.Table.from_pylist(records, schema=table.schema().as_arrow()))
+from tests.e2e.test_transform_blocking import _append
 
 
 @pytest.fixture
