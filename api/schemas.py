@@ -44,20 +44,9 @@ class JobStatusResponse(BaseModel):
 
     @classmethod
     def from_job(cls, job: Job) -> JobStatusResponse:
-        return cls(
-            job_id=job.job_id,
-            dataset=job.dataset,
-            status=job.status,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            record_count=job.record_count,
-            accepted_count=job.accepted_count,
-            rejected_count=job.rejected_count,
-            duplicate_count=job.duplicate_count,
-            snapshot_id=job.snapshot_id,
-            snapshot_url=snapshot_url(f"raw.{job.dataset}", job.snapshot_id) if job.snapshot_id is not None else None,
-            error_message=job.error_message,
-        )
+        fields = {name: getattr(job, name) for name in cls.model_fields if hasattr(job, name)}
+        url = snapshot_url(f"raw.{job.dataset}", job.snapshot_id) if job.snapshot_id is not None else None
+        return cls(**fields, snapshot_url=url)
 
 
 def snapshot_url(table: str, snapshot_id: int) -> str:

@@ -23,6 +23,7 @@ safe for the API and consumer processes together), PostgreSQL
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -538,23 +539,11 @@ class IngestionJobStore:
     # -- reads -----------------------------------------------------------------
     @staticmethod
     def _job(row: Any) -> Job:
-        return Job(
-            job_id=row["job_id"],
-            dataset=row["dataset"],
-            format=row["format"],
-            status=JobStatus(row["status"]),
-            created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
-            updated_at=_aware(row["updated_at"]),  # type: ignore[arg-type]
-            record_count=row["record_count"],
-            accepted_count=row["accepted_count"],
-            rejected_count=row["rejected_count"],
-            duplicate_count=row["duplicate_count"],
-            snapshot_id=row["snapshot_id"],
-            error_message=row["error_message"],
-            parts=row["parts"],
-            parts_done=row["parts_done"],
-            completed_at=_aware(row["completed_at"]),
-        )
+        values = {f.name: row[f.name] for f in dataclasses.fields(Job)}
+        values["status"] = JobStatus(values["status"])
+        for name in ("created_at", "updated_at", "completed_at"):  # SQLite gives them back naive
+            values[name] = _aware(values[name])
+        return Job(**values)
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:
