@@ -583,10 +583,15 @@ def _gx_section(sources: Any, tz: str) -> None:
         {"run_at": r["run_at"], "passed": r["success"], "expectations": f"{r['successful']}/{r['evaluated']}",
          "rows": r.get("row_count"), "run_id": r.get("run_id"),
          "failed": ", ".join(f"{e.get('expectation')} on {e.get('column')}" for e in r.get("results", [])
-                             if not e.get("success"))}
+                             if not e.get("success")),
+         # the run's Great Expectations Data Docs page (a file under EVENTLAKE_HOME, or s3:// in PROD)
+         "data_docs": r.get("data_docs")}
         for r in runs
     ])
     _table(table, "suite_history_table")
+    index = next((r.get("data_docs_index") for r in runs if r.get("data_docs_index")), None)
+    if index:
+        st.caption(f"Data Docs of every run: `{index}`")
     failures = data.failing_expectations([r for r in runs if not r["success"]][:20])
     if not failures.empty:
         st.markdown(f"**Failures of {suite}** (newest runs first, with sample failing values)")
