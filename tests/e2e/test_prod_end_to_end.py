@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from eventlake.generate import generate, to_csv, to_ndjson
 from tests.conftest import postgres_database
 from tests.moto_server import fake_aws_credentials, moto_url  # noqa: F401 - fixtures
+from tests.resources.fakesnow_server import fakesnow_server
 
 pytestmark = [
     pytest.mark.timeout(1200),
@@ -30,7 +31,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The 'insecure_mode' connection property is deprecated:DeprecationWarning"),
 ]
 
-fakesnow = pytest.importorskip("fakesnow")
+pytest.importorskip("fakesnow")
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def snowflake_server(monkeypatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setattr(
         fakesnow.arrow, "timestamp_to_sf_struct", _timestamp_to_sf_struct_keeping_nulls(fakesnow.arrow.timestamp_to_sf_struct)
     )
-    with fakesnow.server() as kwargs:
+    with fakesnow_server() as kwargs:
         yield kwargs
 
 

@@ -13,6 +13,7 @@ from eventlake import lake, maintenance
 from eventlake.assets import snowflake_raw
 from eventlake.settings import Settings
 from tests.lake.test_iceberg_catalog import events
+from tests.resources.fakesnow_server import fakesnow_server
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
@@ -63,8 +64,8 @@ def test_increment_refuses_a_snapshot_that_is_not_an_ancestor(table):
 
 @pytest.fixture(scope="module")
 def snowflake_server() -> Iterator[dict[str, Any]]:
-    fakesnow = pytest.importorskip("fakesnow")
-    with fakesnow.server() as kwargs:
+    pytest.importorskip("fakesnow")
+    with fakesnow_server() as kwargs:
         yield kwargs
 
 
