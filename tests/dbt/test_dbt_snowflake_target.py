@@ -24,7 +24,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The 'insecure_mode' connection property is deprecated:DeprecationWarning"),
 ]
 
-fakesnow = pytest.importorskip("fakesnow")
+pytest.importorskip("fakesnow")
+from tests.resources.fakesnow_server import fakesnow_server  # noqa: E402
 snowflake_connector = pytest.importorskip("snowflake.connector")
 
 # Iceberg type -> the Snowflake type a Snowflake-managed Iceberg table exposes
@@ -72,7 +73,7 @@ def _insert(cur: Any, database: str, name: str, rows: list[dict[str, Any]]) -> N
 def snowflake_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
     database = f"EVENTLAKE_{uuid.uuid4().hex[:8].upper()}"  # fakesnow's in-memory DB is shared per process
     workdir = tmp_path_factory.mktemp("snowflake")
-    with fakesnow.server() as kwargs:
+    with fakesnow_server() as kwargs:  # fakesnow.server() works once per process
         con = snowflake_connector.connect(**kwargs)
         cur = con.cursor()
         cur.execute(f"create database {database}")
