@@ -154,20 +154,13 @@ alerts_sent_table = sa.Table(
 )
 
 
-def _engine(url: str) -> sa.Engine:
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"timeout": 30})
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
 class AlertLog:
     """When each failure was last alerted, in the state database: the rate limit across processes."""
 
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
+        from eventlake.state.ingestion_jobs import IngestionJobStore
+
+        self.engine = IngestionJobStore._make_engine(url)  # the state database's engine: WAL, busy timeout
         create_tables(_meta, self.engine)
 
     def hold_back(self, alert: Alert, now: float, window_seconds: float) -> tuple[bool, int]:
