@@ -63,6 +63,8 @@ HEADER_CHARS = 150
 #: metadata keys whose values are sample failing records (besides GX's failed expectations)
 SAMPLE_KEY_PARTS = ("sample", "failing_record", "failing_rows", "failing_keys", "unexpected_rows")
 FRESHNESS_PARAMS_KEY = "dagster/freshness_params"
+#: set on a freshness check's result once its asset has a last update (Dagster's freshness checks)
+FRESHNESS_LAST_UPDATED_KEY = "dagster/last_updated_timestamp"
 
 
 @dataclass(frozen=True)
@@ -368,12 +370,27 @@ def check_failure_alert(evaluation: Any, run_id: str | None = None) -> Alert:
     return Alert("check_failed", subject, reason, tuple(details), _samples(metadata), run_id, _data_docs(metadata))
 
 
+def never_updated(evaluation: Any) -> bool:
+    """Whether a freshness check's evaluation is about an asset that was never materialized (Dagster's
+    freshness checks fail then, with "Asset has never been observed/materialized", and no last update)."""
+    metadata = evaluation.metadata or {}
+    return FRESHNESS_PARAMS_KEY in metadata and FRESHNESS_LAST_UPDATED_KEY not in metadata
+
+
 def alerts_on_check(evaluation: Any) -> bool:
-    """Which failed checks alert: blocking ones, ERROR-severity (critical) ones, and freshness checks."""
+    """Which failed checks alert: blocking ones, ERROR-severity (critical) ones, and freshness checks
+    of assets that have been materialized at least once.
+
+    A mart never materialized is not a freshness breach: nothing has gone stale, the first transform
+    has not run yet (a fresh deployment, no data ingested). What would keep it from ever running is
+    alerted on its own: a failed run (``run_failed``), a FAILED ingestion job, the consumer's lag. The
+    dashboard's Quality view shows such a check as "never materialized"."""
     if evaluation.passed:
         return False
     severity = getattr(evaluation.severity, "value", str(evaluation.severity))
-    return bool(evaluation.blocking) or severity == "ERROR" or FRESHNESS_PARAMS_KEY in (evaluation.metadata or {})
+    if FRESHNESS_PARAMS_KEY in (evaluation.metadata or {}):
+        return not never_updated(evaluation)
+    return bool(evaluation.blocking) or severity == "ERROR"
 
 
 # -- alerts on failed runs ---------------------------------------------------------------------

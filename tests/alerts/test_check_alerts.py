@@ -200,3 +200,24 @@ def test_fresh_fact_events_send_nothing(alert_home, receiver, instance):
     assert [e.passed for e in result.get_asset_check_evaluations() if e.asset_key == AssetKey("fact_events")] == [True]
     _tick(instance, defs, alert_home, cursor)
     assert receiver.posts == []
+
+
+def test_a_mart_never_materialized_is_not_a_freshness_breach(alert_home, receiver, instance):
+    """Issue 11: at startup, before the first transform, the freshness check of fact_events fails ("never
+    observed/materialized"); that is not alerted. Once fact_events was materialized and then went stale,
+    the breach is alerted."""
+    checks = marts_freshness_checks(60.0)
+    defs = _fact_events_defs(checks)
+    cursor = _tick(instance, defs, alert_home)
+    job = defs.resolve_job_def("freshness_job")
+    first = job.execute_in_process(instance=instance)
+    (evaluation,) = [e for e in first.get_asset_check_evaluations() if e.asset_key == AssetKey("fact_events")]
+    assert not evaluation.passed and "never" in evaluation.description
+    cursor = _tick(instance, defs, alert_home, cursor)
+    assert receiver.posts == []
+
+    _fact_events_updated(instance, dt.timedelta(hours=3))
+    job.execute_in_process(instance=instance)
+    _tick(instance, defs, alert_home, cursor)
+    (body,) = receiver.bodies("/a")
+    assert "fact_events was not updated within the last 1 h" in texts(body)
