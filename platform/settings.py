@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default="LOCAL",
         description="LOCAL = embedded backends (SQLite, files, DuckDB); PROD = Kinesis, S3/Glue or Postgres catalog, Snowflake. Same names as the dbt targets.",
     )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines of every component: json (one object a line: timestamp, level, component, message, ids, error) or text (the same fields on one readable line, for a terminal).",
+    )
 
     # -- API --------------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(
