@@ -61,6 +61,7 @@ from eventlake import checkpoints
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile, ManifestEntry
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
@@ -539,17 +540,10 @@ def expire_snapshots(
             for path, size in doomed.items():
                 if path in kept:
                     continue
-                try:
-                    if size < 0:
-                        size = len(table.io.new_input(path))
-                    table.io.delete(path)
-                except FileNotFoundError:
-                    continue
-                except Exception as exc:  # noqa: BLE001 - left for the orphan removal
-                    log.warning("snapshot expiry of %s: could not delete %s: %s", name, path, exc)
-                    continue
-                result.deleted_files += 1
-                result.deleted_bytes += max(size, 0)
+                deleted = _delete_file(table.io, path, size, f"snapshot expiry of {name}")
+                if deleted is not None:
+                    result.deleted_files += 1
+                    result.deleted_bytes += max(deleted, 0)
         log.info(
             "snapshot expiry of %s: %d snapshot(s) older than %s expired (%d -> %d), %d file(s) (%d bytes) "
             "only they referenced deleted; current snapshot %s kept",
@@ -599,6 +593,22 @@ def referenced_files(table: Table) -> set[str]:
     return {_path_key(p) for p in paths if p}
 
 
+def _delete_file(io: FileIO, path: str, size: int, what: str) -> int | None:
+    """Delete one file; return its size (looked up first when ``size`` is negative), or None when it was
+    gone already or could not be deleted (a warning naming ``what``: a later run, or the orphan removal,
+    tries again)."""
+    try:
+        if size < 0:
+            size = len(io.new_input(path))
+        io.delete(path)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a later run tries again
+        log.warning("%s: could not delete %s: %s", what, path, exc)
+        return None
+    return size
+
+
 def _list_files(table: Table) -> list[tuple[str, datetime | None, int]]:
     """``(path key, modified, size)`` of every file under the table's location."""
     from pyarrow.fs import FileSelector, FileType
@@ -644,14 +654,8 @@ def remove_orphan_files(
             result.kept_young_files += 1
             continue
         location = f"{scheme}://{path}" if scheme != "file" else path
-        if not dry_run:
-            try:
-                io.delete(location)
-            except FileNotFoundError:
-                continue
-            except Exception as exc:  # noqa: BLE001 - the next run tries again
-                log.warning("orphan removal of %s: could not delete %s: %s", name, location, exc)
-                continue
+        if not dry_run and _delete_file(io, location, size, f"orphan removal of {name}") is None:
+            continue
         result.removed_files += 1
         result.removed_bytes += size
         result.removed_paths.append(location)

@@ -23,6 +23,7 @@ from dagster import (
     Config,
     DefaultScheduleStatus,
     Failure,
+    JobDefinition,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -166,35 +167,40 @@ def remove_raw_table_orphan_files(
     )
 
 
-@job(
-    description="Compaction of the small data files of raw.events/users/products/rejected_records.",
-    executor_def=in_process_executor,
-    op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
-    tags={"eventlake/maintenance": "compaction"},
+def _maintenance_job(name: str, description: str, tag: str, maintenance_op) -> JobDefinition:
+    """A job that runs ``maintenance_op`` on the raw tables, in process, with the maintenance retry policy."""
+
+    @job(
+        name=name,
+        description=description,
+        executor_def=in_process_executor,
+        op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
+        tags={"eventlake/maintenance": tag},
+    )
+    def maintenance_job():
+        maintenance_op()
+
+    return maintenance_job
+
+
+maintenance_compaction_job = _maintenance_job(
+    "maintenance_compaction_job",
+    "Compaction of the small data files of raw.events/users/products/rejected_records.",
+    "compaction",
+    compact_raw_tables,
 )
-def maintenance_compaction_job():
-    compact_raw_tables()
-
-
-@job(
-    description="Snapshot expiry of the raw tables (retention EVENTLAKE_SNAPSHOT_RETENTION_DAYS).",
-    executor_def=in_process_executor,
-    op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
-    tags={"eventlake/maintenance": "expire_snapshots"},
+maintenance_expire_snapshots_job = _maintenance_job(
+    "maintenance_expire_snapshots_job",
+    "Snapshot expiry of the raw tables (retention EVENTLAKE_SNAPSHOT_RETENTION_DAYS).",
+    "expire_snapshots",
+    expire_raw_table_snapshots,
 )
-def maintenance_expire_snapshots_job():
-    expire_raw_table_snapshots()
-
-
-@job(
-    description="Removal of orphan files of the raw tables (older than EVENTLAKE_ORPHAN_FILE_MIN_AGE_DAYS).",
-    executor_def=in_process_executor,
-    op_retry_policy=runs.step_retry_policy(runs.MAINTENANCE_RETRY_DELAY_SECONDS),
-    tags={"eventlake/maintenance": "remove_orphan_files"},
+maintenance_remove_orphan_files_job = _maintenance_job(
+    "maintenance_remove_orphan_files_job",
+    "Removal of orphan files of the raw tables (older than EVENTLAKE_ORPHAN_FILE_MIN_AGE_DAYS).",
+    "remove_orphan_files",
+    remove_raw_table_orphan_files,
 )
-def maintenance_remove_orphan_files_job():
-    remove_raw_table_orphan_files()
-
 
 maintenance_jobs = [maintenance_compaction_job, maintenance_expire_snapshots_job, maintenance_remove_orphan_files_job]
 

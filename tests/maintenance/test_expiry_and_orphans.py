@@ -137,3 +137,26 @@ def test_files_of_expired_snapshots_left_behind_are_collected_as_orphans(setting
     more = fill(settings, passes=1, consumer=filled.consumer, prefix="after")
     landed = contract_rows(tables["events"]).column("event_id").to_pylist()
     assert sorted(landed) == sorted(filled.event_ids + more.event_ids)
+
+
+def test_a_file_that_cannot_be_deleted_is_left_with_a_warning(tmp_path, caplog):
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    io = PyArrowFileIO()
+    kept = tmp_path / "data.parquet"
+    kept.write_bytes(b"x" * 10)
+    assert maintenance._delete_file(io, str(kept), -1, "expiry of t") == 10  # the size looked up
+    assert not kept.exists()
+    assert maintenance._delete_file(io, str(kept), 10, "expiry of t") is None  # gone already: no warning
+    assert not caplog.records
+
+    def refuse(path: str) -> None:  # as root nothing local refuses a delete; a bucket policy would
+        raise PermissionError(f"access denied: {path}")
+
+    kept.write_bytes(b"x")
+    io.delete = refuse
+    assert maintenance._delete_file(io, str(kept), 1, "orphan removal of raw.events") is None
+    assert kept.exists()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"orphan removal of raw.events: could not delete {kept}: access denied: {kept}"
+    ]
