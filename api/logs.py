@@ -9,47 +9,30 @@ one line per request, not one more per job), and counts requests by route templa
 that goes away before the response (``ClientDisconnect``, e.g. mid-upload) is
 logged at WARNING as a client disconnect and counted under status 499 ("client
 closed request", as nginx does), never as a 500.
-``JsonFormatter`` renders records, extras included, as one JSON object a line.
+The lines are eventlake's shared format (``eventlake.logs``: timestamp, level,
+component ``api``, message, ids, error details), uvicorn's own lines included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.counters import ApiCounters
+from eventlake import logs
+from eventlake.logs import JsonFormatter
+
+__all__ = ["JsonFormatter", "CoalescingStreamHandler", "RequestLogMiddleware", "configure_logging", "log_config"]
 
 log = logging.getLogger("eventlake.api")
 
 CLIENT_CLOSED_REQUEST = 499
 """Status recorded for a request whose client disconnected before it was answered (no response is sent)."""
-
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        try:  # orjson: a line per request, so the formatter's cost counts
-            return orjson.dumps(payload, default=str).decode("utf-8")
-        except TypeError:  # e.g. non-string keys, or integers past 64 bits
-            return json.dumps(payload, default=str)
 
 
 class CoalescingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -106,7 +89,8 @@ class CoalescingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:
-    """uvicorn's logging config plus JSON lines on stderr for the eventlake loggers.
+    """uvicorn's logging config with every line, uvicorn's and eventlake's, in eventlake's
+    format (``eventlake.logs``, component ``api``) on stderr.
 
     For ``uvicorn.run(log_config=...)``: uvicorn applies it in every worker process, which
     ``configure_logging`` in the parent would not reach.
@@ -116,22 +100,21 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["eventlake_json"] = {"()": "api.logs.JsonFormatter"}
+    line_format = {"()": "eventlake.logs.formatter", "component": "api"}
+    config["formatters"]["eventlake"] = line_format
+    # uvicorn's own lines (startup, errors in the server, the access log when it is on) too
+    for name in ("default", "access"):
+        config["formatters"][name] = dict(line_format)
     config["handlers"]["eventlake"] = {
-        "formatter": "eventlake_json", "class": "api.logs.CoalescingStreamHandler", "stream": "ext://sys.stderr"
+        "formatter": "eventlake", "class": "api.logs.CoalescingStreamHandler", "stream": "ext://sys.stderr"
     }
     config["loggers"]["eventlake"] = {"handlers": ["eventlake"], "level": level, "propagate": False}
     return config
 
 
 def configure_logging(level: int | str = logging.INFO) -> None:
-    """JSON lines on stderr for the eventlake loggers (for a process that runs the API)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("eventlake")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    """eventlake's lines on stderr for a process that runs the API in-process (``eventlake.logs.configure``)."""
+    logs.configure(level, component="api")
 
 
 class RequestLogMiddleware:
