@@ -84,7 +84,9 @@ def test_the_jobs_compact_expire_and_remove_orphans_with_actionable_metadata(tmp
         assert contract_rows(table).equals(before[name])
 
 
-def test_a_failing_table_fails_the_run_but_not_the_others(tmp_path, monkeypatch):
+def _orphan_removal_failing(tmp_path, monkeypatch, error_for):
+    """Run the orphan file job (quick retries) on a filled home, eventlake.maintenance.remove_orphan_files
+    raising ``error_for(table, calls so far)`` where that is not None; return the run and the tables it was called for."""
     home = tmp_path / "home"
     fill(Settings(home=home), passes=1)
     from eventlake import maintenance
@@ -92,21 +94,28 @@ def test_a_failing_table_fails_the_run_but_not_the_others(tmp_path, monkeypatch)
     real = maintenance.remove_orphan_files
     calls = []
 
-    def broken_for_events(table, **kw):
+    def remove(table, **kw):
         calls.append(table.name()[-1])
-        if table.name()[-1] == "events":
-            raise OSError("disk on fire")
+        error = error_for(calls[-1], calls)
+        if error is not None:
+            raise error
         return real(table, **kw)
 
-    monkeypatch.setattr(maintenance, "remove_orphan_files", broken_for_events)
-    result = _run(_quick_retries(maintenance_jobs[2]), home)
+    monkeypatch.setattr(maintenance, "remove_orphan_files", remove)
+    return _run(_quick_retries(maintenance_jobs[2]), home), calls
+
+
+def test_a_failing_table_fails_the_run_but_not_the_others(tmp_path, monkeypatch):
+    result, calls = _orphan_removal_failing(
+        tmp_path, monkeypatch, lambda table, calls: OSError("disk on fire") if table == "events" else None
+    )
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "raw.events" in str(failure.event_specific_data.error)
     # the other tables still had their turn, on the first attempt and on each of the 3 retries (an I/O error)
     assert calls == list(RAW_TABLES) * 4
     assert _retries(result) == 3
-    unknown = _run(_quick_retries(maintenance_jobs[0]), home, tables=["nope"])
+    unknown = _run(_quick_retries(maintenance_jobs[0]), tmp_path / "home", tables=["nope"])
     assert unknown.success is False and _retries(unknown) == 0, "a wrong table name is not worth retrying"
 
 
@@ -125,38 +134,16 @@ def _retries(result) -> int:
 
 
 def test_a_transient_failure_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    fill(Settings(home=home), passes=1)
-    from eventlake import maintenance
+    def flaky_once(table, calls):
+        return OSError("bucket briefly unreachable") if table == "events" and calls.count("events") == 1 else None
 
-    real = maintenance.remove_orphan_files
-    calls = []
-
-    def flaky_once(table, **kw):
-        calls.append(table.name()[-1])
-        if calls.count("events") == 1 and table.name()[-1] == "events":
-            raise OSError("bucket briefly unreachable")
-        return real(table, **kw)
-
-    monkeypatch.setattr(maintenance, "remove_orphan_files", flaky_once)
-    result = _run(_quick_retries(maintenance_jobs[2]), home)
+    result, calls = _orphan_removal_failing(tmp_path, monkeypatch, flaky_once)
     assert result.success
     assert _retries(result) == 1 and calls == list(RAW_TABLES) * 2
 
 
 def test_a_failure_that_is_not_the_infrastructures_is_not_retried(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    fill(Settings(home=home), passes=1)
-    from eventlake import maintenance
-
-    calls = []
-
-    def a_bug(table, **kw):
-        calls.append(table.name()[-1])
-        raise ValueError("a bug, not the weather")
-
-    monkeypatch.setattr(maintenance, "remove_orphan_files", a_bug)
-    result = _run(_quick_retries(maintenance_jobs[2]), home)
+    result, calls = _orphan_removal_failing(tmp_path, monkeypatch, lambda table, calls: ValueError("a bug, not the weather"))
     assert not result.success and _retries(result) == 0 and calls == list(RAW_TABLES)
 
 
