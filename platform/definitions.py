@@ -6,6 +6,12 @@ access of ``defs`` (what workspace.yaml names), ``transform_job`` or
 ``transform_full_checks_schedule``, or a call of ``build_definitions``. The
 manifest is the home's (``$EVENTLAKE_HOME/dbt/target``, or ``build_definitions``'
 ``home``); the transform job and its schedule name the dbt layers without it.
+
+In PROD (``EVENTLAKE_ENV=PROD``, dbt on Snowflake) the dbt sources ``raw.events|users|products``
+are Snowflake's ``<database>.RAW`` tables, which the ``snowflake_raw_*`` loader assets write: in the
+asset graph staging depends on the loaders (which depend on the raw Iceberg assets), and
+``transform_job`` runs the loaders first, so every transform (the sensor's, the API trigger's, the
+demo's) loads the new Iceberg snapshots into RAW before dbt reads them.
 """
 
 from __future__ import annotations
@@ -30,18 +36,26 @@ raw_ingest_job = define_asset_job(
 
 
 @functools.cache
-def _transform_job() -> UnresolvedAssetJobDefinition:
+def _transform_job(env: str = "LOCAL") -> UnresolvedAssetJobDefinition:
     from eventlake.dbt.nodes import LAYERS
 
+    # the groups of the dbt layers hold exactly the dbt models (and their checks): the job is
+    # defined without a manifest, which belongs to the home the definitions are built for
+    selection = AssetSelection.groups(*LAYERS)
+    loads = ""
+    if env == "PROD":
+        # dbt PROD reads <database>.RAW: the loaders copy the new Iceberg snapshots there first, in the same run
+        from eventlake.assets.snowflake_raw import GROUP
+
+        selection = AssetSelection.groups(GROUP) | selection
+        loads = "Copy the rows of the new raw Iceberg snapshots into Snowflake <database>.RAW (exactly once), then "
     return define_asset_job(
         "transform_job",
-        # the groups of the dbt layers hold exactly the dbt models (and their checks): the job is
-        # defined without a manifest, which belongs to the home the definitions are built for
-        selection=AssetSelection.groups(*LAYERS),
+        selection=selection,
         description=(
-            "dbt build of staging, then intermediate, then marts (one step each, incremental), with dbt tests and "
-            "Great Expectations checks; a failed blocking check stops the layers downstream of it. A step that fails "
-            "for a transient reason is retried 3 times (after 15, 45, 105 s); a data failure is not."
+            f"{loads}dbt build of staging, then intermediate, then marts (one step each, incremental), with dbt tests "
+            "and Great Expectations checks; a failed blocking check stops the layers downstream of it. A step that "
+            "fails for a transient reason is retried 3 times (after 15, 45, 105 s); a data failure is not."
         ),
         # dbt already runs in its own process; one process for the checks pays the
         # Great Expectations import once instead of once per check
@@ -54,7 +68,7 @@ def _transform_job() -> UnresolvedAssetJobDefinition:
 
 
 @functools.cache
-def _transform_full_checks_schedule() -> ScheduleDefinition:
+def _transform_full_checks_schedule(env: str = "LOCAL") -> ScheduleDefinition:
     # dbt tests and the reconciliation check only the rows each run wrote; once a day they check whole tables
     from dagster import DefaultScheduleStatus, RunConfig, ScheduleDefinition
 
@@ -64,7 +78,7 @@ def _transform_full_checks_schedule() -> ScheduleDefinition:
 
     return ScheduleDefinition(
         name="transform_full_checks_schedule",
-        job=_transform_job(),
+        job=_transform_job(env),
         cron_schedule="30 3 * * *",
         execution_timezone="UTC",
         run_config=RunConfig(
@@ -80,7 +94,8 @@ def _transform_full_checks_schedule() -> ScheduleDefinition:
 
 @functools.cache
 def _prod_loaders() -> tuple[list, list]:
-    """The Snowflake RAW loader assets and ``snowflake_load_job``, which runs them (PROD only)."""
+    """The Snowflake RAW loader assets and ``snowflake_load_job``, which runs them alone (PROD only;
+    ``transform_job`` runs them too, before dbt)."""
     from eventlake.assets.snowflake_raw import GROUP, snowflake_raw_assets
 
     job = define_asset_job(
@@ -90,6 +105,18 @@ def _prod_loaders() -> tuple[list, list]:
         executor_def=in_process_executor,
     )
     return list(snowflake_raw_assets), [job]
+
+
+def _sources_read_from_snowflake_raw(dbt_assets: tuple) -> list:
+    """The dbt layer assets with the sources ``raw.<dataset>`` depending on the Snowflake RAW loader
+    ``snowflake_raw_<dataset>`` instead of the raw Iceberg asset ``raw_<dataset>`` (the yml's
+    ``meta.dagster.asset_key``): on the PROD target dbt reads ``<database>.RAW``, which the loaders write."""
+    from eventlake import contracts
+    from eventlake.assets.raw import raw_asset_key
+    from eventlake.assets.snowflake_raw import snowflake_raw_asset_key
+
+    loaders = {raw_asset_key(d): snowflake_raw_asset_key(d) for d in contracts.DATASETS}
+    return [a.with_attributes(asset_key_replacements=loaders) for a in dbt_assets]
 
 
 def build_definitions(env: str | None = None, home: str | None = None) -> Definitions:
@@ -108,22 +135,33 @@ def build_definitions(env: str | None = None, home: str | None = None) -> Defini
     env = env or get_settings().env
     resources = RESOURCES[env](home) if env == "LOCAL" else RESOURCES[env]()
     freshness_checks = marts_freshness_checks(settings_for(home).fact_events_freshness_minutes)
-    # PROD: the loaders that copy each new raw snapshot's rows into Snowflake's RAW schema (exactly once)
-    prod_assets, prod_jobs = _prod_loaders() if env == "PROD" else ([], [])
+    dbt_assets = dbt_layer_assets(home)
+    prod_assets, prod_jobs = [], []
+    if env == "PROD":
+        # the loaders that copy each new raw snapshot's rows into Snowflake's RAW schema (exactly once); the
+        # dbt sources raw.events|users|products are those RAW tables, so staging depends on the loaders
+        prod_assets, prod_jobs = _prod_loaders()
+        dbt_assets = _sources_read_from_snowflake_raw(dbt_assets)
     return Definitions(
-        assets=[*raw_assets, *prod_assets, *dbt_layer_assets(home)],
+        assets=[*raw_assets, *prod_assets, *dbt_assets],
         asset_checks=[raw_events_contract, *gx_checks(), *reconciliation_checks(), *freshness_checks],
-        jobs=[raw_ingest_job, _transform_job(), *maintenance_jobs, *prod_jobs],
-        schedules=[_transform_full_checks_schedule(), *maintenance_schedules],
+        jobs=[raw_ingest_job, _transform_job(env), *maintenance_jobs, *prod_jobs],
+        schedules=[_transform_full_checks_schedule(env), *maintenance_schedules],
         sensors=[iceberg_snapshot_sensor, *alert_sensors(), marts_freshness_sensor(freshness_checks)],
         resources=resources,
     )
 
 
+def _env() -> str:
+    from eventlake.settings import get_settings
+
+    return get_settings().env
+
+
 _LAZY = {
     "defs": build_definitions,
-    "transform_job": _transform_job,
-    "transform_full_checks_schedule": _transform_full_checks_schedule,
+    "transform_job": lambda: _transform_job(_env()),
+    "transform_full_checks_schedule": lambda: _transform_full_checks_schedule(_env()),
 }
 
 
