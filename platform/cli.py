@@ -19,7 +19,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+    from eventlake.logs import configure  # JSON lines (EVENTLAKE_LOG_FORMAT), the component named on each
+
+    configure(logging.DEBUG if verbose else logging.INFO, unless_handled=True)
 
 
 def cmd_api(args: argparse.Namespace) -> int:

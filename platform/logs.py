@@ -216,13 +216,16 @@ def _new_handler(component: str | None, fmt: str | None) -> logging.Handler:
 
 
 def configure(level: int | str = logging.INFO, *, component: str | None = None, fmt: str | None = None,
-              logger: str = "") -> logging.Handler:
+              logger: str = "", unless_handled: bool = False) -> logging.Handler | None:
     """Log every record of ``logger`` (the root logger by default) to stderr as this module's lines.
 
     Replaces a handler an earlier call installed, and leaves the others (a test's capture) alone.
-    Returns the handler.
+    Returns the handler. ``unless_handled``: do nothing when ``logger`` already has a handler of
+    someone else, as ``logging.basicConfig`` does (a command run by a test whose capture is on).
     """
     target = logging.getLogger(logger)
+    if unless_handled and any(not getattr(h, _OURS, False) for h in target.handlers):
+        return None
     for handler in [h for h in target.handlers if getattr(h, _OURS, False)]:
         target.removeHandler(handler)
     handler = _new_handler(component, fmt)
