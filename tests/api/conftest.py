@@ -66,22 +66,26 @@ class Published:
     sequence_number: str
 
 
-def published_chunks(settings: Settings, job_id: str) -> list[Published]:
-    """The job's stream records, read back from the stream like the consumer does, in part order."""
+def stream_records(settings: Settings, page: int = 500) -> list[Published]:
+    """Every record of the settings' stream, decoded, read back like the consumer does (shard by shard)."""
     stream = open_stream(settings)
     try:
         found = []
         for shard_id in stream.shard_ids():
             after = None
-            while records := stream.read(shard_id, after, 500):
+            while records := stream.read(shard_id, after, page):
                 for record in records:
                     header, payload = envelope.decode(record.data)
-                    if header.job_id == job_id:
-                        found.append(Published(header, payload, record.shard_id, record.sequence_number))
+                    found.append(Published(header, payload, record.shard_id, record.sequence_number))
                 after = records[-1].sequence_number
     finally:
         stream.close()
-    return sorted(found, key=lambda p: p.header.part)
+    return found
+
+
+def published_chunks(settings: Settings, job_id: str) -> list[Published]:
+    """The job's stream records, in part order."""
+    return sorted((p for p in stream_records(settings) if p.header.job_id == job_id), key=lambda p: p.header.part)
 
 
 @pytest.fixture
@@ -221,19 +225,7 @@ def kinesis_settings(home, moto: str, **overrides) -> Settings:
 
 def kinesis_records(settings: Settings) -> list[Published]:
     """Every record of the settings' Kinesis stream, decoded."""
-    stream = open_stream(settings)
-    try:
-        found = []
-        for shard_id in stream.shard_ids():
-            after = None
-            while records := stream.read(shard_id, after, 1000):
-                for record in records:
-                    header, payload = envelope.decode(record.data)
-                    found.append(Published(header, payload, record.shard_id, record.sequence_number))
-                after = records[-1].sequence_number
-    finally:
-        stream.close()
-    return found
+    return stream_records(settings, page=1000)
 
 
 # -- the API as its own process (`python -m api.main`), for crashes --------------------------

@@ -65,22 +65,28 @@ def hold_write_lock(db_path) -> sqlite3.Connection:
     return conn
 
 
+def post_behind_a_locked_group(url: str, settings, bodies: list[bytes]) -> tuple[int, list, dict]:
+    """POST ``bodies`` at once while another writer holds the job database's write lock: the first group
+    (the first request, or the first few) waits for the lock (its job rows) and the other requests gather
+    behind it. Returns the first group's size, the responses and the writer's stats once all are answered."""
+    blocker = hold_write_lock(IngestionJobStore(settings.job_db).sqlite_path)
+    threads, responses = post_concurrently(url, bodies)
+    n = len(bodies)
+    first = wait_for(lambda: (s := writer_stats(url))["writing"] + s["waiting"] == n and s["writing"], timeout=30)
+    blocker.execute("COMMIT")
+    blocker.close()
+    for t in threads:
+        t.join(60)
+    return first, responses, writer_stats(url)
+
+
 # -- requests share groups -------------------------------------------------------------------
 def test_concurrent_requests_share_one_transaction(tmp_path):
     settings = make_settings(tmp_path / "home")
     n = 12
     with serve(create_app(settings)) as live:
         assert writer_stats(live.url)["mode"] == "shared"  # the local log lives in the job database
-        blocker = hold_write_lock(IngestionJobStore(settings.job_db).sqlite_path)
-        threads, responses = post_concurrently(live.url, [events(2, f"r{i}") for i in range(n)])
-        # the first group (the first request, or the first few) waits for the lock; the other
-        # requests gather behind it
-        first = wait_for(lambda: (s := writer_stats(live.url))["writing"] + s["waiting"] == n and s["writing"], timeout=30)
-        blocker.execute("COMMIT")
-        blocker.close()
-        for t in threads:
-            t.join(60)
-        stats = writer_stats(live.url)
+        first, responses, stats = post_behind_a_locked_group(live.url, settings, [events(2, f"r{i}") for i in range(n)])
     assert [r.status_code for r in responses] == [202] * n
     # 12 requests, 2 transactions (one fsync each): the first group, then all the others at once
     assert (stats["requests"], stats["groups"], stats["transactions"]) == (n, 2, 2)
@@ -101,14 +107,7 @@ def test_kinesis_requests_share_put_records_calls(tmp_path, moto_url):
     n = 12
     with serve(create_app(settings)) as live:
         assert writer_stats(live.url)["mode"] == "two-phase"
-        blocker = hold_write_lock(IngestionJobStore(settings.job_db).sqlite_path)  # the first group's job rows wait
-        threads, responses = post_concurrently(live.url, [events(60, f"r{i}") for i in range(n)])
-        first = wait_for(lambda: (s := writer_stats(live.url))["writing"] + s["waiting"] == n and s["writing"], timeout=30)
-        blocker.execute("COMMIT")
-        blocker.close()
-        for t in threads:
-            t.join(60)
-        stats = writer_stats(live.url)
+        first, responses, stats = post_behind_a_locked_group(live.url, settings, [events(60, f"r{i}") for i in range(n)])
     assert [r.status_code for r in responses] == [202] * n
     assert (stats["requests"], stats["groups"], stats["records"]) == (n, 2, 60 * n)
     # 12 requests, 720 records: each group's records in as few PutRecords calls as the 500-record
