@@ -209,6 +209,7 @@ def _set_aside(
         log.error(
             "%s: job %s part %d: %d record(s) set aside in %s.%s: %s",
             name, outcome.job_id, outcome.part, len(bad), contracts.RAW_NAMESPACE, contracts.REJECTED_TABLE, message,
+            extra={"job_id": outcome.job_id, "part": outcome.part},
         )
     return good, rejected
 

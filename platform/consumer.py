@@ -310,7 +310,7 @@ class Consumer:
                 result = dp.process(payload, h.format, schema_json, rules_json, job_id=h.job_id, **kw)
             except Exception as exc:  # noqa: BLE001 - any processor failure dead-letters the chunk
                 log.error("processor failed on chunk job=%s part=%s (%s); keeping it whole in rejected_records",
-                          h.job_id, h.part, exc)
+                          h.job_id, h.part, exc, exc_info=True, extra={"job_id": h.job_id, "part": h.part})
                 out.append(exc)
             else:
                 out.append((pa.table(result.valid), pa.table(result.rejected), result.duplicate_count))
@@ -385,7 +385,9 @@ class Consumer:
                 raise
             except Exception as exc:
                 if attempt == attempts:
-                    log.error("commit of %s failed after %d attempts: %s", batch.summary(), attempts, exc)
+                    log.error("commit of %s failed after %d attempts: %s; jobs %s marked FAILED", batch.summary(),
+                              attempts, exc, ", ".join(sorted(batch.job_ids())), exc_info=True,
+                              extra={"job_ids": sorted(batch.job_ids()), "attempts": attempts})
                     for job_id in batch.job_ids():
                         self.jobs.mark_failed(job_id, f"iceberg commit failed after {attempts} attempts: {exc}")
                     raise
