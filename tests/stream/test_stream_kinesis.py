@@ -17,6 +17,7 @@ from eventlake.stream import (
 )
 from eventlake.settings import Settings
 from tests.conftest import free_port
+from tests.stream.conftest import read_all
 
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
@@ -38,16 +39,6 @@ def stream(tmp_path, moto_url):
     s.ensure()
     yield s
     s.close()
-
-
-def read_all(stream, shard_id, page=200):
-    out, after = [], None
-    while True:
-        records = stream.read(shard_id, after, page)
-        if not records:
-            return out
-        out.extend(records)
-        after = records[-1].sequence_number
 
 
 def test_open_stream_picks_kinesis_and_ensure_is_idempotent(tmp_path, moto_url):
@@ -76,7 +67,7 @@ def test_records_round_trip_through_kinesis_in_key_order(stream):
 
     stored = {}
     for shard_id in stream.shard_ids():
-        shard_records = read_all(stream, shard_id)
+        shard_records = read_all(stream, shard_id, page=200)
         seqs = [sequence_key(r.sequence_number) for r in shard_records]
         assert seqs == sorted(seqs)
         stored.update({(r.shard_id, r.sequence_number): r.data for r in shard_records})
@@ -136,7 +127,7 @@ def test_failed_entries_are_resent_alone(stream):
     records = [(f"k{i}", f"v{i}".encode()) for i in range(4)]
     positions = stream.put_records(records)
     assert sent_sizes == [4, 1]
-    stored = {(r.shard_id, r.sequence_number): r.data for sid in stream.shard_ids() for r in read_all(stream, sid)}
+    stored = {(r.shard_id, r.sequence_number): r.data for sid in stream.shard_ids() for r in read_all(stream, sid, page=200)}
     assert [stored[p] for p in positions] == [data for _, data in records]
 
 
@@ -182,7 +173,7 @@ def test_put_records_each_packs_records_into_shared_calls(stream):
     outcomes = stream.put_records_each(records)
     assert stream.put_calls - calls == 3
     assert all(isinstance(o, tuple) for o in outcomes)
-    stored = {(r.shard_id, r.sequence_number): r.data for sid in stream.shard_ids() for r in read_all(stream, sid)}
+    stored = {(r.shard_id, r.sequence_number): r.data for sid in stream.shard_ids() for r in read_all(stream, sid, page=200)}
     assert [stored[o] for o in outcomes] == [data for _, data in records]
 
 

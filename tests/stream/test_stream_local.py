@@ -27,17 +27,7 @@ from eventlake.stream import (
 )
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
-
-
-def read_all(stream, shard_id, page=7):
-    """Every record of a shard, paging with after_sequence like the consumer does."""
-    out, after = [], None
-    while True:
-        page_records = stream.read(shard_id, after, page)
-        if not page_records:
-            return out
-        out.extend(page_records)
-        after = page_records[-1].sequence_number
+from tests.stream.conftest import read_all
 
 
 @pytest.fixture
