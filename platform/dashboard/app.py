@@ -13,7 +13,7 @@ heading of the same name, and every widget has a ``key=`` (listed in the dashboa
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from eventlake.dashboard import data, orchestrator, rejects
+from eventlake.dashboard import data, history, orchestrator, rejects
 
 CACHE_TTL_S = 5
 RECENT_JOBS_SHOWN = 200
@@ -84,6 +84,47 @@ def read_runs(dagster_home: str, dagster_url: str, jobs: tuple[str, ...], tz: st
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def read_lag(home: str) -> tuple[Any, str | None]:
     return _attempt(data.stream_lag, _settings())
+
+
+def _window(name: str) -> tuple[datetime, datetime, Any]:
+    end = datetime.now(UTC)
+    span = data.PERIODS[name]
+    return end - span, end, history.bucket_for(span)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_job_history(job_db: str, window: str) -> tuple[Any, str | None]:
+    start, end, bucket = _window(window)
+
+    def build() -> dict[str, Any]:
+        jobs, chunks = history.job_activity(job_db, start)
+        return {
+            "throughput": history.throughput(jobs, chunks, start, end, bucket),
+            "latency": history.commit_latency(jobs, start, bucket),
+            "rejected": history.rejected_rate(chunks, bucket),
+            "bucket": bucket,
+        }
+
+    return _attempt(build)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_freshness_history(home: str, dagster_home: str, window: str) -> tuple[pd.DataFrame, list[str]]:
+    """Freshness of the raw tables (Iceberg commits) and the marts (Dagster materializations), and
+    what could not be read."""
+    from eventlake.sensors.alerts import MARTS
+
+    start, end, _ = _window(window)
+    raw, raw_error = _attempt(history.raw_commit_times, _settings())
+    marts, marts_error = _attempt(orchestrator.materialization_times, Path(dagster_home), MARTS, start)
+    updates = {**(raw or {}), **{f"marts.{name}": times for name, times in (marts or {}).items()}}
+    return history.freshness(updates, start, end), [e for e in (raw_error, marts_error) if e]
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_lag_history(job_db: str, stream: str, window: str) -> tuple[Any, str | None]:
+    start, _, _ = _window(window)
+    return _attempt(history.lag_history, job_db, stream, start)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -262,6 +303,7 @@ def pipeline_view(sources: Any, tz: str, period: str) -> None:
         _jobs_section(sources, tz, period, status, *result)
     _runs_section(sources, tz)
     _lag_section(sources)
+    _history_section(sources, tz)
 
 
 def _jobs_section(sources: Any, tz: str, period: str, status: str, metrics, jobs, shown, totals) -> None:
@@ -438,11 +480,93 @@ def _lag_section(sources: Any) -> None:
     })
 
 
+def _local_times(frame: pd.DataFrame, column: str, tz: str) -> pd.DataFrame:
+    """``column`` (UTC) as wall-clock times in ``tz``, for a time axis on a UTC scale."""
+    return frame.assign(**{column: data.wall_clock(pd.to_datetime(frame[column], utc=True).dt.tz_convert(data.zone(tz)))})
+
+
+def _history_chart(frame: pd.DataFrame, container_key: str, title: str, time: tuple[str, str], value: tuple[str, str],
+                   series: tuple[str, str], tz: str, axis: alt.Axis | None = None, points: bool = False,
+                   order: str | None = None) -> None:
+    """A line per ``series`` (column, legend title) of ``value`` (column, axis title with its unit)
+    over ``time`` (column, axis title), in a container keyed ``container_key``."""
+    encoding: dict[str, Any] = {
+        "x": _time_axis(time[0], time[1]),
+        "y": alt.Y(f"{value[0]}:Q", title=value[1], axis=axis or alt.Axis()),
+        "color": alt.Color(f"{series[0]}:N", title=series[1]),
+        "tooltip": [_time_tooltip(time[0], tz), f"{series[0]}:N", alt.Tooltip(f"{value[0]}:Q", title=value[1])],
+    }
+    if order:
+        encoding["order"] = alt.Order(f"{order}:Q")
+    chart = alt.Chart(_local_times(frame, time[0], tz), title=title).mark_line(point=points).encode(**encoding)
+    with st.container(key=container_key):
+        st.altair_chart(chart, width="stretch")
+
+
+def _bucket_name(bucket: Any) -> str:
+    minutes = int(bucket.total_seconds() // 60)
+    return "minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _history_section(sources: Any, tz: str) -> None:
+    """The pipeline's measures over time: derived from the job store, the raw tables' Iceberg
+    snapshots and Dagster's materializations; the stream lag from the samples the lag sensor stores."""
+    st.subheader("Pipeline over time")
+    window = st.selectbox("Over the", list(data.PERIODS), index=1, key="history_window")
+    activity, error = read_job_history(sources.job_db, window)
+    if error:
+        st.info(error)
+    else:
+        per = _bucket_name(activity["bucket"])
+        time = ("bucket", f"{per} ({tz})")
+        st.caption(f"Per {per}, from the job store: in = records received (requests), out = records the consumer "
+                   "committed to Iceberg (accepted + rejected + duplicates of each chunk).")
+        _history_chart(activity["throughput"], "history_throughput_chart",
+                       f"Records/s in and out (records per second, average per {per}, {tz})", time,
+                       ("records_per_s", "records/s"), ("direction", "direction"), tz)
+        if activity["latency"].empty:
+            st.info(f"No ingestion job completed in the {window}: no commit latency to show.")
+        else:
+            _history_chart(activity["latency"], "history_latency_chart",
+                           f"Commit latency, POST -> committed to Iceberg (seconds, per {per}, {tz})", time,
+                           ("seconds", "seconds"), ("statistic", "jobs completed"), tz, points=True)
+        if activity["rejected"].empty:
+            st.info(f"No records processed in the {window}: no rejected rate to show.")
+        else:
+            _history_chart(activity["rejected"].assign(rate="rejected (invalid)"), "history_rejected_chart",
+                           f"Rejected rate (% of the records processed, per {per}, {tz})", time,
+                           ("rejected_pct", "% rejected"), ("rate", "rate"), tz, points=True)
+
+    fresh, errors = read_freshness_history(str(sources.home), str(sources.dagster_home), window)
+    for message in errors:
+        st.info(message)
+    if fresh.empty:
+        st.info(f"No raw table or mart was updated by the end of the {window}: no freshness to show.")
+    else:
+        _history_chart(fresh, "history_freshness_chart",
+                       f"Freshness: minutes since the last update ({tz})", ("at", f"time ({tz})"),
+                       ("minutes", "minutes since the last update"), ("table", "table"), tz, order="order")
+        st.caption("raw.*: the tables' Iceberg commits (as far back as their snapshots are kept); marts.*: "
+                   "Dagster's materializations.")
+
+    settings = _settings()
+    lag, error = read_lag_history(sources.job_db, settings.stream_name, window)
+    if error:
+        st.info(error)
+    elif lag.empty:
+        st.info(f"No stream lag samples in the {window}: Dagster's consumer_lag_alert_sensor stores one per shard "
+                "every minute while the Dagster daemon runs.")
+    else:
+        _history_chart(lag, "history_lag_chart", f"Stream lag per shard (stream records behind, {tz})",
+                       ("sampled_at", f"sampled ({tz})"), ("lag_records", "stream records behind"),
+                       ("shard", "shard"), tz, axis=COUNT_AXIS, points=True)
+
+
 # -- Quality --------------------------------------------------------------------------
 def quality_view(sources: Any, tz: str) -> None:
     st.header("Quality")
-    st.caption("Every asset check as Dagster shows it: dbt tests, Great Expectations suites and eventlake's "
-               "SQL checks, latest execution of each.")
+    st.caption("Every asset check as Dagster shows it: dbt tests, Great Expectations suites, the marts' "
+               "freshness checks and eventlake's SQL checks, latest execution of each.")
     checks, error = read_checks(str(sources.dagster_home), sources.dagster_url, tz)
     if error:
         st.info(error)
@@ -456,12 +580,17 @@ def quality_view(sources: Any, tz: str) -> None:
 
 def _checks_section(sources: Any, checks: pd.DataFrame, tz: str) -> None:
     passed = checks["status"] == orchestrator.CHECK_PASSED
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Checks passing", f"{int(passed.sum())}/{len(checks)}")
     for col, (kind, label) in zip(cols[1:], [("dbt", "dbt tests passing"), ("gx", "GX suites passing"),
+                                               ("freshness", "Freshness checks passing"),
                                                ("sql", "SQL checks passing")], strict=True):
         mine = checks["kind"] == kind
         col.metric(label, f"{int((passed & mine).sum())}/{int(mine.sum())}")
+    never = checks[checks["status"] == orchestrator.CHECK_NEVER_MATERIALIZED]
+    if len(never):
+        st.caption(f"Not materialized yet, so not fresh (no alert until their first materialization): "
+                   f"{', '.join(sorted(never['asset']))}.")
     failing = checks[~passed]
     if failing.empty:
         st.success("Every check passed in its latest execution.")
@@ -470,7 +599,7 @@ def _checks_section(sources: Any, checks: pd.DataFrame, tz: str) -> None:
         _table(failing, "failing_checks_table", column_order=CHECK_TABLE_COLUMNS, column_config=_check_columns())
         _failing_check_records(sources, failing, tz)
     c1, c2 = st.columns(2)
-    kind = c1.selectbox("Check kind", [ALL, "dbt", "gx", "sql"], key="checks_kind")
+    kind = c1.selectbox("Check kind", [ALL, *orchestrator.CHECK_KINDS], key="checks_kind")
     status = c2.selectbox("Check status", [ALL, *sorted(checks["status"].unique())], key="checks_status")
     shown = checks
     if kind != ALL:
@@ -514,6 +643,9 @@ def _failing_check_records(sources: Any, failing: pd.DataFrame, tz: str) -> None
             st.info(error or f"No failed expectation of {suite} is recorded.")
         else:
             _table(failures, "failing_check_records")
+        return
+    if row["kind"] == "freshness":
+        st.caption(f"{row['asset']}: {row['description'] or 'no description'}")
         return
     if row["kind"] != "dbt":
         st.caption(f"{name} reports its findings as metadata: open its run in Dagster.")

@@ -29,6 +29,11 @@ CHECK_COLUMNS = [
 CHECK_PASSED, CHECK_FAILED, CHECK_ERROR, CHECK_SKIPPED, CHECK_RUNNING = (
     "passed", "failed", "execution failed", "skipped", "in progress",
 )
+#: a freshness check on an asset never materialized (Dagster fails it; it is not alerted)
+CHECK_NEVER_MATERIALIZED = "never materialized"
+#: the kinds of checks: dbt tests, GX suites, Dagster's freshness checks, eventlake's own SQL checks
+CHECK_KINDS = ("dbt", "gx", "freshness", "sql")
+FRESHNESS_CHECK_NAME = "freshness_check"  # what build_last_update_freshness_checks names its checks
 
 
 @contextmanager
@@ -120,9 +125,14 @@ class CheckEvaluation:
 
 
 def check_kind(check: str, metadata: dict[str, Any]) -> str:
-    """``gx`` (a Great Expectations suite), ``dbt`` (a dbt test) or ``sql`` (eventlake's own checks)."""
+    """``gx`` (a Great Expectations suite), ``dbt`` (a dbt test), ``freshness`` (Dagster's last-update
+    freshness checks on the marts) or ``sql`` (eventlake's own checks)."""
+    from eventlake.alerts import FRESHNESS_PARAMS_KEY
+
     if check.startswith("gx_"):
         return "gx"
+    if check == FRESHNESS_CHECK_NAME or FRESHNESS_PARAMS_KEY in metadata:
+        return "freshness"
     if "dagster_dbt/failed_row_count" in metadata or str(metadata.get("unique_id", "")).startswith("test."):
         return "dbt"
     return "sql"
@@ -172,7 +182,8 @@ def check_history_frame(
     rows = [
         {
             "evaluated_at": e.evaluated_at,
-            "status": CHECK_PASSED if e.passed else CHECK_FAILED,
+            "status": CHECK_PASSED if e.passed else CHECK_NEVER_MATERIALIZED if _never_updated(e.metadata)
+            else CHECK_FAILED,
             "failed_rows": failed_rows(e.metadata),
             "severity": e.severity,
             "run_id": e.run_id,
@@ -220,10 +231,11 @@ def latest_checks(dagster_home: Path, dagster_url: str, tz: str = "UTC", runs: i
                 if hasattr(data, "passed"):
                     evaluation = data
             status = _status(execution.status)
+            metadata = {k: _plain(v) for k, v in evaluation.metadata.items()} if evaluation else {}
             if status == "SUCCEEDED":
                 state = CHECK_PASSED
             elif status == "FAILED":
-                state = CHECK_FAILED
+                state = CHECK_NEVER_MATERIALIZED if _never_updated(metadata) else CHECK_FAILED
             else:  # PLANNED: the run's outcome says what became of it
                 if run_id not in run_status:
                     run = instance.get_run_by_id(run_id)
@@ -235,7 +247,6 @@ def latest_checks(dagster_home: Path, dagster_url: str, tz: str = "UTC", runs: i
                     state = CHECK_ERROR if _status(run.status) == "FAILURE" else CHECK_SKIPPED
                 else:
                     state = CHECK_RUNNING
-            metadata = {k: _plain(v) for k, v in evaluation.metadata.items()} if evaluation else {}
             rows.append({
                 "asset": "/".join(key.asset_key.path),
                 "check": key.name,
@@ -254,6 +265,13 @@ def latest_checks(dagster_home: Path, dagster_url: str, tz: str = "UTC", runs: i
     frame["failed_rows"] = frame["failed_rows"].astype("Int64")
     frame["evaluated_at"] = _to_zone(pd.to_datetime(frame["evaluated_at"], utc=True), tz)
     return frame
+
+
+def _never_updated(metadata: dict[str, Any]) -> bool:
+    """A freshness check's result on an asset that has no last update (never materialized)."""
+    from eventlake.alerts import FRESHNESS_LAST_UPDATED_KEY, FRESHNESS_PARAMS_KEY
+
+    return FRESHNESS_PARAMS_KEY in metadata and FRESHNESS_LAST_UPDATED_KEY not in metadata
 
 
 def failed_rows(metadata: dict[str, Any]) -> int | None:
@@ -287,4 +305,27 @@ def latest_materializations(dagster_home: Path, asset_names: Sequence[str]) -> d
                 "at": datetime.fromtimestamp(event.timestamp, UTC),
                 "metadata": {k: _plain(v) for k, v in event.asset_materialization.metadata.items()},
             }
+    return found
+
+
+def materialization_times(dagster_home: Path, asset_names: Sequence[str], since: datetime,
+                          limit: int = 2000) -> dict[str, list[datetime]]:
+    """Per asset: the times of its materializations since ``since`` and of the one before (so its age
+    at ``since`` is known), oldest first, at most ``limit`` of the newest; assets never materialized
+    are absent."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    found: dict[str, list[datetime]] = {}
+    with open_instance(dagster_home) as instance:
+        for name in asset_names:
+            key = AssetKey(name.split("/"))
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=limit
+            ).records
+            before = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=key, before_timestamp=since.timestamp()), limit=1
+            ).records
+            times = sorted(_time(r.timestamp) for r in [*records, *before])
+            if times:
+                found[name] = times
     return found

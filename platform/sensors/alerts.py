@@ -10,7 +10,9 @@
   FAILED, polled from the job store, so the consumer makes no HTTP calls; the
   cursor remembers what was alerted;
 * ``consumer_lag_alert_sensor``: stream records written and not committed by
-  the consumer, per shard, over ``EVENTLAKE_CONSUMER_LAG_ALERT_RECORDS``;
+  the consumer, per shard, over ``EVENTLAKE_CONSUMER_LAG_ALERT_RECORDS``; each
+  tick also stores the lag per shard (``eventlake.metrics_history``), the
+  dashboard's stream lag history;
 * the marts' freshness: ``marts_freshness_checks`` (Dagster's last-update
   freshness checks on fact_events, dim_users and dim_products, failing when a
   mart was last updated longer ago than ``EVENTLAKE_FACT_EVENTS_FRESHNESS_MINUTES``)
@@ -184,13 +186,15 @@ def failed_job_alert_sensor(context: SensorEvaluationContext, eventlake: Eventla
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description="Alerts the configured webhooks when a stream shard holds more records not yet committed by "
-    "the consumer than EVENTLAKE_CONSUMER_LAG_ALERT_RECORDS.",
+    "the consumer than EVENTLAKE_CONSUMER_LAG_ALERT_RECORDS; stores each tick's lag per shard for the "
+    "dashboard's history.",
 )
 def consumer_lag_alert_sensor(context: SensorEvaluationContext, eventlake: EventlakeResource):
     settings = eventlake.settings
     reading = alerts.stream_lag(settings)
     if reading.unavailable:
         return SkipReason(reading.unavailable)
+    _sample_lag(context, settings, reading)
     alert = alerts.lag_alert(settings, reading)
     lags = {s.shard: s.lag_records for s in reading.shards}
     if alert is None:
@@ -198,6 +202,19 @@ def consumer_lag_alert_sensor(context: SensorEvaluationContext, eventlake: Event
     with alerts.Notifier(settings) as notifier:
         outcome = notifier.notify(alert)
     return SkipReason(f"lag {lags}: alert {outcome}")
+
+
+def _sample_lag(context: Any, settings: Any, reading: alerts.LagReading) -> None:
+    """Keep this tick's lag per shard for the dashboard's history (``eventlake.metrics_history``); a
+    state database that does not answer costs the sample, never the alert."""
+    import sqlalchemy as sa
+
+    from eventlake import metrics_history
+
+    try:
+        metrics_history.record_lag_samples(settings.job_db, settings.stream_name, reading.shards)
+    except sa.exc.SQLAlchemyError as exc:
+        context.log.warning(f"stream lag sample not stored: {exc}")
 
 
 # -- freshness of the marts ------------------------------------------------------------------
