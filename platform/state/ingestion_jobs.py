@@ -162,7 +162,7 @@ _SQLITE_ROWS_PER_STATEMENT = 500
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """One processed chunk's outcome, for ``IngestionJobStore.record_chunks``."""
+    """One processed chunk's outcome, for ``IngestionJobStore.record_chunks`` (its fields are the chunk row's columns)."""
 
     job_id: str
     part: int
@@ -462,15 +462,7 @@ class IngestionJobStore:
                     _insert_ignoring_duplicates(
                         self.engine,
                         chunks_table,
-                        dict(
-                            job_id=chunk.job_id,
-                            part=chunk.part,
-                            accepted=chunk.accepted,
-                            rejected=chunk.rejected,
-                            duplicates=chunk.duplicates,
-                            snapshot_id=chunk.snapshot_id,
-                            recorded_at=now,
-                        ),
+                        dict(dataclasses.asdict(chunk), recorded_at=now),
                     )
                 ).rowcount
                 if inserted != 1:
