@@ -28,47 +28,47 @@ def _fact(lakehouse: Lakehouse) -> dict[str, tuple]:
     return {r[0]: r[1:] for r in rows}
 
 
+def _load(lakehouse: Lakehouse, users: list, events: list) -> dict[str, tuple]:
+    """Land ``users`` and ``events`` in the raw tables, run ``dbt build`` and return fact_events."""
+    lakehouse.append("users", users)
+    lakehouse.append("events", events)
+    lakehouse.dbt("build")
+    return _fact(lakehouse)
+
+
 @pytest.fixture(scope="module")
 def two_runs(lakehouse: Lakehouse) -> dict[str, dict[str, tuple]]:
-    lakehouse.append(
-        "users",
-        [
+    first = _load(
+        lakehouse,
+        users=[
             user("u1", "Alice", "a@example.com", ts(0), job_id="j1", ingested_at=L1),
             user("u2", "Bob", "b@example.com", ts(0), job_id="j1", ingested_at=L1),
         ],
-    )
-    lakehouse.append(
-        "events",
-        [
+        events=[
             event("e1", "u2", ts(10), job_id="j1", ingested_at=L1),
             event("e2", "u1", ts(70), job_id="j1", ingested_at=L1),
             event("e3", "u3", ts(15), job_id="j1", ingested_at=L1),  # u3 unknown yet
         ],
     )
-    lakehouse.dbt("build")
-    first = _fact(lakehouse)
 
     with duckdb.connect(str(lakehouse.duckdb_path)) as con:
         con.execute("update marts.fact_events set properties = ? where event_id = 'e1'", [MARK])
 
-    lakehouse.append(
-        "users",
-        [
+    # the same shape as the first load on purpose: each load's rows are the test's data, spelled out
+    second = _load(
+        lakehouse,
+        users=[
             # a late change of u1 that took effect before e2 happened
             user("u1", "Alice B", "a@example.com", ts(65), job_id="j2", ingested_at=L2),
             # u3's first change row finally arrives
             user("u3", "Carol", "c@example.com", ts(0), job_id="j2", ingested_at=L2),
         ],
-    )
-    lakehouse.append(
-        "events",
-        [
+        events=[
             event("e1", "u2", ts(10), job_id="j2", ingested_at=L2),  # re-delivery
             event("e4", "u2", ts(100), job_id="j2", ingested_at=L2),
         ],
     )
-    lakehouse.dbt("build")
-    return {"first": first, "second": _fact(lakehouse)}
+    return {"first": first, "second": second}
 
 
 # Property 37: Incremental models process only changes
