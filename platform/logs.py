@@ -8,10 +8,12 @@ its ``type``, ``message`` and ``traceback``.
 
 ``component`` says which part of eventlake wrote the line: ``api``, ``consumer``,
 ``dagster`` (a run's steps: assets and checks), ``sensors``, ``airflow_bridge``,
-``demo``. It is, first found: the record's own ``component`` (``extra=``), the
-Dagster run it was logged in, the component the process configured, the
-logger's name (``COMPONENTS``: ``eventlake.consumer`` -> ``consumer``), and the
-logger's second part (``eventlake.lake`` -> ``lake``) or first (``httpx``).
+``demo``. It is, first found: the Dagster run the record was logged in, the
+logger's name (``COMPONENTS``: ``eventlake.consumer`` -> ``consumer``), the
+component the process configured, and the logger's second part
+(``eventlake.lake`` -> ``lake``) or first (``httpx``). A record's own
+``component`` field (the API names the backend that failed so: ``job_store``,
+``stream``, ``dagster``) is written as ``failed_component``.
 
 Where it is set up:
 
@@ -63,7 +65,7 @@ IDS = ("job_id", "snapshot_id", "run_id")
 
 #: Dagster run events that say what a run's steps did (Dagster logs most of them at DEBUG).
 DAGSTER_RUN_EVENTS = frozenset({
-    "PIPELINE_START", "PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED",
+    "RUN_START", "RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED",
     "STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "STEP_UP_FOR_RETRY", "STEP_RESTARTED",
     "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION",
 })  # fmt: skip
@@ -99,11 +101,31 @@ def _dagster_fields(record: logging.LogRecord) -> dict[str, Any]:
     }
     event = meta.get("dagster_event") or getattr(record, "dagster_event", None)
     if event is not None:
-        fields["event"] = getattr(event, "event_type_value", None)
+        fields["event"] = _event_name(event)
         error = getattr(getattr(event, "event_specific_data", None), "error", None)
-        if error is not None:  # a SerializableErrorInfo: the step's exception, its chain included
-            fields["error"] = {"type": error.cls_name, "message": error.message, "traceback": error.to_string()}
+        if error is not None:
+            fields["error"] = _error_info(error)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _event_name(event: Any) -> str | None:
+    """A Dagster event's type by its current name (``RUN_START``; its value is still ``PIPELINE_START``)."""
+    event_type = getattr(event, "event_type", None)
+    return getattr(event_type, "name", None) or getattr(event, "event_type_value", None)
+
+
+def _error_info(error: Any) -> dict[str, str]:
+    """A Dagster ``SerializableErrorInfo`` as ``type``, ``message``, ``traceback``: the type and message
+    of the exception the step's code raised (the innermost cause: Dagster wraps it in its own
+    ``DagsterExecutionStepExecutionError``), the traceback of the whole chain."""
+    root = error
+    while getattr(root, "cause", None) is not None:
+        root = root.cause
+    message = (root.message or "").strip()
+    prefix = f"{root.cls_name}: " if root.cls_name else ""
+    if prefix and message.startswith(prefix):
+        message = message[len(prefix):]
+    return {"type": root.cls_name or "", "message": message, "traceback": error.to_string().rstrip()}
 
 
 def record_fields(record: logging.LogRecord, component: str | None = None) -> dict[str, Any]:
@@ -114,12 +136,9 @@ def record_fields(record: logging.LogRecord, component: str | None = None) -> di
     }
     meta = getattr(record, "dagster_meta", None)
     message = meta["orig_message"] if isinstance(meta, Mapping) and "orig_message" in meta else record.getMessage()
-    if "component" in extras:
-        comp = str(extras.pop("component"))
-    elif dagster.get("run_id"):
-        comp = "dagster"
-    else:
-        comp = component_of(record.name, component)
+    if "component" in extras:  # the API's lines name the backend that failed so (job_store, stream, dagster)
+        extras["failed_component"] = extras.pop("component")
+    comp = "dagster" if dagster.get("run_id") else component_of(record.name, component)
     fields: dict[str, Any] = {
         "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
         "level": record.levelname,
@@ -278,7 +297,8 @@ def log_errors(logger_name: str, what: str | None = None, **fields: Any) -> Call
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            ensure_configured()
+            # the process's other eventlake lines (the catalog's, ...) are this component's too
+            ensure_configured(component_of(logger_name))
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
@@ -301,7 +321,7 @@ class DagsterRunLines(logging.Filter):
             return True
         meta = getattr(record, "dagster_meta", None)
         event = meta.get("dagster_event") if isinstance(meta, Mapping) else None
-        return event is not None and getattr(event, "event_type_value", None) in DAGSTER_RUN_EVENTS
+        return event is not None and _event_name(event) in DAGSTER_RUN_EVENTS
 
 
 def dagster_python_logs(managed: Iterable[str] = ("eventlake",), level: str = "INFO") -> dict[str, Any]:

@@ -50,6 +50,7 @@ from dagster import (
 )
 
 from eventlake import contracts, raw_snapshots, runs
+from eventlake.logs import log_errors
 from eventlake.assets.raw import raw_asset_key
 from eventlake.resources.core import EventlakeResource
 
@@ -307,6 +308,7 @@ def queued_transform_runs(instance: DagsterInstance) -> list[DagsterRun]:
         "asset, and asks for one transform_job run when data changed, joining a transform run still queued."
     ),
 )
+@log_errors("eventlake.sensors", SENSOR_NAME, sensor=SENSOR_NAME)  # an evaluation that fails: a JSON ERROR line
 def iceberg_snapshot_sensor(context: SensorEvaluationContext, eventlake: EventlakeResource):
     found = scan(eventlake.tables(), parse_cursor(context.cursor))
     events = asset_events(context.instance, found.to_report)
