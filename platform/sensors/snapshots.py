@@ -50,8 +50,8 @@ from dagster import (
 )
 
 from eventlake import contracts, raw_snapshots, runs
-from eventlake.logs import log_errors
 from eventlake.assets.raw import raw_asset_key
+from eventlake.logs import log_errors
 from eventlake.resources.core import EventlakeResource
 
 WATCHED = contracts.DATASETS
