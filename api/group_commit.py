@@ -76,6 +76,7 @@ class _Pending:
     future: asyncio.Future[None]
 
 
+# one counter per field: the shape of the other result dataclasses (eventlake.maintenance), not their data
 @dataclass
 class _Stats:
     groups: int = 0

@@ -49,6 +49,7 @@ class DrainRequestBodyMiddleware:
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
 
+    # the pure-ASGI middleware preamble, as in api.logs.RequestLogMiddleware: other scopes pass straight through
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

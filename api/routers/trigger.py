@@ -35,6 +35,7 @@ class TriggeredResponse(TriggerResponse):
     )
 
 
+# the shape of every route declaration (as in api.routers.jobs): path, summary, response model, error responses
 @router.post(
     "/trigger/{pipeline}",
     status_code=202,

@@ -1026,6 +1026,7 @@ def run(args: argparse.Namespace) -> int:
     return common.finish_run(console, summary, failures, write_outputs(summary, out, started), work, cfg["keep"])
 
 
+# every bench module's entry point has this shape (eventlake.bench.pipeline's too): common.bench_main does the work
 def main(argv: list[str] | None = None) -> int:
     return common.bench_main(
         argv,

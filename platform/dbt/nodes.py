@@ -60,6 +60,7 @@ def _model_name(ref: Any) -> str:
 
 def _what_it_checks(test: str, column: str | None, kwargs: Mapping[str, Any]) -> str:
     subject = column or "each row"
+    # one branch per dbt test type, alike in shape on purpose: each builds its own sentence
     if test == "unique":
         return f"{subject} has no duplicates"
     if test == "not_null":
