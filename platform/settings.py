@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EVENTLAKE_", env_file=".env", extra="ignore", validate_default=True
     )
+    # One Field(default, bounds, description) per setting: alike in shape on purpose, each its own documented variable.
 
     # -- where local state lives ------------------------------------------------
     home: Path = Field(
