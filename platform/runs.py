@@ -103,7 +103,14 @@ def instance_config(**extra: Any) -> dict[str, Any]:
     Run monitoring fails a run whose worker did not start within 180 s, so a
     run stuck in STARTING cannot hold the transform lane forever. ``extra``
     adds or replaces top-level sections (storage, run_launcher, ...).
+
+    ``python_logs`` (``eventlake.logs.dagster_python_logs``): every step's start and outcome, the
+    run's, and what eventlake's loggers say in a step go to the run worker's stderr as
+    eventlake's JSON lines with ``run_id`` and ``step_key``, and eventlake's lines to the run's
+    event log too.
     """
+    from eventlake.logs import dagster_python_logs
+
     config: dict[str, Any] = {
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
@@ -113,6 +120,7 @@ def instance_config(**extra: Any) -> dict[str, Any]:
         "concurrency": concurrency_config(),
         "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 30},
         "telemetry": {"enabled": False},
+        "python_logs": dagster_python_logs(),
     }
     config.update(extra)
     return config
