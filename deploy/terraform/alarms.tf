@@ -30,36 +30,22 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
     return_data = true
   }
 
-  metric_query {
-    id = "target5xx"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "HTTPCode_Target_5XX_Count"
-      period      = 300
-      stat        = "Sum"
-      dimensions  = { LoadBalancer = aws_lb.api.arn_suffix }
+  # the load balancer's counts the rate is computed from, each summed over 5 minutes
+  dynamic "metric_query" {
+    for_each = {
+      target5xx = "HTTPCode_Target_5XX_Count"
+      elb5xx    = "HTTPCode_ELB_5XX_Count"
+      requests  = "RequestCount"
     }
-  }
-
-  metric_query {
-    id = "elb5xx"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "HTTPCode_ELB_5XX_Count"
-      period      = 300
-      stat        = "Sum"
-      dimensions  = { LoadBalancer = aws_lb.api.arn_suffix }
-    }
-  }
-
-  metric_query {
-    id = "requests"
-    metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "RequestCount"
-      period      = 300
-      stat        = "Sum"
-      dimensions  = { LoadBalancer = aws_lb.api.arn_suffix }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/ApplicationELB"
+        metric_name = metric_query.value
+        period      = 300
+        stat        = "Sum"
+        dimensions  = { LoadBalancer = aws_lb.api.arn_suffix }
+      }
     }
   }
 }

@@ -237,6 +237,7 @@ resource "aws_vpc_security_group_ingress_rule" "services_from_alb" {
   to_port                      = 8000
 }
 
+# The rules below alike on purpose: one resource per rule, and ingress and egress are different resource types.
 resource "aws_vpc_security_group_ingress_rule" "services_internal" {
   for_each                     = toset(["3000", "8000", "8501"])
   security_group_id            = aws_security_group.services.id

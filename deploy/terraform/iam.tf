@@ -60,6 +60,7 @@ resource "aws_iam_role_policy" "execution_secrets" {
 }
 
 # -- task roles -----------------------------------------------------------------------------------------------------
+# Statements alike across roles on purpose: each role's whole policy is reviewed in one place, not assembled from shared pieces.
 # the API: publishes to the stream; its health check lists the catalog's namespaces
 data "aws_iam_policy_document" "api" {
   statement {

@@ -3,6 +3,7 @@ data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111: a key policy: "*" as its resource is the key itself, and the account root must administer it (AWS's default key policy)
   #checkov:skip=CKV_AWS_356: a key policy: "*" as its resource is the key itself
   #checkov:skip=CKV_AWS_109: a key policy: the account root administers the key (AWS's default key policy), or the key can become unmanageable
+  # one statement per principal, alike on purpose: the key policy names each one that may use the key
   statement {
     sid       = "AccountAdministers"
     actions   = ["kms:*"]

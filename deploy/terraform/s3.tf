@@ -119,6 +119,7 @@ resource "aws_s3_bucket_policy" "warehouse" {
 }
 
 # -- access logs: the warehouse bucket's server access logs and the load balancer's ------------------------------
+# Hardened like the warehouse bucket, spelled out on purpose: for_each would move the deployed resources to new addresses.
 resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_144: access logs are not replicated: they are an audit trail kept 365 days in-region
   #checkov:skip=CKV2_AWS_62: nothing consumes events of the log bucket
