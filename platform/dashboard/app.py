@@ -198,6 +198,25 @@ def read_explore(
     return _attempt(data.explore, Path(duckdb_file), filters, limit=EXPLORE_ROWS, period=data.PERIODS[period])
 
 
+def _warehouse_key() -> str | None:
+    """Who the Explore view reads the marts from in PROD (the Snowflake account, database and endpoint),
+    a cache key; None in LOCAL (the DuckDB file)."""
+    settings = _settings()
+    if data.marts_warehouse(settings) is None:
+        return None
+    return (f"{settings.snowflake_account}/{settings.snowflake_database}@"
+            f"{settings.snowflake_host or ''}:{settings.snowflake_port or ''}")
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def read_explore_warehouse(
+    warehouse_key: str, event_types: tuple[str, ...], start: date | None, end: date | None, job_id: str,
+    user_id: str, tz: str,
+) -> tuple[Any, str | None]:
+    filters = data.EventFilters(event_types, start, end, job_id, user_id, tz)
+    return _attempt(data.explore_warehouse, data.marts_warehouse(_settings()), filters, limit=EXPLORE_ROWS)
+
+
 # -- chart helpers: one colour scale per kind of thing, integer count axes ------------
 def event_type_color(present: Any = (), legend: bool = True) -> alt.Color:
     """The event-type colour scale every chart uses (fixed domain and range)."""
@@ -416,8 +435,13 @@ def job_drill_down(sources: Any, job_id: str, tz: str) -> None:
         if job["dataset"] != "events":
             st.info(f"This job brought {job['dataset']}; fact_events holds events only.")
         else:
-            mtime = _mtime(sources.duckdb_file)
-            result, error = read_explore(str(sources.duckdb_file), (), None, None, job_id, "", tz, mtime)
+            warehouse = _warehouse_key()
+            if warehouse is not None:
+                found, error = read_explore_warehouse(warehouse, (), None, None, job_id, "", tz)
+                result = found[0] if found else None
+            else:
+                mtime = _mtime(sources.duckdb_file)
+                result, error = read_explore(str(sources.duckdb_file), (), None, None, job_id, "", tz, mtime)
             if error:
                 st.info(error)
             else:
@@ -927,9 +951,17 @@ def _model_details(sources: Any, manifest: dict, node: data.LineageNode, tz: str
 # -- Explore --------------------------------------------------------------------------
 def explore_view(sources: Any, tz: str, period: str) -> None:
     st.header("Explore")
-    st.caption("Events in marts.fact_events, joined to dim_users and dim_products.")
-    mtime = _mtime(sources.duckdb_file)
-    options, error = read_explore_options(str(sources.duckdb_file), tz, mtime)
+    warehouse = _warehouse_key()
+    if warehouse is None:
+        st.caption("Events in marts.fact_events, joined to dim_users and dim_products.")
+        mtime = _mtime(sources.duckdb_file)
+        options, error = read_explore_options(str(sources.duckdb_file), tz, mtime)
+    else:
+        settings = _settings()
+        st.caption(f"Events in {settings.snowflake_database}.MARTS.FACT_EVENTS joined to DIM_USERS, read from "
+                   "Snowflake through the warehouse resource (PROD).")
+        found, error = read_explore_warehouse(warehouse, (), None, None, "", "", tz)
+        options = found[1] if found else None
     if error:
         st.info(error)
         return
@@ -946,24 +978,33 @@ def explore_view(sources: Any, tz: str, period: str) -> None:
     start = dates[0] if len(dates) > 0 else None
     end = dates[1] if len(dates) > 1 else None
 
-    result, error = read_explore(
-        str(sources.duckdb_file), tuple(sorted(event_types)), start, end, job_id, user_id, tz, mtime, period
-    )
+    if warehouse is None:
+        result, error = read_explore(
+            str(sources.duckdb_file), tuple(sorted(event_types)), start, end, job_id, user_id, tz, mtime, period
+        )
+    else:
+        found, error = read_explore_warehouse(warehouse, tuple(sorted(event_types)), start, end, job_id, user_id, tz)
+        result = found[0] if found else None
     if error:
         st.info(error)
         return
 
-    now, before = result.periods["current"], result.periods["previous"]
-    window = period.replace("last ", "")
-    help_text = (f"Change: matching events of the {window} up to the newest one minus the {window} before "
-                 "(by event time).")
     m1, m2, m3 = st.columns(3)
-    m1.metric("Events", f"{result.total:,}", delta=f"{now['events'] - before['events']:+,.0f}", help=help_text,
-              border=True)
-    m2.metric("Users", f"{result.users:,}", delta=f"{now['users'] - before['users']:+,.0f}", help=help_text,
-              border=True)
-    m3.metric("Event value", f"{result.value_sum:,.2f}", delta=f"{now['value'] - before['value']:+,.2f}",
-              help=help_text, border=True)
+    if result.periods is None:  # read through the warehouse resource: totals only
+        m1.metric("Events", f"{result.total:,}", border=True)
+        m2.metric("Users", f"{result.users:,}", border=True)
+        m3.metric("Event value", f"{result.value_sum:,.2f}", border=True)
+    else:
+        now, before = result.periods["current"], result.periods["previous"]
+        window = period.replace("last ", "")
+        help_text = (f"Change: matching events of the {window} up to the newest one minus the {window} before "
+                     "(by event time).")
+        m1.metric("Events", f"{result.total:,}", delta=f"{now['events'] - before['events']:+,.0f}",
+                  help=help_text, border=True)
+        m2.metric("Users", f"{result.users:,}", delta=f"{now['users'] - before['users']:+,.0f}", help=help_text,
+                  border=True)
+        m3.metric("Event value", f"{result.value_sum:,.2f}", delta=f"{now['value'] - before['value']:+,.2f}",
+                  help=help_text, border=True)
     if result.total == 0:
         st.info("No events match these filters.")
         return

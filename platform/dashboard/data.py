@@ -623,6 +623,53 @@ def explore(
     )
 
 
+def marts_warehouse(settings: Any) -> Any:
+    """The warehouse resource the Explore view reads the marts through in PROD (Snowflake, configured
+    by the same ``EVENTLAKE_SNOWFLAKE_*`` values as the code location's), or None (LOCAL: the DuckDB
+    file, read by :func:`explore`)."""
+    if settings.env != "PROD":
+        return None
+    from eventlake.resources.warehouse import SnowflakeWarehouse
+
+    return SnowflakeWarehouse()
+
+
+def explore_warehouse(warehouse: Any, filters: EventFilters, limit: int = 1000) -> tuple[ExploreResult, ExploreOptions]:
+    """:func:`explore` through a warehouse resource (``eventlake.resources.warehouse.explore_marts``):
+    the filtered events, their totals, by type and per hour (the warehouse's UTC hours, shown in
+    ``filters.tz``), and the filter widgets' values. No period deltas, no product columns."""
+    from eventlake.resources.warehouse import explore_marts
+
+    try:
+        found = explore_marts(
+            warehouse, limit, event_types=filters.event_types, job_id=filters.job_id, user_id=filters.user_id,
+            start=_utc_bound(filters.start, filters.tz) if filters.start else None,
+            end=_utc_bound(filters.end + timedelta(days=1), filters.tz) if filters.end else None,
+        )
+    except Exception as exc:  # the connector's errors: unreachable, no such table, no privilege
+        name = type(warehouse).__name__
+        raise SourceUnavailable(
+            f"Cannot read the marts through the warehouse resource ({name}): {exc}. The transform job builds "
+            "them (marts.fact_events, marts.dim_users); check the EVENTLAKE_SNOWFLAKE_* settings."
+        ) from exc
+    rows = found["rows"]
+    if len(rows):
+        rows["event_timestamp"] = _to_zone(rows["event_timestamp"], filters.tz)
+    per_hour = found["per_hour"]
+    per_hour = (per_hour.assign(hour=_to_zone(per_hour["hour"], filters.tz)) if len(per_hour)
+                else pd.DataFrame(columns=["hour", "event_type", "events"]))
+    first, last = found["first_event_at"], found["last_event_at"]
+    dates = (None, None)
+    if first is not None and not pd.isna(first):
+        bounds = _to_zone(pd.Series([first, last]), filters.tz)
+        dates = (bounds.iloc[0].date(), bounds.iloc[1].date())
+    result = ExploreResult(
+        rows=rows, total=found["total"], users=found["users"], value_sum=found["value_sum"],
+        by_type=found["by_type"], per_hour=per_hour[["hour", "event_type", "events"]], limit=limit,
+    )
+    return result, ExploreOptions(found["event_types"], dates[0], dates[1], True)
+
+
 # ---------------------------------------------------------------------------
 # colours shared by every chart
 # ---------------------------------------------------------------------------

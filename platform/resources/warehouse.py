@@ -142,32 +142,82 @@ class SnowflakeWarehouse(ConfigurableResource):
         return f"{database}.{schema.upper()}.{name.upper()}"
 
 
-def explore_marts(warehouse: DuckDBWarehouse | SnowflakeWarehouse, limit: int = 1000) -> dict[str, Any]:
+def _explore_queries(warehouse: DuckDBWarehouse | SnowflakeWarehouse,
+                     statements: list[tuple[str, list[Any]]]) -> list[pd.DataFrame]:
+    """Run ``statements`` (SQL with ``?`` placeholders, and their values) on one connection of
+    ``warehouse``; the values are bound by the driver (DuckDB's ``?``, the Snowflake connector's
+    ``%s``), never pasted into the SQL. Column names in lower case."""
+    if isinstance(warehouse, SnowflakeWarehouse):
+        with warehouse.connection() as conn:
+            frames = []
+            for sql, params in statements:
+                cur = conn.cursor()
+                cur.execute(sql.replace("?", "%s"), params or None)
+                frames.append(_lower_columns(cur.fetch_pandas_all()))
+            return frames
+    with warehouse._connect() as conn:
+        return [_lower_columns(conn.execute(sql, params).df()) for sql, params in statements]
+
+
+def explore_marts(
+    warehouse: DuckDBWarehouse | SnowflakeWarehouse,
+    limit: int = 1000,
+    *,
+    event_types: tuple[str, ...] = (),
+    job_id: str = "",
+    user_id: str = "",
+    start: Any = None,
+    end: Any = None,
+) -> dict[str, Any]:
     """What the dashboard's exploration view shows, read from the marts through a warehouse resource
     (Snowflake in PROD, where the dashboard's own reader, ``eventlake.dashboard.data.explore``, takes a
     DuckDB file): ``total`` events, distinct ``users``, ``value_sum``, events ``by_type``
-    (``event_type``, ``events``) and the newest ``rows`` of ``marts.fact_events`` joined to the
-    ``marts.dim_users`` version of their user (``user_id``, ``user_name``). Column names are lower case."""
+    (``event_type``, ``events``), events ``per_hour`` (``hour``: the UTC hour, ``event_type``,
+    ``events``) and the newest ``rows`` of ``marts.fact_events`` joined to the ``marts.dim_users``
+    version of their user (``user_id``, ``user_name``); ``event_types``: every type in the mart,
+    unfiltered, and the mart's ``first_event_at`` / ``last_event_at`` (naive UTC). Filters: ``event_types``, ``job_id``, ``user_id`` and ``event_timestamp`` in
+    [``start``, ``end``) (naive UTC datetimes). Column names are lower case."""
     facts = warehouse.relation("marts", "fact_events")
     users = warehouse.relation("marts", "dim_users")
-
-    def frame(sql: str) -> pd.DataFrame:
-        return _lower_columns(warehouse.query_df(sql))
-
-    totals = frame(
-        f"select count(*) as total, count(distinct u.user_id) as users, coalesce(sum(f.event_value), 0) as value_sum "
-        f"from {facts} f left join {users} u on u.user_sk = f.user_sk"
-    )
-    by_type = frame(f"select event_type, count(*) as events from {facts} group by event_type order by events desc, event_type")
-    rows = frame(
-        f"select f.event_id, f.event_type, f.event_timestamp, f.event_value, u.user_id, u.user_name, f.job_id "
-        f"from {facts} f left join {users} u on u.user_sk = f.user_sk "
-        f"order by f.event_timestamp desc, f.event_id limit {int(limit)}"
-    )
+    clauses: list[str] = []
+    params: list[Any] = []
+    if event_types:
+        clauses.append(f"f.event_type in ({', '.join('?' for _ in event_types)})")
+        params += list(event_types)
+    if job_id.strip():
+        clauses.append("f.job_id = ?")
+        params.append(job_id.strip())
+    if user_id.strip():
+        clauses.append("u.user_id = ?")
+        params.append(user_id.strip())
+    if start is not None:
+        clauses.append("f.event_timestamp >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("f.event_timestamp < ?")
+        params.append(end)
+    where = f"where {' and '.join(clauses)}" if clauses else ""
+    joined = f"{facts} f left join {users} u on u.user_sk = f.user_sk {where}"
+    totals, by_type, per_hour, rows, types = _explore_queries(warehouse, [
+        (f"select count(*) as total, count(distinct u.user_id) as users, coalesce(sum(f.event_value), 0) as value_sum "
+         f"from {joined}", params),
+        (f"select f.event_type, count(*) as events from {joined} group by f.event_type "
+         f"order by events desc, f.event_type", params),
+        (f"select date_trunc('hour', f.event_timestamp) as hour, f.event_type, count(*) as events from {joined} "
+         f"group by 1, 2 order by 1, 2", params),
+        (f"select f.event_id, f.event_type, f.event_timestamp, f.event_value, u.user_id, u.user_name, f.job_id "
+         f"from {joined} order by f.event_timestamp desc, f.event_id limit {int(limit)}", params),
+        (f"select event_type, min(event_timestamp) as first_at, max(event_timestamp) as last_at from {facts} "
+         f"group by event_type order by event_type", []),
+    ])
     return {
         "total": int(totals["total"].iloc[0]),
         "users": int(totals["users"].iloc[0]),
         "value_sum": float(totals["value_sum"].iloc[0]),
         "by_type": by_type,
+        "per_hour": per_hour,
         "rows": rows,
+        "event_types": tuple(types["event_type"]),
+        "first_event_at": types["first_at"].min() if len(types) else None,
+        "last_event_at": types["last_at"].max() if len(types) else None,
     }
