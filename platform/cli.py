@@ -122,7 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eventlake.demo import run_demo
 
     return run_demo(once=args.once, events=args.events, users=args.users, products=args.products,
-                    timeout_s=args.timeout)
+                    timeout_s=args.timeout, env=args.env)
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
@@ -387,15 +387,27 @@ def build_parser() -> argparse.ArgumentParser:
             "checks and next steps, and keep serving until Ctrl-C. The API key is written to "
             "$EVENTLAKE_HOME/api_key. Ports: EVENTLAKE_API_PORT (8000), EVENTLAKE_DAGSTER_PORT (3000), "
             "EVENTLAKE_DASHBOARD_PORT (8501).\n\n"
+            "With --env PROD it first starts stand-ins for the production backends, moto_server (Kinesis, S3, "
+            "Glue) and a fakesnow server (Snowflake), and runs the same demo with every hop on them: the API "
+            "publishes to Kinesis, the consumer commits Iceberg tables on S3 with the Glue catalog, transform_job "
+            "loads the new snapshots into Snowflake RAW and runs dbt PROD there; the summary reconciles the "
+            "events from the POSTs to fact_events in Snowflake. The job store and Dagster's storage stay SQLite "
+            "under EVENTLAKE_HOME unless EVENTLAKE_JOB_DB_URL or the instance's dagster.yaml name PostgreSQL. "
+            "moto and fakesnow are dev dependencies (`make setup` installs them).\n\n"
             "examples:\n\n"
             "  eventlake demo\n"
-            "  EVENTLAKE_HOME=$(mktemp -d) eventlake demo --once --events 1000")
+            "  EVENTLAKE_HOME=$(mktemp -d) eventlake demo --once --events 1000\n"
+            "  eventlake demo --env PROD")
     p.add_argument("--once", action="store_true", help="headless: stop everything after the summary; exit 0 only if every stage succeeded")
     p.add_argument("--events", type=int, default=5_000, metavar="N", help="sample events to POST (default 5000)")
     p.add_argument("--users", type=int, default=200, metavar="N", help="sample users (default 200)")
     p.add_argument("--products", type=int, default=50, metavar="N", help="sample products (default 50)")
     p.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
                    help="seconds to wait for the jobs, and then for the transform (default 600)")
+    p.add_argument("--env", choices=("LOCAL", "PROD"), default="LOCAL",
+                   help="LOCAL (default): the backends of your settings, embedded by default (SQLite, files, "
+                   "DuckDB); PROD: the production wiring (Kinesis, S3 + Glue, Snowflake) against moto_server and "
+                   "a fakesnow server that the demo starts and stops")
     p.set_defaults(func=cmd_demo)
 
     p = add("api", help="serve the ingestion API",

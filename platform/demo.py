@@ -4,6 +4,12 @@ Starts the API, the stream consumer, Dagster (webserver + daemon) and the
 Streamlit dashboard as child processes (each logging to EVENTLAKE_HOME/logs/),
 POSTs generated sample data through the API, waits for every stage, prints a
 summary, and keeps serving until Ctrl-C (or exits, with --once).
+
+``--env PROD`` first starts stand-ins for the production backends
+(:mod:`eventlake.peers`: moto_server for Kinesis, S3 and Glue, a fakesnow server
+for Snowflake) and runs the same demo with every hop pointed at them: the
+transform loads Snowflake RAW and runs dbt PROD there, and the summary reconciles
+the events from the POSTs to ``fact_events`` in Snowflake.
 """
 
 from __future__ import annotations
@@ -309,6 +315,9 @@ query { workspaceOrError { __typename ... on Workspace { locationEntries { name 
 """
 
 
+#: the asset keys of the Snowflake RAW loaders (eventlake.assets.snowflake_raw), the first steps of a PROD transform
+SNOWFLAKE_RAW_PREFIX = "snowflake_raw_"
+
 _RUN_PROGRESS_QUERY = """
 query RunProgress($runId: ID!) {
   runOrError(runId: $runId) {
@@ -342,7 +351,9 @@ def transform_progress(run: dict) -> TransformProgress:
     """
     short = f"transform_job run {run['runId'][:8]}"
     plan = run.get("executionPlan") or {}
-    models = {key["path"][-1] for key in plan.get("assetKeys") or []}  # a step's other outputs are checks
+    # a step's other outputs are checks; in PROD the run loads Snowflake RAW first, which builds no model
+    models = {key["path"][-1] for key in plan.get("assetKeys") or []
+              if not key["path"][-1].startswith(SNOWFLAKE_RAW_PREFIX)}
     steps = [step["key"] for step in plan.get("steps") or []]
     models_of = {step["key"]: [o["name"] for o in step.get("outputs") or [] if o["name"] in models]
                  for step in plan.get("steps") or []}
@@ -439,8 +450,8 @@ def _describe_run(run: dict, committed_at: float) -> str:
 
 
 # -- summary --------------------------------------------------------------------
-#: The layers in the order data flows through them.
-PIPELINE_LAYERS = ("raw", "staging", "intermediate", "marts")
+#: The layers in the order data flows through them (``snowflake_raw``: PROD's copy of the raw tables in Snowflake).
+PIPELINE_LAYERS = ("raw", "snowflake_raw", "staging", "intermediate", "marts")
 _RAW_TABLES = ("events", "users", "products", "rejected_records")  # the contracts' order, rejects last
 
 
@@ -459,14 +470,16 @@ def pipeline_order(tables) -> list[str]:
     def key(table: str) -> tuple:
         layer = _layer_of(table)
         name = table.rpartition(".")[2]
-        within = _RAW_TABLES.index(name) if layer == "raw" and name in _RAW_TABLES else len(_RAW_TABLES)
+        raw = layer in ("raw", "snowflake_raw") and name in _RAW_TABLES
+        within = _RAW_TABLES.index(name) if raw else len(_RAW_TABLES)
         return (PIPELINE_LAYERS.index(layer), within, name.startswith("fact_"), name)
 
     return sorted(tables, key=key)
 
 
 def table_counts(settings: Settings) -> dict[str, int]:
-    """Rows per table, raw Iceberg tables and dbt models, in pipeline order."""
+    """Rows per table, raw Iceberg tables and dbt models (in PROD: Snowflake's RAW tables and models),
+    in pipeline order."""
     from eventlake import contracts, lake, raw_snapshots
 
     tables = lake.ensure_tables(lake.load_catalog(settings))
@@ -483,7 +496,32 @@ def table_counts(settings: Settings) -> dict[str, int]:
             ).fetchall()
             for schema, name in rows:
                 counts[f"{schema}.{name}"] = conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+    if settings.env == "PROD":
+        counts.update(snowflake_counts(settings))
     return {name: counts[name] for name in pipeline_order(counts)}
+
+
+def snowflake_counts(settings: Settings) -> dict[str, int]:
+    """Rows per table of Snowflake's RAW (as ``snowflake_raw.<table>``), staging, intermediate and marts schemas.
+
+    Through the Snowflake connector alone: dagster-snowflake's resource would import Snowpark (seconds)."""
+    import snowflake.connector
+
+    from eventlake.peers import snowflake_connect_args
+
+    database = settings.snowflake_database
+    layers = {"RAW": "snowflake_raw", "STAGING": "staging", "INTERMEDIATE": "intermediate", "MARTS": "marts"}
+    with snowflake.connector.connect(**snowflake_connect_args(settings), database=database) as conn:
+        cur = conn.cursor()
+        cur.execute(f"select table_schema, table_name from {database}.information_schema.tables "
+                    f"where table_schema in ({', '.join(repr(s) for s in layers)})")
+        names = {f"{layers[schema.upper()]}.{name.lower()}": f"{database}.{schema}.{name}"
+                 for schema, name in cur.fetchall() if not name.startswith("_")}
+        if not names:
+            return {}
+        cur.execute(" union all ".join(f"select '{key}' as name, count(*) as n from {relation}"
+                                       for key, relation in names.items()))
+        return {str(name): int(n) for name, n in cur.fetchall()}
 
 
 @dataclass(frozen=True)
@@ -514,6 +552,118 @@ class JobTotals:
                 f"{self.rejected:,} + duplicates {self.duplicates:,}")
 
 
+@dataclass(frozen=True)
+class EventsReconciliation:
+    """The events of the demo's POSTs, hop by hop: the jobs' counts, then the rows of each table they reach.
+
+    Meaningful where the tables held nothing before the demo (``--env PROD``: new peers, new tables)."""
+
+    totals: JobTotals
+    hops: tuple[tuple[str, int | None], ...]  # (table, rows) from raw.events to marts.fact_events
+
+    @property
+    def reconciled(self) -> bool:
+        return self.totals.adds_up and all(rows == self.totals.accepted for _, rows in self.hops)
+
+    def line(self) -> str:
+        t = self.totals
+        chain = " = ".join(f"{table} {'missing' if rows is None else f'{rows:,}'}" for table, rows in self.hops)
+        head = "events reconciled" if self.reconciled else "events do NOT reconcile"
+        return (f"{head}: POSTed {t.received:,} = accepted {t.accepted:,} + rejected (invalid) {t.rejected:,} + "
+                f"duplicates {t.duplicates:,}; accepted {t.accepted:,} = {chain}")
+
+
+#: the tables the accepted events pass through in PROD, from Iceberg to the fact table in Snowflake
+PROD_EVENT_HOPS = (("raw.events", "Iceberg on S3"), ("snowflake_raw.events", "Snowflake RAW.EVENTS"),
+                   ("staging.stg_events", "Snowflake"), ("marts.fact_events", "Snowflake"))
+
+
+def reconcile_events(jobs: list, counts: dict[str, int]) -> EventsReconciliation:
+    """The events jobs' counts against the rows of every table of ``PROD_EVENT_HOPS``."""
+    events = [j for j in jobs if getattr(j, "dataset", "events") == "events"]
+    hops = tuple((f"{table} ({where})", counts.get(table)) for table, where in PROD_EVENT_HOPS)
+    return EventsReconciliation(JobTotals.of(events), hops)
+
+
+def _url_backend(url: str) -> str:
+    """A database URL in words, without its password."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return f"SQLite {parsed.database}"
+    return f"{'PostgreSQL' if backend == 'postgresql' else backend} {parsed.render_as_string(hide_password=True)}"
+
+
+def _dagster_storage(dagster_home: Path) -> str:
+    import yaml
+
+    config = dagster_home / "dagster.yaml"
+    storage = (yaml.safe_load(config.read_text()) or {}).get("storage") if config.exists() else None
+    if storage:
+        kind = next(iter(storage))
+        return f"{'PostgreSQL' if kind == 'postgres' else kind} ({config}: storage)"
+    return f"SQLite under {dagster_home}"
+
+
+def backends(settings: Settings, dagster_home: Path, peer_names: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Which backend each hop uses, in pipeline order: (hop, backend); ``peer_names`` names endpoint URLs
+    (the demo's moto_server and fakesnow server)."""
+    from eventlake.stream import local_stream_path
+
+    peer_names = peer_names or {}
+
+    def at(url: str | None, default: str = "") -> str:
+        if not url:
+            return default
+        return f" at {url}" + (f" ({peer_names[url]})" if url in peer_names else "")
+
+    aws = f" in AWS {settings.aws_region}"
+    if settings.stream == "kinesis":
+        stream = (f"Kinesis stream {settings.stream_name} ({settings.stream_shards} shards)"
+                  + at(settings.kinesis_endpoint_url, aws))
+    else:
+        stream = f"embedded log, SQLite {local_stream_path(settings)}"
+    if settings.catalog_type == "glue":
+        catalog = f"Glue database raw{at(settings.glue_endpoint_url, aws)}"
+    else:
+        catalog = f"SQL catalog, {_url_backend(settings.catalog_url)}"
+    files = settings.warehouse_location
+    if files.startswith("s3://"):
+        files += at(settings.s3_endpoint_url, aws)
+    if settings.env == "PROD":
+        endpoint = (f"{settings.snowflake_protocol or 'https'}://{settings.snowflake_host}"
+                    + (f":{settings.snowflake_port}" if settings.snowflake_port else "")) if settings.snowflake_host else None
+        dbt = f"Snowflake database {settings.snowflake_database}{at(endpoint, f' (account {settings.snowflake_account})')}"
+        hops = [("Iceberg -> Snowflake RAW", f"snowflake_raw_* loaders into {settings.snowflake_database}.RAW, "
+                                             "first steps of transform_job"),
+                ("dbt target PROD", dbt)]
+    else:
+        hops = [("dbt target LOCAL", f"DuckDB {settings.duckdb_file}")]
+    gx = settings.gx_root
+    if gx.startswith("s3://"):
+        gx += at(settings.s3_endpoint_url, aws)
+    return [
+        ("ingestion stream", stream),
+        ("job store", _url_backend(settings.job_db)),
+        ("Iceberg catalog", catalog),
+        ("Iceberg data files", files),
+        *hops,
+        ("GX results, Data Docs", gx),
+        ("Dagster storage", _dagster_storage(dagster_home)),
+    ]
+
+
+def print_backends(rows: list[tuple[str, str]], env: str) -> None:
+    t = Table(title=f"backends (EVENTLAKE_ENV={env})")
+    t.add_column("hop")
+    t.add_column("backend")
+    for hop, backend in rows:
+        t.add_row(hop, backend)
+    console.print(t)
+
+
 def next_steps(*, api_url: str, dagster_url: str, dashboard_url: str, key: ApiKey, log_dir: Path,
                now: datetime | None = None) -> list[tuple[str, str]]:
     """What to try once the demo is up: (what, how) pairs, commands ready to paste."""
@@ -534,8 +684,10 @@ def next_steps(*, api_url: str, dagster_url: str, dashboard_url: str, key: ApiKe
     ]
 
 
-def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple[str, str]]) -> bool:
-    """Read the jobs, the tables' rows and the latest checks, print them; True when everything succeeded."""
+def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple[str, str]], *,
+                  reconcile: bool = False) -> bool:
+    """Read the jobs, the tables' rows and the latest checks, print them; True when everything succeeded.
+    ``reconcile``: also the events from the POSTs to fact_events, table by table (PROD), which must match."""
     from eventlake import quality
     from eventlake.state.ingestion_jobs import IngestionJobStore
 
@@ -547,13 +699,16 @@ def print_summary(settings: Settings, job_ids: list[str], next_lines: list[tuple
     latest: dict[str, dict] = {}
     for r in quality.recent_results(settings.job_db, limit=20):
         latest.setdefault(r["suite"], r)
-    return render_summary(jobs, table_counts(settings), latest, next_lines)
+    counts = table_counts(settings)
+    reconciliation = reconcile_events(jobs, counts) if reconcile else None
+    return render_summary(jobs, counts, latest, next_lines, reconciliation=reconciliation)
 
 
 def render_summary(jobs: list, counts: dict[str, int], checks: dict[str, dict],
-                   next_lines: list[tuple[str, str]]) -> bool:
+                   next_lines: list[tuple[str, str]], *, reconciliation: EventsReconciliation | None = None) -> bool:
     """Print the jobs (their counts adding up), rows per table and the latest check of each suite, both in
-    pipeline order, and the next steps. True when every job COMPLETED, every check passed and the counts add up."""
+    pipeline order, and the next steps. True when every job COMPLETED, every check passed, the counts add up
+    and, given a ``reconciliation``, the events reconcile up to fact_events."""
     t = Table(title="ingestion jobs")
     t.add_column("status")
     for col in ("jobs", "received", "accepted", "rejected (invalid)", "duplicates"):
@@ -575,6 +730,9 @@ def render_summary(jobs: list, counts: dict[str, int], checks: dict[str, dict],
     for name in pipeline_order(counts):
         t.add_row(_layer_of(name), name, f"{counts[name]:,}")
     console.print(t)
+    if reconciliation is not None:
+        line = reconciliation.line()
+        console.print(f"  {line}" if reconciliation.reconciled else f"[red]  {line}[/]", soft_wrap=True)
 
     t = Table(title="Great Expectations checks (latest)")
     for col in ("suite", "asset", "result", "expectations"):
@@ -590,12 +748,14 @@ def render_summary(jobs: list, counts: dict[str, int], checks: dict[str, dict],
         console.print(f"  {what:<{width}}  {how}", markup=False, highlight=False, soft_wrap=True)
     all_completed = all(str(j.status) == "COMPLETED" for j in jobs)
     checks_ok = bool(checks) and all(r["success"] for r in checks.values())
-    return all_completed and checks_ok and totals.adds_up
+    reconciled = reconciliation is None or reconciliation.reconciled
+    return all_completed and checks_ok and totals.adds_up and reconciled
 
 
 def quiet_http_logs() -> None:
-    """httpx and httpcore log every request at INFO: the CLI and the demo say what happened themselves."""
-    for name in ("httpx", "httpcore"):
+    """HTTP clients (httpx, httpcore; in PROD boto3's botocore and the Snowflake connector) log every request or
+    connection at INFO: the CLI and the demo say what happened themselves."""
+    for name in ("httpx", "httpcore", "botocore", "snowflake"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -630,12 +790,65 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
-def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int = 50, timeout_s: float = 600) -> int:
+def start_prod_peers(stack: Stack, settings: Settings, progress: Progress,
+                     timeout_s: float = 90) -> tuple[Settings, dict[str, str]]:
+    """Start moto_server and a fakesnow server as components of ``stack``, point this process and the
+    stack's next components at them (the PROD settings as EVENTLAKE_* variables, moto's test AWS
+    credentials), and create the bucket, stream, Glue tables and Snowflake database.
+
+    Returns the PROD settings and the peers' names by endpoint URL."""
+    from eventlake import peers
+
+    host = "127.0.0.1"
+    moto_port, snow_port = peers.free_port(host), peers.free_port(host)
+    moto_url, snow_url = f"http://{host}:{moto_port}", f"http://{host}:{snow_port}"
+    task = progress.add_task("start the PROD peers", total=3)
+    stack.start("moto", peers.moto_command(host, moto_port))
+    stack.start("fakesnow", peers.fakesnow_command(host, snow_port))
+    waits = [(f"moto_server ({moto_url}/moto-api/)", "moto", lambda: peers.moto_ready(moto_url)),
+             (f"the fakesnow server ({snow_url})", "fakesnow", lambda: peers.port_open(host, snow_port))]
+    for what, component, probe in waits:
+        progress.update(task, description=f"start the PROD peers: waiting for {what}")
+        _wait(what, component, probe, stack, timeout_s, 0.3)
+        progress.advance(task)
+
+    prod = peers.prod_settings(settings, moto_url=moto_url, snowflake_host=host, snowflake_port=snow_port)
+    for name in peers.AWS_VARIABLES_DROPPED:
+        os.environ.pop(name, None)
+    os.environ.update(peers.AWS_TEST_CREDENTIALS)
+    os.environ.update(peers.settings_environ(prod))
+    get_settings.cache_clear()
+    prod = get_settings()
+    progress.update(task, description="start the PROD peers: creating the bucket, stream, Glue tables and "
+                                      "Snowflake database")
+    try:
+        created = peers.provision(prod)
+    except Exception as exc:  # noqa: BLE001 - reported as the stage that failed, with the peers' logs
+        raise StageFailed("moto", f"creating the PROD resources on the peers failed: {type(exc).__name__}: {exc}",
+                          stack.components["moto"].log_file) from exc
+    progress.advance(task)
+    progress.update(task, description=f"start the PROD peers: up; created {'; '.join(created)}")
+    return prod, {moto_url: "moto_server", snow_url: "fakesnow server"}
+
+
+def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int = 50, timeout_s: float = 600,
+             env: str = "LOCAL") -> int:
+    """The demo on the settings' backends (``env`` LOCAL), or (``env`` PROD) on the production wiring
+    against moto_server and a fakesnow server that it starts first."""
     from eventlake.generate import generate
     from eventlake.state.ingestion_jobs import IngestionJobStore
 
     # progress bars and the summary say what happens; per-request logs would drown them
     quiet_http_logs()
+    prod = env == "PROD"
+    if prod:
+        from eventlake import peers
+
+        try:
+            peers.require()
+        except peers.PeersMissing as exc:
+            console.print(f"demo: {exc}", style="red", markup=False, soft_wrap=True)
+            return 2
     settings = get_settings()
     settings.ensure_home()
     api_key = ensure_api_key(settings)
@@ -655,23 +868,31 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     dagster_url = f"http://{host}:{ports['dagster']}"
     dashboard_url = f"http://{host}:{ports['dashboard']}"
 
-    env = dict(os.environ)
-    env.update(
-        EVENTLAKE_HOME=str(settings.home),
-        EVENTLAKE_API_KEYS=",".join(settings.api_keys or [api_key.value]),
-        EVENTLAKE_DAGSTER_URL=dagster_url,
-        DAGSTER_HOME=str(settings.dagster_home),
-        PYTHONUNBUFFERED="1",
-    )
-    stack = Stack(env=env, log_dir=log_dir)
+    def stack_environ() -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            EVENTLAKE_HOME=str(settings.home),
+            EVENTLAKE_API_KEYS=",".join(settings.api_keys or [api_key.value]),
+            EVENTLAKE_DAGSTER_URL=dagster_url,
+            DAGSTER_HOME=str(settings.dagster_home),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    stack = Stack(env=stack_environ(), log_dir=log_dir)
     _stop_on_signals()
-    console.rule(f"eventlake demo  (EVENTLAKE_HOME={settings.home})")
+    console.rule(f"eventlake demo{' --env PROD' if prod else ''}  (EVENTLAKE_HOME={settings.home})")
     console.print(f"logs: {log_dir}/<component>.log")
     started = time.time()
     ok = False
+    peer_names: dict[str, str] = {}
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
+            if prod:
+                settings, peer_names = start_prod_peers(stack, settings, progress)
+                stack.env = stack_environ()  # the API, consumer, Dagster and dashboard run on the PROD settings
+            print_backends(backends(settings, settings.dagster_home, peer_names), settings.env)
             stages = boot_stages(api_url=api_url, dashboard_url=dashboard_url, dagster_url=dagster_url)
             boot = progress.add_task("start the stack", total=len(stages))
             stack.start("dagster", [_bin("dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
@@ -745,7 +966,9 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
         console.print(f"{_describe_run(final, committed_at)}: {dagster_url}/runs/{final['runId']}", soft_wrap=True)
         steps = next_steps(api_url=api_url, dagster_url=dagster_url, dashboard_url=dashboard_url, key=api_key,
                            log_dir=log_dir)
-        ok = print_summary(settings, job_ids, steps)
+        print_backends(backends(settings, settings.dagster_home, peer_names), settings.env)
+        # the peers started empty: every event in their tables came from these POSTs
+        ok = print_summary(settings, job_ids, steps, reconcile=prod)
         console.print("[green]every stage succeeded[/]" if ok else "[red]some stage did not succeed (see above)[/]")
         if not once:
             console.print("serving; Ctrl-C to stop")
