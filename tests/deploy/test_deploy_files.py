@@ -511,6 +511,7 @@ def test_dagster_instance_validates_and_queues_like_the_demo(instance):
     expected = runs.instance_config()
     assert config["run_coordinator"] == expected["run_coordinator"]
     assert config["concurrency"] == expected["concurrency"]
+    assert config["python_logs"] == expected["python_logs"], "run workers log JSON lines like the demo's instance"
     assert config["run_monitoring"]["enabled"] is True
     launcher = "EcsRunLauncher" if instance == "ecs" else "DefaultRunLauncher"
     assert config["run_launcher"]["class"] == launcher
