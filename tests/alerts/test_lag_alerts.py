@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dagster import Definitions, build_sensor_context
 
+from eventlake import metrics_history
 from eventlake.consumer import Consumer
 from eventlake.resources.core import EventlakeResource
 from eventlake.sensors.alerts import consumer_lag_alert_sensor
@@ -51,6 +52,9 @@ def test_lag_over_the_threshold_is_alerted_once_per_window(alert_home, receiver,
 
     _tick(alert_home)
     assert len(receiver.bodies("/a")) == 1
+    # each tick also kept the lag per shard for the dashboard's history
+    samples = metrics_history.read_lag_samples(Settings(home=alert_home).job_db, "eventlake-ingest", since=0)
+    assert [(s["shard"], s["lag_records"]) for s in samples] == [("shardId-000000000000", 3)] * 2
 
 
 def test_a_drained_stream_sends_nothing(alert_home, receiver, monkeypatch):
