@@ -40,6 +40,7 @@ import json
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -69,6 +70,10 @@ DAGSTER_RUN_EVENTS = frozenset({
     "STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "STEP_UP_FOR_RETRY", "STEP_RESTARTED",
     "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION",
 })  # fmt: skip
+
+# Dagster warns at every run and step that the dagster.yaml's python_logs handlers are a beta feature
+# (Dagster 1.13): in a run worker, where the code location imports this module, that is noise.
+warnings.filterwarnings("ignore", message="Handling yaml-defined logging configuration")
 
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 # Dagster's own attributes of a record (its event objects are not JSON): read by _dagster_fields
