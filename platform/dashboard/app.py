@@ -114,17 +114,17 @@ def read_freshness_history(home: str, dagster_home: str, window: str) -> tuple[p
     what could not be read."""
     from eventlake.sensors.alerts import MARTS
 
-    start, end, _ = _window(window)
+    start, end, bucket = _window(window)
     raw, raw_error = _attempt(history.raw_commit_times, _settings())
     marts, marts_error = _attempt(orchestrator.materialization_times, Path(dagster_home), MARTS, start)
     updates = {**(raw or {}), **{f"marts.{name}": times for name, times in (marts or {}).items()}}
-    return history.freshness(updates, start, end), [e for e in (raw_error, marts_error) if e]
+    return history.freshness(updates, start, end, bucket), [e for e in (raw_error, marts_error) if e]
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def read_lag_history(job_db: str, stream: str, window: str) -> tuple[Any, str | None]:
-    start, _, _ = _window(window)
-    return _attempt(history.lag_history, job_db, stream, start)
+    start, _, bucket = _window(window)
+    return _attempt(history.lag_history, job_db, stream, start, bucket)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -583,7 +583,7 @@ def _history_section(sources: Any, tz: str) -> None:
     else:
         _history_chart(lag, "history_lag_chart", f"Stream lag per shard (stream records behind, {tz})",
                        ("sampled_at", f"sampled ({tz})"), ("lag_records", "stream records behind"),
-                       ("shard", "shard"), tz, axis=COUNT_AXIS, points=True)
+                       ("shard", "shard"), tz, axis=COUNT_AXIS, points=len(lag) <= 200)
 
 
 # -- Quality --------------------------------------------------------------------------

@@ -140,16 +140,23 @@ def rejected_rate(chunks: pd.DataFrame, bucket: timedelta) -> pd.DataFrame:
 
 
 # -- freshness ----------------------------------------------------------------------------------------
-def freshness(updates: Mapping[str, Iterable[datetime]], start: datetime, end: datetime) -> pd.DataFrame:
+def freshness(updates: Mapping[str, Iterable[datetime]], start: datetime, end: datetime,
+              bucket: timedelta | None = None) -> pd.DataFrame:
     """Minutes since the latest update of each table, from ``start`` to ``end``: a sawtooth whose
     corners are the updates (the age reached just before one, 0 at it) and the window's edges.
-    ``order`` keeps a vertical drop in place (two points at one time)."""
+    ``order`` keeps a vertical drop in place (two points at one time). A table updated more often
+    than once per ``bucket`` (a consumer committing every few seconds) is sampled once per bucket
+    instead: its age at each bucket's start, so a week of commits stays a few hundred points."""
     rows: list[dict[str, Any]] = []
     for table, times in updates.items():
         ordered = sorted(pd.Timestamp(t).tz_convert(UTC) if pd.Timestamp(t).tzinfo else pd.Timestamp(t, tz=UTC)
                          for t in times)
         ordered = [t for t in ordered if t <= pd.Timestamp(end)]
         if not ordered:
+            continue
+        grid = _grid(start, end, bucket) if bucket else None
+        if grid is not None and sum(t >= pd.Timestamp(start) for t in ordered) > len(grid):
+            rows += _sampled_freshness(table, ordered, grid)
             continue
         points: list[tuple[pd.Timestamp, float]] = []
         before = [t for t in ordered if t < pd.Timestamp(start)]
@@ -166,6 +173,17 @@ def freshness(updates: Mapping[str, Iterable[datetime]], start: datetime, end: d
     frame = pd.DataFrame(rows, columns=FRESHNESS_COLUMNS)
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
+
+
+def _sampled_freshness(table: str, ordered: list[pd.Timestamp], grid: pd.DatetimeIndex) -> list[dict[str, Any]]:
+    import numpy as np
+
+    updates = pd.DatetimeIndex(ordered)
+    last = np.searchsorted(updates.asi8, grid.asi8, side="right") - 1  # the latest update at or before each time
+    return [
+        {"table": table, "at": at, "minutes": round((at - updates[i]).total_seconds() / 60, 3), "order": n}
+        for n, (at, i) in enumerate(zip(grid, last, strict=True)) if i >= 0
+    ]
 
 
 def raw_commit_times(settings: Any) -> dict[str, list[datetime]]:
@@ -196,9 +214,10 @@ def raw_commit_times(settings: Any) -> dict[str, list[datetime]]:
 
 
 # -- stream lag samples --------------------------------------------------------------------------------
-def lag_history(job_db: str, stream: str, start: datetime) -> pd.DataFrame:
+def lag_history(job_db: str, stream: str, start: datetime, bucket: timedelta = timedelta(minutes=1)) -> pd.DataFrame:
     """The stream lag samples since ``start`` (``consumer_lag_alert_sensor`` stores one per shard and
-    tick), ``sampled_at`` UTC."""
+    tick, about one a minute), ``sampled_at`` UTC; with a ``bucket`` over a minute, the highest lag
+    and age per shard and bucket (``sampled_at``: the bucket's start)."""
     from eventlake import metrics_history
 
     if _missing_sqlite_file(job_db) is not None:
@@ -209,4 +228,7 @@ def lag_history(job_db: str, stream: str, start: datetime) -> pd.DataFrame:
         raise SourceUnavailable(f"Cannot read the stream lag samples from {job_db}: {exc}") from exc
     frame = pd.DataFrame(rows, columns=LAG_COLUMNS)
     frame["sampled_at"] = pd.to_datetime(frame["sampled_at"], unit="s", utc=True)
-    return frame
+    if bucket > timedelta(minutes=1) and len(frame):
+        frame = (frame.assign(sampled_at=_floor(frame["sampled_at"], bucket))
+                 .groupby(["sampled_at", "shard"], as_index=False)[["lag_records", "oldest_unread_age_s"]].max())
+    return frame[LAG_COLUMNS]

@@ -201,3 +201,25 @@ def test_freshness_is_a_sawtooth_through_the_updates():
                                                                                  strict=True)]
     assert points == [(0, 5), (10, 15), (10, 0), (40, 30), (40, 0), (60, 20)]
     assert history.freshness({"never": []}, start, start + timedelta(hours=1)).empty
+
+
+def test_frequent_updates_are_sampled_once_per_bucket():
+    start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    every_20_s = [start + timedelta(seconds=20 * i) for i in range(3 * 30)]  # 90 commits in 30 minutes
+    frame = history.freshness({"raw.events": every_20_s}, start, start + timedelta(hours=1), timedelta(minutes=1))
+    assert len(frame) == 61  # one point per minute
+    ages = frame.set_index(frame["at"].map(lambda at: int((at - start).total_seconds() // 60)))["minutes"]
+    assert ages[0] == 0 and ages[10] == 0  # a commit at every whole minute while it committed
+    assert ages[60] == pytest.approx(60 - (89 * 20) / 60, abs=1e-3)  # then the age since the last one
+
+
+def test_a_week_of_lag_samples_is_the_highest_per_quarter_hour(tmp_path):
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    for minute, lag in enumerate([1, 7, 2, 0] * 8):  # 32 minutes of samples
+        shard = ShardLag("shardId-000000000000", head=lag, committed=0)
+        metrics_history.record_lag_samples(url, "s", [shard], now=(start + timedelta(minutes=minute)).timestamp(),
+                                           keep_seconds=1e12)
+    frame = history.lag_history(url, "s", start, timedelta(minutes=15))
+    assert frame["lag_records"].tolist() == [7, 7, 2]  # minutes 30 and 31: 2, 0
+    assert [(t - start).total_seconds() / 60 for t in frame["sampled_at"]] == [0, 15, 30]
