@@ -78,6 +78,15 @@ PERMANENT_DAGSTER_ERRORS = frozenset(
 )
 
 
+def _log_setup() -> None:
+    """The bridge's lines also go to stderr as eventlake's JSON lines (component ``airflow_bridge``,
+    ``eventlake.logs``); they still reach Airflow's task log as well. Called by the callables, not at
+    import: DagBag parsing stays free of eventlake."""
+    from eventlake.logs import attach
+
+    attach(log)
+
+
 def read_raw_snapshots(settings: Any = None) -> dict[str, int]:
     """Current snapshot id of every raw table that has one (``raw.events`` ...), read from the Iceberg
     catalog without creating anything (``eventlake.raw_snapshots``)."""
@@ -103,7 +112,12 @@ def poke_raw_snapshots(last_seen: dict[str, Any], settings: Any = None) -> PokeR
 
     The XCom value is the full map of current snapshot ids, recorded after success.
     """
-    current = read_raw_snapshots(settings)
+    _log_setup()
+    try:
+        current = read_raw_snapshots(settings)
+    except Exception as exc:
+        log.error("cannot read the raw tables' snapshots: %s", exc, exc_info=True)
+        raise
     changed = changed_tables(current, last_seen or {})
     if changed:
         log.info("new Iceberg snapshots in %s: %s", ", ".join(changed), {t: current[t] for t in changed})
@@ -122,33 +136,48 @@ def run_dagster_job(
     dagster_url: str | None = None,
 ) -> str:
     """Launch a Dagster job (or join its run still queued, for transform_job), wait for it,
-    return the run id; raise when it did not succeed."""
+    return the run id; raise when it did not succeed.
+
+    Every failure (Dagster unreachable, a launch refused, a run that did not succeed) is logged
+    at ERROR with the Dagster run id when there is one, the Airflow run and try, and the error.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     from eventlake.dagster_client import DagsterClient, DagsterClientError
     from eventlake.settings import get_settings
 
+    _log_setup()
     url = dagster_url or get_settings().dagster_url
-    with DagsterClient(url, timeout=30) as client:
-        try:
-            # a transform run still queued (by the sensor, the API, ...) is joined: it has not
-            # started, so it reads the snapshots this DAG run saw
-            triggered = client.trigger_run(job_name, location=location, tags=tags or {})
-        except DagsterClientError as exc:
-            if exc.kind in PERMANENT_DAGSTER_ERRORS:
-                # Retrying cannot create a missing job: fail without retries.
-                raise AirflowFailException(str(exc)) from exc
-            raise
-        run_id = triggered.run_id
-        verb = "joined queued" if triggered.joined else "launched"
-        log.info("%s Dagster %s run %s: %s", verb, job_name, run_id, client.run_url(run_id))
-        status = client.wait_for_run(run_id, timeout_s=timeout_s, poll_s=poll_s)
-        if status != "SUCCESS":
-            message = f"Dagster {job_name} run {run_id} ended {status}: {client.run_url(run_id)}"
-            log.error(message)
-            raise RuntimeError(message)
-        log.info("Dagster %s run %s succeeded", job_name, run_id)
-        return run_id
+    tags = tags or {}
+    run_id: str | None = None
+    try:
+        with DagsterClient(url, timeout=30) as client:
+            try:
+                # a transform run still queued (by the sensor, the API, ...) is joined: it has not
+                # started, so it reads the snapshots this DAG run saw
+                triggered = client.trigger_run(job_name, location=location, tags=tags)
+            except DagsterClientError as exc:
+                if exc.kind in PERMANENT_DAGSTER_ERRORS:
+                    # Retrying cannot create a missing job: fail without retries.
+                    raise AirflowFailException(str(exc)) from exc
+                raise
+            run_id = triggered.run_id
+            verb = "joined queued" if triggered.joined else "launched"
+            log.info("%s Dagster %s run %s: %s", verb, job_name, run_id, client.run_url(run_id),
+                     extra={"run_id": run_id})
+            status = client.wait_for_run(run_id, timeout_s=timeout_s, poll_s=poll_s)
+            if status != "SUCCESS":
+                raise RuntimeError(f"Dagster {job_name} run {run_id} ended {status}: {client.run_url(run_id)}")
+            log.info("Dagster %s run %s succeeded", job_name, run_id, extra={"run_id": run_id})
+            return run_id
+    except Exception as exc:
+        what = f"Dagster {job_name} run {run_id}" if run_id else f"launching Dagster {job_name} at {url}"
+        log.error("%s failed: %s", what, exc, exc_info=True, extra={
+            "run_id": run_id, "dagster_job": job_name, "dagster_url": url,
+            "airflow_dag_id": tags.get("airflow/dag_id"), "airflow_run_id": tags.get("airflow/run_id"),
+            "airflow_try_number": tags.get("airflow/try_number"),
+        })
+        raise
 
 
 @dag(
@@ -203,8 +232,10 @@ def eventlake_bridge():
 
     @task(task_id="remember_snapshots")
     def remember_snapshots(snapshots: dict[str, int], dagster_run_id: str) -> None:
+        _log_setup()
         Variable.set(LAST_SEEN_VARIABLE, snapshots, serialize_json=True)
-        log.info("recorded raw snapshots %s after Dagster run %s", snapshots, dagster_run_id)
+        log.info("recorded raw snapshots %s after Dagster run %s", snapshots, dagster_run_id,
+                 extra={"run_id": dagster_run_id})
 
     snapshots = wait_for_raw_snapshot()
     dagster_run_id = run_transform_job(snapshots)
