@@ -28,8 +28,8 @@ def test_a_demo_that_cannot_start_the_stack_logs_an_error_line_naming_the_busy_p
         taken.listen()
         port = taken.getsockname()[1]
         environ = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
-        environ.update(EVENTLAKE_HOME=str(tmp_path / "home"), EVENTLAKE_API_PORT=str(port), EVENTLAKE_DAGSTER_PORT=str(free_port()),
-                       EVENTLAKE_DASHBOARD_PORT=str(free_port()))
+        environ.update(EVENTLAKE_HOME=str(tmp_path / "home"), EVENTLAKE_API_PORT=str(port),
+                       EVENTLAKE_DAGSTER_PORT=str(free_port()), EVENTLAKE_DASHBOARD_PORT=str(free_port()))
         proc = subprocess.run([sys.executable, "-m", "eventlake.cli", "demo", "--once"], env=environ,
                               capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
