@@ -391,19 +391,8 @@ impl<'a> Scanner<'a> {
         depth: usize,
         mut members: Option<&mut Vec<(Tok, Tok)>>,
     ) -> ScanResult<Tok> {
-        let start = self.i;
-        if depth > MAX_DEPTH {
-            return Err(ScanError::new(
-                start,
-                format!("nesting deeper than {MAX_DEPTH} levels"),
-            ));
-        }
-        let ws0 = self.ws_events;
-        self.i += 1;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
+        let (start, ws0) = self.open(depth)?;
+        if !self.close(b'}') {
             loop {
                 if self.peek() != Some(b'"') {
                     return Err(self.unexpected("a string key"));
@@ -422,26 +411,32 @@ impl<'a> Scanner<'a> {
                 if let Some(m) = members.as_deref_mut() {
                     m.push((key, v));
                 }
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.skip_ws();
-                    }
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(self.unexpected("',' or '}' after an object member")),
+                if self.next_or_close(b'}', "',' or '}' after an object member")? {
+                    break;
                 }
             }
         }
-        let mut t = Tok::new(Kind::Object, start, self.i);
-        t.loose = self.ws_events != ws0;
-        Ok(t)
+        Ok(self.container(Kind::Object, start, ws0))
     }
 
     fn array(&mut self, depth: usize) -> ScanResult<Tok> {
+        let (start, ws0) = self.open(depth)?;
+        if !self.close(b']') {
+            loop {
+                self.value(depth)?;
+                if self.next_or_close(b']', "',' or ']' after an array element")? {
+                    break;
+                }
+            }
+        }
+        Ok(self.container(Kind::Array, start, ws0))
+    }
+
+    /// Step into the object or array at the cursor (refused beyond
+    /// MAX_DEPTH) and over the white space after its bracket: its start, and
+    /// the white-space count before it, for `container`.
+    #[inline]
+    fn open(&mut self, depth: usize) -> ScanResult<(usize, usize)> {
         let start = self.i;
         if depth > MAX_DEPTH {
             return Err(ScanError::new(
@@ -452,28 +447,42 @@ impl<'a> Scanner<'a> {
         let ws0 = self.ws_events;
         self.i += 1;
         self.skip_ws();
-        if self.peek() == Some(b']') {
+        Ok((start, ws0))
+    }
+
+    /// Step over `bracket` when it is at the cursor.
+    #[inline]
+    fn close(&mut self, bracket: u8) -> bool {
+        let found = self.peek() == Some(bracket);
+        if found {
             self.i += 1;
-        } else {
-            loop {
-                self.value(depth)?;
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.skip_ws();
-                    }
-                    Some(b']') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(self.unexpected("',' or ']' after an array element")),
-                }
-            }
         }
-        let mut t = Tok::new(Kind::Array, start, self.i);
+        found
+    }
+
+    /// After a member or an element: step over a ',' and the white space
+    /// after it (false: another follows) or over the closing `bracket` (true).
+    #[inline]
+    fn next_or_close(&mut self, bracket: u8, expected: &str) -> ScanResult<bool> {
+        self.skip_ws();
+        if self.close(bracket) {
+            return Ok(true);
+        }
+        if self.peek() != Some(b',') {
+            return Err(self.unexpected(expected));
+        }
+        self.i += 1;
+        self.skip_ws();
+        Ok(false)
+    }
+
+    /// The token of the object or array that started at `start`: loose when
+    /// white space occurred inside it (the count moved past `ws0`).
+    #[inline]
+    fn container(&self, kind: Kind, start: usize, ws0: usize) -> Tok {
+        let mut t = Tok::new(kind, start, self.i);
         t.loose = self.ws_events != ws0;
-        Ok(t)
+        t
     }
 }
 

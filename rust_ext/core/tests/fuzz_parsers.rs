@@ -10,6 +10,9 @@ use eventlake_core::validate::validate_batches;
 use eventlake_core::CoreError;
 use proptest::prelude::*;
 
+mod common;
+use common::cases;
+
 /// Not the events contract (contracts/events.schema.json): a fixture with
 /// every field type, so the fuzzers reach every coercion.
 const EVENTS: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
@@ -23,19 +26,6 @@ const EVENTS: &str = r#"{"dataset": "events", "key": "event_id", "fields": [
     {"name": "day", "type": "date"},
     {"name": "properties", "type": "object"}]}"#;
 const RULES: &str = r#"{"derive_date_hour": {"source": "event_timestamp", "date": "d", "hour": "h"}, "defaults": {"count": 1}}"#;
-
-/// `n` cases, or `PROPTEST_CASES` when set (for long fuzzing runs).
-fn cases(n: u32) -> ProptestConfig {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(n);
-    ProptestConfig {
-        cases: n,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 const SEED_NDJSON: &str = concat!(
     "{\"event_id\":\"a\",\"user_id\":\"u\",\"event_type\":\"view\",\"event_timestamp\":\"2026-01-01T00:00:00Z\",\"properties\":{\"k\":[1,{\"x\":null}]}}\n",

@@ -9,18 +9,8 @@ use eventlake_core::{process, CoreError};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-/// `n` cases, or `PROPTEST_CASES` when set (for long fuzzing runs).
-fn cases(n: u32) -> ProptestConfig {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(n);
-    ProptestConfig {
-        cases: n,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+mod common;
+use common::cases;
 
 fn strings(b: &RecordBatch, name: &str) -> StringArray {
     b.column_by_name(name)
@@ -191,6 +181,18 @@ fn csv_cell(out: &mut String, cell: &Option<String>) {
     }
 }
 
+/// One CSV record of `row`'s cells, comma-separated (no line break).
+fn csv_record(row: &[Option<String>]) -> String {
+    let mut line = String::new();
+    for (i, c) in row.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        csv_cell(&mut line, c);
+    }
+    line
+}
+
 fn csv_doc() -> impl Strategy<Value = (Vec<String>, Vec<Vec<Option<String>>>, bool)> {
     (2usize..5).prop_flat_map(|ncols| {
         (
@@ -220,11 +222,7 @@ proptest! {
         let mut doc = header.join(",") + nl;
         let mut lines = Vec::new();
         for row in &rows {
-            let mut line = String::new();
-            for (i, c) in row.iter().enumerate() {
-                if i > 0 { line.push(','); }
-                csv_cell(&mut line, c);
-            }
+            let line = csv_record(row);
             doc.push_str(&line);
             doc.push_str(nl);
             lines.push(line);
@@ -254,11 +252,7 @@ proptest! {
     fn prop_csv_split_payload((header, rows, _) in csv_doc(), max in 1usize..200) {
         let mut doc = header.join(",") + "\n";
         for row in &rows {
-            let mut line = String::new();
-            for (i, c) in row.iter().enumerate() {
-                if i > 0 { line.push(','); }
-                csv_cell(&mut line, c);
-            }
+            let line = csv_record(row);
             doc.push_str(&line);
             doc.push('\n');
         }

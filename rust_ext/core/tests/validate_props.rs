@@ -15,23 +15,13 @@ use eventlake_core::validate::validate_batches;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+mod common;
+use common::cases;
+
 /// The events contract, generated from platform/contracts.py (a test there keeps it in step).
 const EVENTS: &str = include_str!("../../../contracts/events.schema.json");
 const RULES: &str = r#"{"derive_date_hour": {"source": "event_timestamp", "date": "event_date", "hour": "event_hour"},
     "defaults": {"product_id": "unknown"}}"#;
-
-/// `n` cases, or `PROPTEST_CASES` when set (for long fuzzing runs).
-fn cases(n: u32) -> ProptestConfig {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(n);
-    ProptestConfig {
-        cases: n,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 fn schema() -> Schema {
     Schema::from_json(EVENTS).unwrap()

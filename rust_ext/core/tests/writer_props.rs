@@ -13,6 +13,7 @@ use arrow_array::{
     TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema};
+use eventlake_core::error::Detail;
 use eventlake_core::iceberg::{IcebergSchema, PartitionSpec, PartitionValue};
 use eventlake_core::reader::read_parquet_file;
 use eventlake_core::writer::{write_iceberg_parquet, DataFileMeta, WriteOptions};
@@ -216,6 +217,30 @@ fn assert_same_rows(a: &RecordBatch, b: &RecordBatch) {
     }
 }
 
+/// `write_iceberg_parquet` of `batches` under `dir`: the events schema, `spec_json`'s partitioning,
+/// the default options.
+fn write(
+    dir: &Path,
+    batches: &[RecordBatch],
+    spec_json: &str,
+) -> eventlake_core::Result<Vec<DataFileMeta>> {
+    write_iceberg_parquet(
+        batches,
+        dir.to_str().unwrap(),
+        &schema(),
+        &spec(spec_json),
+        &WriteOptions::default(),
+    )
+}
+
+/// The details of a write error (any other outcome fails the test).
+fn write_error_details(result: eventlake_core::Result<Vec<DataFileMeta>>) -> Vec<Detail> {
+    match result {
+        Err(CoreError::Write { details, .. }) => details,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn read_i64(b: &[u8]) -> i64 {
     i64::from_le_bytes(b.try_into().unwrap())
 }
@@ -373,14 +398,7 @@ fn one_event(ts: i64) -> Event {
 #[test]
 fn parquet_field_ids_are_iceberg_field_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let files = write_iceberg_parquet(
-        &[events_batch(&[one_event(0)])],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let files = write(dir.path(), &[events_batch(&[one_event(0)])], DAY_SPEC).unwrap();
     let reader = SerializedFileReader::new(File::open(&files[0].file_path).unwrap()).unwrap();
     let descr = reader.metadata().file_metadata().schema_descr();
     let ids: BTreeMap<String, i32> = descr
@@ -421,14 +439,7 @@ fn string_bounds_follow_truncate_16() {
     let mut b = one_event(1);
     b.user = "abcdefghijklmnopZZZ".into();
     b.id = "b".into();
-    let files = write_iceberg_parquet(
-        &[events_batch(&[a, b])],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(UNPARTITIONED),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let files = write(dir.path(), &[events_batch(&[a, b])], UNPARTITIONED).unwrap();
     let m = &files[0].metrics;
     assert_eq!(m.lower_bounds[&2], b"abcdefghijklmnop");
     assert_eq!(m.upper_bounds[&2], b"abcdefghijklmnoq");
@@ -449,17 +460,7 @@ fn missing_required_column_is_a_write_error_with_details() {
         })
         .collect();
     let partial = full.project(&keep).unwrap();
-    let err = write_iceberg_parquet(
-        std::slice::from_ref(&partial),
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap_err();
-    let CoreError::Write { details, .. } = &err else {
-        panic!("{err:?}")
-    };
+    let details = write_error_details(write(dir.path(), std::slice::from_ref(&partial), DAY_SPEC));
     let fields: Vec<&str> = details
         .iter()
         .map(|d| d["field"].as_str().unwrap())
@@ -472,31 +473,14 @@ fn missing_required_column_is_a_write_error_with_details() {
     let idx = full.schema().index_of("user_id").unwrap();
     with_null[idx] = Arc::new(StringArray::from(vec![None::<&str>]));
     let nulls = RecordBatch::try_new(full.schema(), with_null).unwrap();
-    let err = write_iceberg_parquet(
-        &[nulls],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap_err();
-    let CoreError::Write { details, .. } = &err else {
-        panic!("{err:?}")
-    };
+    let details = write_error_details(write(dir.path(), &[nulls], DAY_SPEC));
     assert_eq!(details[0]["field"], "user_id");
     assert_eq!(details[0]["null_count"], 1);
 
     let keep: Vec<usize> = (0..full.num_columns())
         .filter(|&i| full.schema().field(i).name() != "product_id")
         .collect();
-    let files = write_iceberg_parquet(
-        &[full.project(&keep).unwrap()],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let files = write(dir.path(), &[full.project(&keep).unwrap()], DAY_SPEC).unwrap();
     assert_eq!(files[0].metrics.null_value_counts[&6], 1);
 }
 
@@ -527,17 +511,7 @@ fn bad_options_and_casts_are_write_errors() {
         .collect();
     fields[idx] = Field::new("event_hour", DataType::Utf8, true);
     let bad = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
-    let err = write_iceberg_parquet(
-        &[bad],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap_err();
-    let CoreError::Write { details, .. } = &err else {
-        panic!("{err:?}")
-    };
+    let details = write_error_details(write(dir.path(), &[bad], DAY_SPEC));
     assert_eq!(details[0]["field"], "event_hour");
     assert_eq!(details[0]["rule"], "type");
     // non-local locations are refused (the Python layer stages and uploads)
@@ -550,15 +524,9 @@ fn bad_options_and_casts_are_write_errors() {
     )
     .is_err());
     // empty input writes nothing
-    assert!(write_iceberg_parquet(
-        &[full.slice(0, 0)],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default()
-    )
-    .unwrap()
-    .is_empty());
+    assert!(write(dir.path(), &[full.slice(0, 0)], DAY_SPEC)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -567,14 +535,7 @@ fn output_order_is_deterministic_and_sorted_by_partition() {
     let events: Vec<Event> = (0..50)
         .map(|i| one_event(((i * 7) % 5) as i64 * DAY_MICROS - 3 * DAY_MICROS))
         .collect();
-    let files = write_iceberg_parquet(
-        &[events_batch(&events)],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let files = write(dir.path(), &[events_batch(&events)], DAY_SPEC).unwrap();
     let days: Vec<PartitionValue> = files.iter().map(|f| f.partition[0].1.clone()).collect();
     assert_eq!(days, (-3..2).map(PartitionValue::Int).collect::<Vec<_>>());
     assert!(files[0]
@@ -599,14 +560,7 @@ fn time_ordered_input_is_split_into_the_right_partitions() {
         })
         .collect();
     let input = [events_batch(&ordered), events_batch(&interleaved)];
-    let files = write_iceberg_parquet(
-        &input,
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let files = write(dir.path(), &input, DAY_SPEC).unwrap();
     assert_eq!(files.len(), 3);
     for f in &files {
         let PartitionValue::Int(day) = f.partition[0].1 else {
@@ -631,14 +585,7 @@ fn unique_columns_skip_the_dictionary() {
             ..one_event(i)
         })
         .collect();
-    let files = write_iceberg_parquet(
-        &[events_batch(&events)],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(UNPARTITIONED),
-        &WriteOptions::default(),
-    )
-    .unwrap();
+    let files = write(dir.path(), &[events_batch(&events)], UNPARTITIONED).unwrap();
     let reader = SerializedFileReader::new(File::open(&files[0].file_path).unwrap()).unwrap();
     let rg = reader.metadata().row_group(0);
     let has_dict = |name: &str| {
@@ -667,14 +614,7 @@ fn a_failed_write_leaves_no_files_behind() {
             ..one_event((i % 3) as i64 * DAY_MICROS)
         })
         .collect();
-    let err = write_iceberg_parquet(
-        &[events_batch(&events)],
-        dir.path().to_str().unwrap(),
-        &schema(),
-        &spec(DAY_SPEC),
-        &WriteOptions::default(),
-    )
-    .unwrap_err();
+    let err = write(dir.path(), &[events_batch(&events)], DAY_SPEC).unwrap_err();
     assert!(matches!(err, CoreError::Write { .. }), "{err:?}");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data"))
         .unwrap()

@@ -2,6 +2,7 @@ use super::raw_batch::{assemble_raw, RawChunk};
 use super::*;
 use arrow_array::{Array, RecordBatch, StringArray};
 
+// the downcast of tests/parse_props.rs's strings() again: a unit test module cannot use an integration test's helper
 fn col(b: &RecordBatch, name: &str) -> StringArray {
     b.column_by_name(name)
         .unwrap()
@@ -65,6 +66,7 @@ fn array_recovers_per_element() {
     assert_eq!(b.num_rows(), 3);
     let pe = col(&b, PARSE_ERROR_COL);
     assert!(pe.is_null(0) && !pe.is_null(1) && pe.is_null(2));
+    // a table of inputs, alike in shape only to json.rs's rejects_malformed (whole arrays, not single values)
     for bad in [
         &b"[{\"a\":1},]"[..],
         b"[{\"a\":1}",
