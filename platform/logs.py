@@ -258,6 +258,14 @@ def configure(level: int | str = logging.INFO, *, component: str | None = None, 
     return handler
 
 
+def set_component(component: str, logger: str = "") -> None:
+    """Name the process's component on the lines of the handlers ``configure`` installed on ``logger``
+    (a command that knows what it runs: ``eventlake consume`` -> ``consumer``)."""
+    for handler in logging.getLogger(logger).handlers:
+        if getattr(handler, _OURS, False) and isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.component = component
+
+
 def configured(logger: str = "") -> bool:
     """Whether ``logger`` or one it propagates to has a handler of this module."""
     current: logging.Logger | None = logging.getLogger(logger)

@@ -55,3 +55,12 @@ def test_an_exception_is_written_with_its_type_message_and_traceback():
     assert "test_log_format.py" in line["error"]["traceback"]
     text = logs.TextFormatter().format(record)
     assert " ERROR demo eventlake.demo: m x error=KeyError: 'shard-7'\nTraceback" in text
+
+
+def test_a_command_names_its_component_for_the_lines_of_other_loggers(capsys, restore_logging):
+    logs.configure(logging.INFO)
+    logs.set_component("consumer")
+    logging.getLogger("eventlake.lake").error("catalog down")
+    logging.getLogger("eventlake.api").error("not this process's, but the logger says so")
+    first, second = (json.loads(x) for x in capsys.readouterr().err.splitlines())
+    assert (first["component"], second["component"]) == ("consumer", "api")
