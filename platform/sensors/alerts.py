@@ -44,6 +44,7 @@ from dagster import (
 )
 
 from eventlake import alerts
+from eventlake.logs import log_errors
 from eventlake.resources.core import EventlakeResource
 
 CHECK_SENSOR = "check_failure_alert_sensor"
@@ -81,6 +82,7 @@ def _send(context: Any, notifier: alerts.Notifier, found: list[alerts.Alert]) ->
         "links to the run and the Data Docs."
     ),
 )
+@log_errors("eventlake.alerts", CHECK_SENSOR, sensor=CHECK_SENSOR)  # a failed evaluation: a JSON ERROR line
 def check_failure_alert_sensor(context: SensorEvaluationContext, eventlake: EventlakeResource):
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
@@ -133,6 +135,7 @@ def _root_error(step_failure: Any) -> str | None:
     description="Alerts the configured webhooks on every failed run of this code location's jobs, naming the "
     "job, the failed steps and their errors, with a link to the run.",
 )
+@log_errors("eventlake.alerts", RUN_SENSOR, sensor=RUN_SENSOR)  # a failed evaluation: a JSON ERROR line
 def run_failure_alert_sensor(context: RunFailureSensorContext, eventlake: EventlakeResource):
     run = context.dagster_run
     steps = context.get_step_failure_events()
@@ -158,6 +161,7 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, eventlake: Eventl
     description="Alerts the configured webhooks on ingestion jobs marked FAILED (after the consumer's "
     "attempts, or never published), one alert per dataset and reason naming the jobs.",
 )
+@log_errors("eventlake.alerts", JOB_SENSOR, sensor=JOB_SENSOR)  # a failed evaluation: a JSON ERROR line
 def failed_job_alert_sensor(context: SensorEvaluationContext, eventlake: EventlakeResource):
     settings = eventlake.settings
     if context.cursor:
@@ -189,6 +193,7 @@ def failed_job_alert_sensor(context: SensorEvaluationContext, eventlake: Eventla
     "the consumer than EVENTLAKE_CONSUMER_LAG_ALERT_RECORDS; stores each tick's lag per shard for the "
     "dashboard's history.",
 )
+@log_errors("eventlake.alerts", LAG_SENSOR, sensor=LAG_SENSOR)  # a failed evaluation: a JSON ERROR line
 def consumer_lag_alert_sensor(context: SensorEvaluationContext, eventlake: EventlakeResource):
     settings = eventlake.settings
     reading = alerts.stream_lag(settings)
