@@ -201,15 +201,10 @@ def provision(settings: Settings) -> list[str]:
 
 
 # -- the fakesnow server ------------------------------------------------------------------
-def keep_null_timestamps() -> None:
+def timestamps_keeping_nulls(original):
     """fakesnow 0.12's server encodes a null timestamp as a struct without a validity mask, so the
-    connector reads it as 1970-01-01 (Snowflake sends a null): wrap its encoder to keep the nulls.
-    Once per process."""
-    import fakesnow.arrow
-
-    original = fakesnow.arrow.timestamp_to_sf_struct
-    if getattr(original, "keeps_nulls", False):
-        return
+    connector reads it as 1970-01-01 (Snowflake sends a null): ``original`` (fakesnow's
+    ``arrow.timestamp_to_sf_struct``) wrapped to keep the nulls."""
 
     def to_struct(ts):
         import pyarrow as pa
@@ -225,7 +220,15 @@ def keep_null_timestamps() -> None:
         )
 
     to_struct.keeps_nulls = True  # type: ignore[attr-defined]
-    fakesnow.arrow.timestamp_to_sf_struct = to_struct
+    return to_struct
+
+
+def keep_null_timestamps() -> None:
+    """Make this process's fakesnow server send null timestamps as nulls (:func:`timestamps_keeping_nulls`)."""
+    import fakesnow.arrow
+
+    if not getattr(fakesnow.arrow.timestamp_to_sf_struct, "keeps_nulls", False):
+        fakesnow.arrow.timestamp_to_sf_struct = timestamps_keeping_nulls(fakesnow.arrow.timestamp_to_sf_struct)
 
 
 def _fakesnow_uvicorn(host: str, port: int, log_level: str = "warning"):
