@@ -131,3 +131,19 @@ def test_without_moto_or_fakesnow_the_prod_demo_says_how_to_install_them(monkeyp
     assert "moto_server (moto[server])" in str(raised.value) and "make setup" in str(raised.value)
     assert demo.run_demo(once=True, env="PROD") == 2
     assert "make setup" in out.getvalue() and "moto[server]" in out.getvalue()
+
+
+def test_a_prod_transform_counts_the_models_and_names_the_loader_step_running():
+    """In PROD the run's plan also holds the Snowflake RAW loaders (steps, outputs "result", asset keys):
+    they are steps, not models."""
+    plan = {"steps": [{"key": f"snowflake_raw_{d}", "outputs": [{"name": "result"}]} for d in ("events", "users")]
+            + [{"key": "dbt_staging", "outputs": [{"name": "stg_events"}, {"name": "stg_users"}]}],
+            "assetKeys": [{"path": [n]} for n in ("snowflake_raw_events", "snowflake_raw_users", "stg_events",
+                                                   "stg_users")]}
+    run = {"runId": "0badcafe-1", "status": "STARTED", "executionPlan": plan, "stepStats": [
+        {"stepKey": "snowflake_raw_events", "status": "SUCCESS",
+         "materializations": [{"assetKey": {"path": ["snowflake_raw_events"]}}]},
+        {"stepKey": "snowflake_raw_users", "status": "IN_PROGRESS", "materializations": []}]}
+    progress = demo.transform_progress(run)
+    assert (progress.done, progress.total) == (0, 2)
+    assert progress.description == "transform_job run 0badcafe: 0/2 models, step 2/3 running snowflake_raw_users"
