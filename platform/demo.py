@@ -486,7 +486,7 @@ def table_counts(settings: Settings) -> dict[str, int]:
     counts = {}
     for name, snap in raw_snapshots.current(tables, contracts.ICEBERG_TABLES).items():
         counts[f"raw.{name}"] = int(snap.summary.additional_properties.get("total-records", 0)) if snap else 0
-    if settings.duckdb_file.exists():
+    if settings.env != "PROD" and settings.duckdb_file.exists():  # PROD's models are in Snowflake, not DuckDB
         import duckdb
 
         with duckdb.connect(str(settings.duckdb_file), read_only=True) as conn:
