@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from eventlake import runs
 from eventlake.dagster_client import DagsterClient, DagsterClientError, DagsterRunTimeout, TriggeredRun
-
-
-def _load_harness():
-    path = Path(__file__).parent / "airflow_bridge" / "dagster_webserver_harness.py"
-    spec = importlib.util.spec_from_file_location("eventlake_tests_dagster_webserver_harness", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load_harness()
+from tests.airflow_bridge import dagster_webserver_harness as harness
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ runs a real dagster-webserver and dagster-daemon on that config.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -439,21 +437,10 @@ def test_a_queued_run_from_another_trigger_is_joined_but_not_a_re_execution(inst
 
 
 # -- the real queue: dagster-webserver + dagster-daemon on the demo's instance config ------------------
-def _harness():
-    path = Path(__file__).parent / "airflow_bridge" / "dagster_webserver_harness.py"
-    spec = importlib.util.spec_from_file_location("eventlake_tests_dagster_webserver_harness", path)
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def test_the_daemon_dequeues_one_transform_run_at_a_time(tmp_path):
     from eventlake.dagster_client import DagsterClient
+    from tests.airflow_bridge import dagster_webserver_harness as harness
 
-    harness = _harness()
     # long enough that the other run, started by the same daemon tick, starts inside the lane's runs even
     # when a loaded machine takes seconds to start a run process
     sleep = {"ops": {"sleep_op": {"config": {"seconds": 8.0}}}}

@@ -7,34 +7,19 @@ in which a transform trigger joins a run instead of queueing another.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from eventlake.dagster_client import RUN_STATUS_QUERY
+from tests.airflow_bridge import dagster_webserver_harness as harness
 
 from .conftest import AUTH, assert_error_shape, make_settings
 
 
-def _load_harness():
-    path = Path(__file__).parents[1] / "airflow_bridge" / "dagster_webserver_harness.py"
-    spec = importlib.util.spec_from_file_location("eventlake_tests_dagster_webserver_harness", path)
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def dagster_url(tmp_path_factory):
-    harness = _load_harness()
     with harness.run_dagster_webserver(tmp_path_factory.mktemp("dagster"), dagster_yaml=harness.queued_dagster_yaml()) as server:
         yield server.url
 
