@@ -68,19 +68,22 @@ def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def _each_table(
     context: OpExecutionContext,
+    config: MaintenanceConfig,
+    eventlake: EventlakeResource,
     what: str,
-    tables: dict[str, Any],
-    run: Callable[[Any], Any],
+    run: Callable[[Any, Any], Any],
     columns: list[str],
 ) -> Output:
-    """Run ``run(table)`` on every table; one metadata row per table; fail the run naming failed tables."""
+    """Run ``run(table, settings)`` on every table the config names; one metadata row per table; fail the
+    run naming failed tables."""
+    settings = eventlake.settings
     results: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
     errors: list[Exception] = []
-    for name, table in tables.items():
+    for name, table in _tables(config, eventlake).items():
         identifier = f"{contracts.RAW_NAMESPACE}.{name}"
         try:
-            result = run(table).as_dict()
+            result = run(table, settings).as_dict()
         except Exception as exc:  # noqa: BLE001 - the other tables still get their turn
             failed[identifier] = f"{type(exc).__name__}: {exc}"
             errors.append(exc)
@@ -114,17 +117,18 @@ def _each_table(
 def compact_raw_tables(context: OpExecutionContext, config: MaintenanceConfig, eventlake: EventlakeResource) -> Output:
     from eventlake import maintenance
 
-    settings = eventlake.settings
     return _each_table(
         context,
+        config,
+        eventlake,
         "compaction",
-        _tables(config, eventlake),
-        lambda table: maintenance.compact_with(table, settings),
+        maintenance.compact_with,
         ["table", "files_before", "files_after", "bytes_before", "bytes_after", "rewritten_files", "added_files",
          "partitions", "rows", "attempts", "snapshot_id", "note"],
     )
 
 
+# The three ops alike on purpose: each declares its Dagster step, its function and its columns; _each_table does the rest.
 @op(
     description="Expires the raw tables' snapshots older than the retention (keeping the last N and the "
     "current one) and deletes the files only they referenced.",
@@ -135,12 +139,12 @@ def expire_raw_table_snapshots(
 ) -> Output:
     from eventlake import maintenance
 
-    settings = eventlake.settings
     return _each_table(
         context,
+        config,
+        eventlake,
         "snapshot expiry",
-        _tables(config, eventlake),
-        lambda table: maintenance.expire_with(table, settings),
+        maintenance.expire_with,
         ["table", "snapshots_before", "snapshots_after", "deleted_files", "deleted_bytes", "current_snapshot_id",
          "note"],
     )
@@ -156,12 +160,12 @@ def remove_raw_table_orphan_files(
 ) -> Output:
     from eventlake import maintenance
 
-    settings = eventlake.settings
     return _each_table(
         context,
+        config,
+        eventlake,
         "orphan file removal" + (" (dry run)" if config.dry_run else ""),
-        _tables(config, eventlake),
-        lambda table: maintenance.remove_orphans_with(table, settings, dry_run=config.dry_run),
+        lambda table, settings: maintenance.remove_orphans_with(table, settings, dry_run=config.dry_run),
         ["table", "files_listed", "referenced_files", "orphan_files", "removed_files", "removed_bytes",
          "kept_young_files"],
     )
