@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,6 +15,8 @@ import pyarrow as pa
 from eventlake.checkpoints import Checkpoint
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
     from eventlake.leases import ShardLeases
     from eventlake.positions import ReadPositions
 
@@ -35,6 +39,38 @@ class ChunkOutcome:
 
 
 @dataclass
+class Prewrite:
+    """Data files of ``DatasetBatch.valid[start:end]``, written in the background while the plan went on.
+
+    The future gives ``lake.write_data_files``' result: (file metadata, staging directory or None).
+    The files are in the table's location but in no snapshot until the batch commits them.
+    """
+
+    table: Table
+    start: int
+    end: int
+    future: Future
+    #: the row tables written, to tell whether ``valid[start:end]`` still holds exactly them
+    rows: tuple[pa.Table, ...] = ()
+
+    def covers(self, pieces: list[tuple[ChunkOutcome, pa.Table]]) -> bool:
+        held = pieces[self.start : self.end]
+        return len(held) == len(self.rows) and all(r is t for (_, r), t in zip(held, self.rows, strict=True))
+
+    def discard(self) -> None:
+        """Delete the files once written (an uncommitted file is an orphan, never data)."""
+        from eventlake import lake
+
+        try:
+            files, staging = self.future.result()
+        except Exception:  # noqa: BLE001 - nothing was written, or the writer cleaned up
+            return
+        lake.delete_quietly(self.table, [f["file_path"] for f in files])
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass
 class DatasetBatch:
     dataset: str
     #: valid rows per chunk, only for chunks the table does not hold yet
@@ -48,6 +84,12 @@ class DatasetBatch:
     valid_checkpoint: Checkpoint = field(default_factory=dict)
     rejected_checkpoint: Checkpoint = field(default_factory=dict)
     chunks: list[ChunkOutcome] = field(default_factory=list)
+    #: ``valid`` already written as data files, in order (``committer.write_valid`` uses them)
+    prewrites: list[Prewrite] = field(default_factory=list)
+
+    def take_prewrites(self) -> list[Prewrite]:
+        taken, self.prewrites = self.prewrites, []
+        return taken
 
 
 @dataclass
@@ -69,6 +111,12 @@ class IngestBatch:
     def empty(self) -> bool:
         return self.stream_records == 0
 
+    def discard(self) -> None:
+        """Delete the data files written for a batch that will not be committed."""
+        for dbatch in self.datasets.values():
+            for prewrite in dbatch.take_prewrites():
+                prewrite.discard()
+
     def job_ids(self) -> set[str]:
         return {c.job_id for d in self.datasets.values() for c in d.chunks}
 
@@ -82,6 +130,15 @@ class IngestBatch:
         }
 
 
+def constant(value: Any, type_: pa.DataType, n: int) -> pa.Array:
+    """``n`` copies of ``value`` (``pa.repeat`` builds them one by one, many times slower)."""
+    import numpy as np
+
+    if pa.types.is_timestamp(type_):
+        return pa.array(np.full(n, pa.scalar(value, type_).value, dtype=np.int64)).view(type_)
+    return pa.array([value], type_).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
 def rejected_rows(
     *, job_id: str, dataset: str, record_index: pa.Array, raw: pa.Array, violations: pa.Array, now: datetime
 ) -> pa.Table:
@@ -89,12 +146,12 @@ def rejected_rows(
     n = len(record_index)
     return pa.table(
         {
-            "job_id": pa.repeat(pa.scalar(job_id, pa.string()), n),
-            "dataset": pa.repeat(pa.scalar(dataset, pa.string()), n),
+            "job_id": constant(job_id, pa.string(), n),
+            "dataset": constant(dataset, pa.string(), n),
             "record_index": record_index.cast(pa.int64()),
             "raw": raw.cast(pa.string()),
             "violations": violations.cast(pa.string()),
-            "rejected_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
+            "rejected_at": constant(now, pa.timestamp("us", tz="UTC"), n),
         }
     )
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from eventlake import checkpoints, contracts, faults
-from eventlake.batch import ChunkOutcome, IngestBatch, rejected_rows, violation_json
+from eventlake.batch import ChunkOutcome, IngestBatch, Prewrite, rejected_rows, violation_json
 from eventlake.checkpoints import Checkpoint
 
 if TYPE_CHECKING:
@@ -101,6 +101,11 @@ def _scratch_catalog():
     catalog = SqlCatalog("eventlake_probe", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")
     catalog.create_namespace_if_not_exists("probe")
     return catalog
+
+
+def warm_up() -> None:
+    """Make the probe's scratch catalog now (once per process), not inside the first commit."""
+    _scratch_catalog()
 
 
 def probe(table: Table, data_files: list[DataFile]) -> None:
@@ -234,24 +239,81 @@ def _row_json(row: Mapping[str, Any]) -> str:
     return json.dumps(row, default=str, sort_keys=True)
 
 
-def write_valid(
-    table: Table, pieces: list[tuple[ChunkOutcome, pa.Table]], now: datetime
-) -> tuple[list[DataFile], list[str], str | None, list[pa.Table]]:
-    """Write the valid rows of ``pieces``; returns (data files, their paths, staging dir, rows set aside)."""
+def write_files(table: Table, pieces: list[tuple[ChunkOutcome, pa.Table]]) -> tuple[list[dict], str | None]:
+    """Write the rows of ``pieces`` as data files of ``table`` (``lake.write_data_files``' result)."""
     from eventlake import lake
 
+    return lake.write_data_files(table, pa.concat_tables([rows for _, rows in pieces], promote_options="permissive"))
+
+
+def _prewritten(
+    table: Table, pieces: list[tuple[ChunkOutcome, pa.Table]], prewrites: list[Prewrite]
+) -> tuple[list[DataFile], list[str], list[str]] | None:
+    """The files written in the background for ``pieces`` if they cover them all and can be committed, else None.
+
+    Anything short of that (a gap, a failed write, a probe that fails) deletes them: ``write_valid``
+    then writes again from the rows, narrowing down what cannot be committed.
+    """
+    from eventlake import lake
+
+    covered = 0
+    for prewrite in prewrites:
+        covered = prewrite.end if prewrite.start == covered and prewrite.covers(pieces) else -1
+    metas: list[dict] = []
+    stagings: list[str] = []
+    usable = covered == len(pieces)
+    for prewrite in prewrites:
+        try:
+            files, staging = prewrite.future.result()
+        except Exception as exc:  # noqa: BLE001 - written again below, where the error is handled
+            log.warning("%s: background write failed (%s: %s); writing again", ".".join(table.name()),
+                        type(exc).__name__, exc)
+            usable = False
+            continue
+        metas.extend(files)
+        if staging is not None:
+            stagings.append(staging)
+    paths = [f["file_path"] for f in metas]
+    if usable:
+        try:
+            data_files = [lake.to_data_file(table, f) for f in metas]
+            probe(table, data_files)
+            return data_files, paths, stagings
+        except Exception as exc:  # noqa: BLE001 - infrastructure errors come back from the rewrite
+            log.warning("%s: the background-written files cannot be committed (%s: %s); writing again",
+                        ".".join(table.name()), type(exc).__name__, exc)
+    lake.delete_quietly(table, paths)
+    for staging in stagings:
+        shutil.rmtree(staging, ignore_errors=True)
+    return None
+
+
+def write_valid(
+    table: Table, pieces: list[tuple[ChunkOutcome, pa.Table]], now: datetime, prewrites: list[Prewrite] | None = None
+) -> tuple[list[DataFile], list[str], list[str], list[pa.Table]]:
+    """Write the valid rows of ``pieces``; returns (data files, their paths, staging dirs, rows set aside).
+
+    ``prewrites``: files already written for ``pieces`` while the batch was planned; used when they
+    cover every piece and pass the probe.
+    """
+    from eventlake import lake
+
+    if prewrites:
+        ready = _prewritten(table, pieces, prewrites)
+        if ready is not None:
+            return (*ready, [])
     data = pa.concat_tables([rows for _, rows in pieces], promote_options="permissive")
     set_aside: list[pa.Table] = []
     for attempt in (1, 2):
         if data.num_rows == 0:
-            return [], [], None, set_aside
+            return [], [], [], set_aside
         files: list[dict] = []
         staging = None
         try:
             files, staging = lake.write_data_files(table, data)
             data_files = [lake.to_data_file(table, f) for f in files]
             probe(table, data_files)
-            return data_files, [f["file_path"] for f in files], staging, set_aside
+            return data_files, [f["file_path"] for f in files], [staging] if staging else [], set_aside
         except Exception as exc:
             lake.delete_quietly(table, [f["file_path"] for f in files])
             if staging is not None:
@@ -359,15 +421,18 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
     from eventlake import lake
 
     now = now or datetime.now(UTC)
-    written: dict[str, tuple[list[DataFile], list[str], str | None]] = {}
+    written: dict[str, tuple[list[DataFile], list[str], list[str]]] = {}
     rejected_by_dataset: dict[str, list[pa.Table]] = {d: list(b.rejected) for d, b in batch.datasets.items()}
     snapshots: dict[str, int | None] = {}
+    # files written while the batch was planned: used once, by this attempt (a retry writes again)
+    prewrites = {d: b.take_prewrites() for d, b in batch.datasets.items()}
     try:
         for dataset, dbatch in batch.datasets.items():
             if not dbatch.valid:
                 continue
-            data_files, paths, staging, set_aside = write_valid(tables[dataset], dbatch.valid, now)
-            written[dataset] = (data_files, paths, staging)
+            data_files, paths, stagings, set_aside = write_valid(tables[dataset], dbatch.valid, now,
+                                                                 prewrites.pop(dataset, None))
+            written[dataset] = (data_files, paths, stagings)
             rejected_by_dataset[dataset].extend(set_aside)
         faults.point("committer.after_write")
 
@@ -400,7 +465,7 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
             faults.point("committer.after_rejected_commit")
 
         for dataset in list(written):
-            data_files, paths, staging = written[dataset]
+            data_files, paths, stagings = written[dataset]
             dbatch = batch.datasets[dataset]
             if data_files:
                 try:
@@ -418,15 +483,18 @@ def commit_batch(batch: IngestBatch, tables: Mapping[str, Table], jobs, *, now: 
                     raise
                 snapshots[dataset] = snap.snapshot_id
                 faults.point("committer.after_valid_commit")
-            if staging is not None:
+            for staging in stagings:
                 shutil.rmtree(staging, ignore_errors=True)
             del written[dataset]
     finally:
-        for dataset, (_, paths, staging) in written.items():  # written, never committed
+        for dataset, (_, paths, stagings) in written.items():  # written, never committed
             if paths:
                 lake.delete_quietly(tables[dataset], paths)
-            if staging is not None:
+            for staging in stagings:
                 shutil.rmtree(staging, ignore_errors=True)
+        for left in prewrites.values():  # never reached: deleted
+            for prewrite in left:
+                prewrite.discard()
 
     from eventlake.state.ingestion_jobs import ChunkRecord
 
