@@ -2,10 +2,24 @@
 
 The helper is ``eventlake.peers.fakesnow_server``, which `eventlake demo --env PROD` shares: unlike
 ``fakesnow.server()``, it starts as often as needed in one process, and yields the same connection arguments.
+``snowflake_server`` is the module-scoped fixture around it (import it into a test module to use it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
 from eventlake.peers import fakesnow_server
 
-__all__ = ["fakesnow_server"]
+__all__ = ["fakesnow_server", "snowflake_server"]
+
+
+@pytest.fixture(scope="module")
+def snowflake_server() -> Iterator[dict[str, Any]]:
+    """A fakesnow server for the module's tests (skipped without fakesnow): its connection arguments."""
+    pytest.importorskip("fakesnow")
+    with fakesnow_server() as kwargs:
+        yield kwargs

@@ -13,7 +13,7 @@ from eventlake import lake, maintenance
 from eventlake.assets import snowflake_raw
 from eventlake.settings import Settings
 from tests.lake.test_iceberg_catalog import events
-from tests.resources.fakesnow_server import fakesnow_server
+from tests.resources.fakesnow_server import snowflake_server  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
@@ -60,13 +60,6 @@ def test_increment_refuses_a_snapshot_that_is_not_an_ancestor(table):
     table.refresh()
     with pytest.raises(snowflake_raw.SnapshotNotAncestor):
         snowflake_raw.increment(table, 12345)
-
-
-@pytest.fixture(scope="module")
-def snowflake_server() -> Iterator[dict[str, Any]]:
-    pytest.importorskip("fakesnow")
-    with fakesnow_server() as kwargs:
-        yield kwargs
 
 
 @pytest.fixture
