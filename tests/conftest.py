@@ -1,10 +1,12 @@
-"""Shared fixtures: an isolated EVENTLAKE_HOME per test, free ports, throwaway PostgreSQL databases, racing threads."""
+"""Shared fixtures: an isolated EVENTLAKE_HOME per test, free ports, waiting for a server, throwaway PostgreSQL databases, racing threads."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +41,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, output: Callable[[], str], timeout: float = 60) -> None:
+    """Poll ``url`` until it answers (any status); fail with ``output()`` (the server's log) if ``proc``
+    exits first, or after ``timeout`` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, output()
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{url} did not answer within {timeout:.0f} s"
+            time.sleep(0.2)
 
 
 def race(target: Callable[[], object], threads: int) -> list[BaseException]:

@@ -10,15 +10,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_http
 
 EVENTLAKE = str(Path(sys.executable).parent / "eventlake")
 #: every command and subcommand with options of its own (`bench processor` has none: it only says where it went)
@@ -145,15 +143,7 @@ def api_server(tmp_path):
                             env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "api.log").read_text()
-            try:
-                httpx.get(f"{url}/api/v1/metrics", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.2)
+        wait_for_http(f"{url}/api/v1/metrics", proc, (tmp_path / "api.log").read_text)
         yield url, Settings(home=home)
     finally:
         proc.terminate()
