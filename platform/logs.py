@@ -108,7 +108,16 @@ def _dagster_fields(record: logging.LogRecord) -> dict[str, Any]:
     event = meta.get("dagster_event") or getattr(record, "dagster_event", None)
     if event is not None:
         fields["event"] = _event_name(event)
-        error = getattr(getattr(event, "event_specific_data", None), "error", None)
+        data = getattr(event, "event_specific_data", None)
+        try:
+            if fields["event"] == "ASSET_CHECK_EVALUATION":  # which check, and how it came out
+                fields["asset"] = data.asset_key.to_user_string()
+                fields.update(check=data.check_name, passed=data.passed, severity=data.severity.value)
+            elif fields["event"] == "ASSET_MATERIALIZATION":
+                fields["asset"] = event.asset_key.to_user_string()
+        except AttributeError:  # another Dagster version's event data: the line goes out without these
+            pass
+        error = getattr(data, "error", None)
         if error is not None:
             fields["error"] = _error_info(error)
     return {k: v for k, v in fields.items() if v is not None}

@@ -73,10 +73,12 @@ def test_every_step_of_a_run_and_its_outcome_is_a_line_with_the_run_id(home, ins
     assert set(steps) == {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     run_events = [line["event"] for line in lines if line.get("run_id") == result.run_id and "step_key" not in line]
     assert run_events[0] == "RUN_START" and run_events[-1] == "RUN_SUCCESS"
-    materialized = {line["step_key"] for line in lines if line.get("event") == "ASSET_MATERIALIZATION"}
+    materialized = {line["asset"] for line in lines if line.get("event") == "ASSET_MATERIALIZATION"}
     assert materialized == {"raw_events", "raw_users", "raw_products"}
     (checked,) = [line for line in lines if line.get("event") == "ASSET_CHECK_EVALUATION"]
     assert checked["run_id"] == result.run_id and checked["step_key"] == "raw_events_raw_events_contract"
+    assert (checked["asset"], checked["check"], checked["passed"]) == ("raw_events", "raw_events_contract", True)
+    assert checked["severity"] == "ERROR"
     # eventlake's own lines in a step carry the run and the ids they know: the Iceberg commit its snapshot
     (commit,) = [line for line in lines if line["message"].startswith("iceberg commit table=raw.events")]
     assert commit["run_id"] == result.run_id and commit["step_key"] == "raw_events"
