@@ -60,11 +60,7 @@ impl CoreError {
                 );
                 vec![d]
             }
-            CoreError::Internal { message } => {
-                let mut d = Detail::new();
-                d.insert("message".into(), Value::String(message.clone()));
-                vec![d]
-            }
+            CoreError::Internal { message } => vec![message_detail(message)],
         }
     }
 
@@ -97,21 +93,17 @@ impl CoreError {
     /// A bad schema or rules document, or a record that cannot be typed.
     pub fn validation(message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut d = Detail::new();
-        d.insert("message".into(), Value::String(message.clone()));
         CoreError::Validation {
+            details: vec![message_detail(&message)],
             message,
-            details: vec![d],
         }
     }
 
     pub fn input(message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut d = Detail::new();
-        d.insert("message".into(), Value::String(message.clone()));
         CoreError::Input {
+            details: vec![message_detail(&message)],
             message,
-            details: vec![d],
         }
     }
 
@@ -120,6 +112,13 @@ impl CoreError {
             message: message.into(),
         }
     }
+}
+
+/// The detail of an error that is only its message: `{"message": ...}`.
+fn message_detail(message: &str) -> Detail {
+    let mut d = Detail::new();
+    d.insert("message".into(), Value::String(message.to_string()));
+    d
 }
 
 /// Arrow errors from our own array building are bugs or caller mistakes

@@ -294,42 +294,33 @@ fn parse_field(f: &Value) -> Result<FieldSpec> {
     if (max_length.is_some() || min_length.is_some()) && ty != FieldType::String {
         return Err(ctx("max_length/min_length apply to string fields only"));
     }
+
+    /// Each of `a` read by `read`, or `err()` at the first that is not of its type.
+    fn every<T>(
+        a: &[Value],
+        read: impl Fn(&Value) -> Option<T>,
+        err: impl Fn() -> CoreError,
+    ) -> Result<Vec<T>> {
+        a.iter().map(|x| read(x).ok_or_else(&err)).collect()
+    }
+
     let allowed = match o.get("allowed") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(match ty {
-            FieldType::String => Allowed::Str(
-                a.iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| ctx("allowed values must be strings"))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-            FieldType::Long => Allowed::Long(
-                a.iter()
-                    .map(|x| {
-                        x.as_i64()
-                            .ok_or_else(|| ctx("allowed values must be integers"))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-            FieldType::Double => Allowed::Double(
-                a.iter()
-                    .map(|x| {
-                        x.as_f64()
-                            .ok_or_else(|| ctx("allowed values must be numbers"))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-            FieldType::Boolean => Allowed::Bool(
-                a.iter()
-                    .map(|x| {
-                        x.as_bool()
-                            .ok_or_else(|| ctx("allowed values must be booleans"))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
+            FieldType::String => Allowed::Str(every(
+                a,
+                |x| x.as_str().map(str::to_string),
+                || ctx("allowed values must be strings"),
+            )?),
+            FieldType::Long => Allowed::Long(every(a, Value::as_i64, || {
+                ctx("allowed values must be integers")
+            })?),
+            FieldType::Double => Allowed::Double(every(a, Value::as_f64, || {
+                ctx("allowed values must be numbers")
+            })?),
+            FieldType::Boolean => Allowed::Bool(every(a, Value::as_bool, || {
+                ctx("allowed values must be booleans")
+            })?),
             _ => {
                 return Err(ctx(
                     "\"allowed\" applies to string, long, double and boolean fields",
