@@ -19,6 +19,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from eventlake import peers
 from eventlake.generate import generate, to_csv, to_ndjson
 from tests.conftest import postgres_database
 from tests.moto_server import fake_aws_credentials, moto_url  # noqa: F401 - fixtures
@@ -46,34 +47,13 @@ def dagster_db() -> Iterator[str]:
         yield url
 
 
-def _timestamp_to_sf_struct_keeping_nulls(original):
-    """fakesnow 0.12's server encodes a null timestamp as a struct without a validity mask, so the
-    connector reads it as 1970-01-01 (Snowflake itself sends a null): the same struct, nulls kept."""
-
-    def to_struct(ts):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        struct = original(ts)
-        if isinstance(ts, pa.ChunkedArray):
-            ts = ts.combine_chunks()
-        if not ts.null_count:
-            return struct
-        return pa.StructArray.from_arrays(
-            [struct.field(i) for i in range(struct.type.num_fields)],
-            fields=list(struct.type),
-            mask=pc.is_null(ts),
-        )
-
-    return to_struct
-
-
 @pytest.fixture
 def snowflake_server(monkeypatch) -> Iterator[dict[str, Any]]:
     import fakesnow.arrow
 
+    # fakesnow 0.12 sends a null timestamp as 1970-01-01: keep the nulls, as the demo's fakesnow server does
     monkeypatch.setattr(
-        fakesnow.arrow, "timestamp_to_sf_struct", _timestamp_to_sf_struct_keeping_nulls(fakesnow.arrow.timestamp_to_sf_struct)
+        fakesnow.arrow, "timestamp_to_sf_struct", peers.timestamps_keeping_nulls(fakesnow.arrow.timestamp_to_sf_struct)
     )
     with fakesnow_server() as kwargs:
         yield kwargs
