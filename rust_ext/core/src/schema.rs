@@ -497,4 +497,34 @@ mod tests {
         .unwrap();
         assert_eq!(r.default_for(4), Some(&Constant::Double(1.5)));
     }
+
+    #[test]
+    fn allowed_values_are_of_the_fields_type() {
+        let field = |ty: &str, allowed: &str| {
+            Schema::from_json(&format!(
+                r#"{{"fields": [{{"name": "a", "type": "{ty}", "allowed": {allowed}}}]}}"#
+            ))
+        };
+        let s = field("long", "[1, 2]").unwrap();
+        assert!(matches!(&s.fields[0].allowed, Some(Allowed::Long(v)) if v == &[1, 2]));
+        let s = field("string", r#"["x"]"#).unwrap();
+        assert!(matches!(&s.fields[0].allowed, Some(Allowed::Str(v)) if v == &["x"]));
+        for (ty, allowed, message) in [
+            ("string", "[1]", "allowed values must be strings"),
+            ("long", "[1, 1.5]", "allowed values must be integers"),
+            ("double", r#"[1.5, "x"]"#, "allowed values must be numbers"),
+            ("boolean", "[true, 1]", "allowed values must be booleans"),
+        ] {
+            match field(ty, allowed) {
+                Err(CoreError::Validation {
+                    message: m,
+                    details,
+                }) => {
+                    assert_eq!(m, format!("field \"a\": {message}"));
+                    assert_eq!(details[0]["message"], m.as_str());
+                }
+                other => panic!("{ty} {allowed}: {other:?}"),
+            }
+        }
+    }
 }
