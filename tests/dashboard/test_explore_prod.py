@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -19,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from eventlake import dashboard
-from tests.resources.fakesnow_server import fakesnow_server
+from tests.resources.fakesnow_server import snowflake_env, snowflake_server  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
@@ -35,13 +33,6 @@ FACTS = [
     ("e5", "sk3", "purchase", "2026-03-02 09:30:00", 5.25, "job-b"),
 ]
 USERS = [("sk1", "u1", "Ann"), ("sk2", "u2", "Bo"), ("sk3", "u3", "Cy")]
-
-
-@pytest.fixture(scope="module")
-def snowflake_server() -> Iterator[dict[str, Any]]:
-    pytest.importorskip("fakesnow")
-    with fakesnow_server() as kwargs:
-        yield kwargs
 
 
 @pytest.fixture
@@ -66,13 +57,7 @@ def prod_home(snowflake_server, tmp_path, monkeypatch):
     env = {
         "EVENTLAKE_HOME": str(tmp_path / "home"),
         "EVENTLAKE_ENV": "PROD",
-        "EVENTLAKE_SNOWFLAKE_ACCOUNT": snowflake_server["account"],
-        "EVENTLAKE_SNOWFLAKE_USER": snowflake_server["user"],
-        "EVENTLAKE_SNOWFLAKE_PASSWORD": snowflake_server["password"],
-        "EVENTLAKE_SNOWFLAKE_DATABASE": database,
-        "EVENTLAKE_SNOWFLAKE_HOST": snowflake_server["host"],
-        "EVENTLAKE_SNOWFLAKE_PORT": str(snowflake_server["port"]),
-        "EVENTLAKE_SNOWFLAKE_PROTOCOL": snowflake_server["protocol"],
+        **snowflake_env(snowflake_server, database),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -14,7 +14,7 @@ import pytest
 
 from eventlake.peers import fakesnow_server
 
-__all__ = ["fakesnow_server", "snowflake_server"]
+__all__ = ["fakesnow_server", "snowflake_env", "snowflake_server"]
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +23,16 @@ def snowflake_server() -> Iterator[dict[str, Any]]:
     pytest.importorskip("fakesnow")
     with fakesnow_server() as kwargs:
         yield kwargs
+
+
+def snowflake_env(server: dict[str, Any], database: str) -> dict[str, str]:
+    """The EVENTLAKE_SNOWFLAKE_* settings that point eventlake at ``server``'s ``database``."""
+    return {
+        "EVENTLAKE_SNOWFLAKE_ACCOUNT": server["account"],
+        "EVENTLAKE_SNOWFLAKE_USER": server["user"],
+        "EVENTLAKE_SNOWFLAKE_PASSWORD": server["password"],
+        "EVENTLAKE_SNOWFLAKE_DATABASE": database,
+        "EVENTLAKE_SNOWFLAKE_HOST": server["host"],
+        "EVENTLAKE_SNOWFLAKE_PORT": str(server["port"]),
+        "EVENTLAKE_SNOWFLAKE_PROTOCOL": server["protocol"],
+    }
