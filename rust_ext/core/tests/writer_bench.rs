@@ -8,7 +8,6 @@ use arrow_array::{
     ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow_schema::{Field, Schema};
 use eventlake_core::iceberg::{IcebergSchema, PartitionSpec};
 use eventlake_core::writer::{write_iceberg_parquet, WriteOptions};
 
@@ -96,15 +95,8 @@ fn batch(n: usize, days: i64, sorted: bool) -> RecordBatch {
             Arc::new(TimestampMicrosecondArray::from(vec![base; n]).with_timezone("UTC")),
         ),
     ];
-    let fields: Vec<Field> = cols
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
+    RecordBatch::try_from_iter_with_nullable(cols.into_iter().map(|(name, a)| (name, a, true)))
+        .unwrap()
 }
 
 #[test]

@@ -136,15 +136,8 @@ fn events_batch(events: &[Event]) -> RecordBatch {
             ),
         ),
     ];
-    let fields: Vec<Field> = cols
-        .iter()
-        .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
+    RecordBatch::try_from_iter_with_nullable(cols.into_iter().map(|(name, a)| (name, a, true)))
+        .unwrap()
 }
 
 fn schema() -> IcebergSchema {
