@@ -790,45 +790,71 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
-def start_prod_peers(stack: Stack, settings: Settings, progress: Progress,
-                     timeout_s: float = 90) -> tuple[Settings, dict[str, str]]:
-    """Start moto_server and a fakesnow server as components of ``stack``, point this process and the
-    stack's next components at them (the PROD settings as EVENTLAKE_* variables, moto's test AWS
-    credentials), and create the bucket, stream, Glue tables and Snowflake database.
+@dataclass
+class ProdPeers:
+    """The demo's moto_server and fakesnow server: started, maybe not answering yet."""
 
-    Returns the PROD settings and the peers' names by endpoint URL."""
+    host: str
+    moto_port: int
+    snowflake_port: int
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def snowflake_url(self) -> str:
+        return f"http://{self.host}:{self.snowflake_port}"
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The peers' names by endpoint URL (for the backends table)."""
+        return {self.moto_url: "moto_server", self.snowflake_url: "fakesnow server"}
+
+
+def start_prod_peers(stack: Stack, settings: Settings) -> tuple[Settings, ProdPeers]:
+    """Start moto_server and a fakesnow server on free ports as components of ``stack``, and point this
+    process (and so the stack's next components) at them: the PROD settings as EVENTLAKE_* variables,
+    moto's test AWS credentials. Returns the PROD settings; :func:`provision_prod_peers` waits for the
+    peers and creates what the pipeline needs on them."""
     from eventlake import peers
 
     host = "127.0.0.1"
-    moto_port, snow_port = peers.free_port(host), peers.free_port(host)
-    moto_url, snow_url = f"http://{host}:{moto_port}", f"http://{host}:{snow_port}"
-    task = progress.add_task("start the PROD peers", total=3)
-    stack.start("moto", peers.moto_command(host, moto_port))
-    stack.start("fakesnow", peers.fakesnow_command(host, snow_port))
-    waits = [(f"moto_server ({moto_url}/moto-api/)", "moto", lambda: peers.moto_ready(moto_url)),
-             (f"the fakesnow server ({snow_url})", "fakesnow", lambda: peers.port_open(host, snow_port))]
-    for what, component, probe in waits:
-        progress.update(task, description=f"start the PROD peers: waiting for {what}")
-        _wait(what, component, probe, stack, timeout_s, 0.3)
-        progress.advance(task)
-
-    prod = peers.prod_settings(settings, moto_url=moto_url, snowflake_host=host, snowflake_port=snow_port)
+    started = ProdPeers(host, peers.free_port(host), peers.free_port(host))
+    stack.start("moto", peers.moto_command(host, started.moto_port))
+    stack.start("fakesnow", peers.fakesnow_command(host, started.snowflake_port))
+    prod = peers.prod_settings(settings, moto_url=started.moto_url, snowflake_host=host,
+                               snowflake_port=started.snowflake_port)
     for name in peers.AWS_VARIABLES_DROPPED:
         os.environ.pop(name, None)
     os.environ.update(peers.AWS_TEST_CREDENTIALS)
     os.environ.update(peers.settings_environ(prod))
     get_settings.cache_clear()
-    prod = get_settings()
+    return get_settings(), started
+
+
+def provision_prod_peers(stack: Stack, settings: Settings, started: ProdPeers, progress: Progress,
+                         timeout_s: float = 90) -> None:
+    """Wait until the peers answer, then create the bucket, stream, Glue tables and Snowflake database."""
+    from eventlake import peers
+
+    task = progress.add_task("start the PROD peers", total=3)
+    waits = [(f"moto_server ({started.moto_url}/moto-api/)", "moto", lambda: peers.moto_ready(started.moto_url)),
+             (f"the fakesnow server ({started.snowflake_url})", "fakesnow",
+              lambda: peers.port_open(started.host, started.snowflake_port))]
+    for what, component, probe in waits:
+        progress.update(task, description=f"start the PROD peers: waiting for {what}")
+        _wait(what, component, probe, stack, timeout_s, 0.3)
+        progress.advance(task)
     progress.update(task, description="start the PROD peers: creating the bucket, stream, Glue tables and "
                                       "Snowflake database")
     try:
-        created = peers.provision(prod)
+        created = peers.provision(settings)
     except Exception as exc:  # noqa: BLE001 - reported as the stage that failed, with the peers' logs
         raise StageFailed("moto", f"creating the PROD resources on the peers failed: {type(exc).__name__}: {exc}",
                           stack.components["moto"].log_file) from exc
     progress.advance(task)
     progress.update(task, description=f"start the PROD peers: up; created {'; '.join(created)}")
-    return prod, {moto_url: "moto_server", snow_url: "fakesnow server"}
 
 
 def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int = 50, timeout_s: float = 600,
@@ -886,17 +912,22 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     started = time.time()
     ok = False
     peer_names: dict[str, str] = {}
+    started_peers = None
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
             if prod:
-                settings, peer_names = start_prod_peers(stack, settings, progress)
+                settings, started_peers = start_prod_peers(stack, settings)
+                peer_names = started_peers.names
                 stack.env = stack_environ()  # the API, consumer, Dagster and dashboard run on the PROD settings
             print_backends(backends(settings, settings.dagster_home, peer_names), settings.env)
             stages = boot_stages(api_url=api_url, dashboard_url=dashboard_url, dagster_url=dagster_url)
             boot = progress.add_task("start the stack", total=len(stages))
+            # Dagster takes longest to come up and touches no backend before its sensors tick: it starts first
             stack.start("dagster", [_bin("dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                                     "-h", host, "-p", str(ports["dagster"])])
+            if started_peers is not None:
+                provision_prod_peers(stack, settings, started_peers, progress)
             stack.start("api", [_bin("eventlake"), "api", "--host", host, "--port", str(ports["api"])])
             stack.start("consumer", [_bin("eventlake"), "consume"])
             stack.start("dashboard", [_bin("streamlit"), "run", str(dashboard.APP),
