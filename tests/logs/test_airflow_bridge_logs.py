@@ -9,9 +9,12 @@ Dagster webserver address where nothing listens.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import pytest
 
-from tests.airflow_bridge.test_airflow_bridge_dag import DAG_FILE, _load_by_path, airflow_env
+from tests.airflow_bridge.test_airflow_bridge_dag import DAG_FILE, airflow_env
 from tests.conftest import free_port
 
 from .conftest import assert_error_line, error_lines, json_lines
@@ -21,7 +24,11 @@ from .conftest import assert_error_line, error_lines, json_lines
 def bridge(tmp_path, monkeypatch, restore_logging):
     for key, value in airflow_env(tmp_path / "airflow").items():
         monkeypatch.setenv(key, value)
-    return _load_by_path("eventlake_bridge_dag_for_log_tests", DAG_FILE)
+    spec = importlib.util.spec_from_file_location("eventlake_bridge_dag_for_log_tests", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 # Property 38: Errors are logged with details
