@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -31,6 +30,7 @@ from eventlake.dashboard import data
 from eventlake.quality import QualityResult, record_result
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
+from tests.dashboard.charts import vega_charts
 from tests.dbt.dbt_lakehouse import event as raw_event
 from tests.dbt.dbt_lakehouse import make_lakehouse
 from tests.dbt.dbt_lakehouse import product as raw_product
@@ -235,16 +235,6 @@ TABLES = {
     "hourly_counts": lambda df: df.index.name == "hour",
     "events_table": lambda df: {"event_id", "event_timestamp", "user_id"} <= set(df.columns),
 }
-
-
-def vega_charts(at: AppTest) -> list[tuple[dict, list[pd.DataFrame]]]:
-    """Every Altair chart: its Vega-Lite spec and its datasets as frames."""
-    charts = []
-    for chart in at.get("vega_lite_chart"):
-        spec = json.loads(chart.proto.spec)
-        frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
-        charts.append((spec, frames))
-    return charts
 
 
 def lineage_chart(at: AppTest) -> tuple[dict, list[pd.DataFrame]]:

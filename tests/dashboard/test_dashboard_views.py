@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -30,6 +29,7 @@ from eventlake.dashboard import data, orchestrator, rejects
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
 from tests.consumer.conftest import publish
+from tests.dashboard.charts import vega_charts
 from tests.dbt.dbt_lakehouse import run_dbt
 
 TS = "2026-03-01T10:00:00Z"
@@ -172,15 +172,6 @@ def keyed(at: AppTest, key: str) -> pd.DataFrame:
 
 def metric(at: AppTest, label: str):
     (found,) = [m for m in at.metric if m.label == label]
-    return found
-
-
-def charts(at: AppTest) -> list[tuple[dict, list[pd.DataFrame]]]:
-    found = []
-    for chart in at.get("vega_lite_chart"):
-        spec = json.loads(chart.proto.spec)
-        frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
-        found.append((spec, frames))
     return found
 
 
@@ -351,7 +342,7 @@ def test_rejected_records_view_filters_and_downloads_csv(app_env, monkeypatch):
                                                                           strict=True))
     assert metric(at, "Rejected records").value == str(len(stored))
     assert metric(at, "Duplicate").value == str(DUPLICATES["job-mixed"])
-    reasons_chart = [c for c in charts(at) if c[0].get("title") == "Rejected records by reason (rule / field)"]
+    reasons_chart = [c for c in vega_charts(at) if c[0].get("title") == "Rejected records by reason (rule / field)"]
     assert len(reasons_chart) == 1
 
     downloaded = list(csv.DictReader(io.StringIO(saved[-1].decode())))
@@ -396,7 +387,7 @@ def test_lineage_model_details_from_the_real_manifest(app_env):
 def test_every_chart_uses_the_same_colours_and_integer_count_axes(app_env):
     at = run_app()
     at.selectbox(key="job_drill").set_value("job-mixed").run()
-    found = charts(at)
+    found = vega_charts(at)
     event_scales, outcome_scales, count_axes = [], [], 0
     for spec, _ in found:
         for encoding in encodings(spec):
@@ -425,7 +416,7 @@ def test_filters_change_the_explore_charts(app_env):
     at = run_app()
 
     def per_type() -> dict[str, int]:
-        (chart,) = [c for c in charts(at) if c[0].get("title") == "Events by type"]
+        (chart,) = [c for c in vega_charts(at) if c[0].get("title") == "Events by type"]
         frame = chart[1][0]
         return dict(zip(frame["event_type"], frame["events"], strict=True))
 

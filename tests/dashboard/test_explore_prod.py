@@ -7,16 +7,15 @@ The home has no DuckDB file: what the view shows can only come from Snowflake.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from eventlake import dashboard
+from tests.dashboard.charts import vega_charts
 from tests.resources.fakesnow_server import snowflake_env, snowflake_server  # noqa: F401 (a fixture)
 
 pytestmark = [
@@ -72,9 +71,9 @@ def _metric(at: AppTest, label: str) -> str:
 
 
 def _by_type(at: AppTest) -> dict[str, int]:
-    for element in at.get("vega_lite_chart"):
-        if json.loads(element.proto.spec).get("title") == "Events by type":
-            (frame,) = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in element.proto.datasets]
+    for spec, frames in vega_charts(at):
+        if spec.get("title") == "Events by type":
+            (frame,) = frames
             return dict(zip(frame["event_type"], frame["events"].astype(int), strict=True))
     raise AssertionError("no Events by type chart")
 

@@ -10,12 +10,10 @@ the marts' freshness checks (dim_users and dim_products were never materialized)
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from dagster import AssetSelection, Definitions, asset, build_sensor_context, define_asset_job
 from streamlit.testing.v1 import AppTest
@@ -29,6 +27,7 @@ from eventlake.sensors.alerts import consumer_lag_alert_sensor, marts_freshness_
 from eventlake.settings import Settings
 from eventlake.state.ingestion_jobs import IngestionJobStore
 from tests.consumer.conftest import events, publish
+from tests.dashboard.charts import title_of, vega_charts
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -110,12 +109,10 @@ def app_env(filled, monkeypatch):
 def chart(at: AppTest, title_start: str) -> pd.DataFrame:
     """The data of the one Altair chart whose title starts with ``title_start``."""
     found = []
-    for element in at.get("vega_lite_chart"):
-        spec = json.loads(element.proto.spec)
-        title = spec.get("title")
-        title = title.get("text") if isinstance(title, dict) else title
+    for spec, frames in vega_charts(at):
+        title = title_of(spec)
         if isinstance(title, str) and title.startswith(title_start):
-            found += [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in element.proto.datasets]
+            found += frames
     assert len(found) == 1, f"{len(found)} datasets for {title_start!r}"
     return found[0]
 
