@@ -143,6 +143,7 @@ def payload(alert: Alert, settings: Settings, *, suppressed: int = 0) -> dict[st
 
 
 # -- the rate limit ------------------------------------------------------------------------
+# declared like the state database's other tables (leases, positions): a table declaration, alike on purpose
 _meta = sa.MetaData()
 alerts_sent_table = sa.Table(
     "alerts_sent",

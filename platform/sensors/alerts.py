@@ -129,6 +129,7 @@ def _root_error(step_failure: Any) -> str | None:
 
 
 # -- failed runs ------------------------------------------------------------------------------
+# the sensors' declarations share one shape on purpose: each is a Dagster decorator with its own name and text
 @run_failure_sensor(
     name=RUN_SENSOR,
     default_status=DefaultSensorStatus.RUNNING,
