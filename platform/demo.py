@@ -864,8 +864,10 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     from eventlake.generate import generate
     from eventlake.state.ingestion_jobs import IngestionJobStore
 
-    # progress bars and the summary say what happens; per-request logs would drown them
+    # progress bars and the summary say what happens; per-request logs would drown them, and so would
+    # alembic's lines as Dagster's SQLite storage is created (set_pool_limits)
     quiet_http_logs()
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     prod = env == "PROD"
     if prod:
         from eventlake import peers
