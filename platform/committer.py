@@ -35,11 +35,9 @@ import logging
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -93,41 +91,35 @@ def is_infrastructure_error(exc: BaseException) -> bool:
 # ---------------------------------------------------------------------------
 # phase 1: write, setting aside what cannot be committed
 # ---------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _scratch_catalog():
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    root = tempfile.mkdtemp(prefix="eventlake-probe-")
-    catalog = SqlCatalog("eventlake_probe", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")
-    catalog.create_namespace_if_not_exists("probe")
-    return catalog
-
-
-def warm_up() -> None:
-    """Make the probe's scratch catalog now (once per process), not inside the first commit."""
-    _scratch_catalog()
-
-
 def probe(table: Table, data_files: list[DataFile]) -> None:
     """Raise what committing ``data_files`` to ``table`` would raise for their content.
 
-    Fast-appends them to a new, empty table with the same schema and
-    partitioning in a local scratch catalog: the snapshot summary, the
-    manifests and the manifest list are built exactly as for the real commit.
-    No data file is read.
+    Fast-appends them to an empty in-memory copy of the table (its schema,
+    partitioning and properties, located in a scratch directory): the
+    manifests, the manifest list, the snapshot summary and the new metadata
+    are built exactly as for the real commit, and the metadata is serialized as
+    a catalog would write it. Nothing is committed anywhere; no data file is read.
     """
-    catalog = _scratch_catalog()
-    identifier = ("probe", f"t_{uuid.uuid4().hex}")
-    scratch = catalog.create_table(identifier, schema=table.schema(), partition_spec=table.spec())
+    from pyiceberg.catalog.noop import NoopCatalog
+    from pyiceberg.io import load_file_io
+    from pyiceberg.table import Table as IcebergTable
+    from pyiceberg.table.metadata import new_table_metadata
+    from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
+
+    root = tempfile.mkdtemp(prefix="eventlake-probe-")
     try:
-        with scratch.transaction() as tx:
-            with tx.update_snapshot().fast_append() as append:
-                for data_file in data_files:
-                    append.append_data_file(data_file)
+        location = f"file://{root}"
+        properties = {**table.metadata.properties, "format-version": str(table.format_version)}
+        metadata = new_table_metadata(table.schema(), table.spec(), UNSORTED_SORT_ORDER, location, properties)
+        scratch = IcebergTable(("probe", "scratch"), metadata, f"{location}/metadata/probe.metadata.json",
+                               load_file_io(location=location), NoopCatalog("probe"))
+        tx = scratch.transaction()  # never committed
+        with tx.update_snapshot().fast_append() as append:
+            for data_file in data_files:
+                append.append_data_file(data_file)
+        tx.table_metadata.model_dump_json()
     finally:
-        # drop, never purge: purging would delete the data files, which are the real ones
-        catalog.drop_table(identifier)
-        shutil.rmtree(scratch.location().removeprefix("file://"), ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _probe_rows(table: Table, rows: pa.Table) -> None:

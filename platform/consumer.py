@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -48,7 +48,7 @@ from eventlake.batch import (
     rejected_rows,
     violation_json,
 )
-from eventlake.committer import CommitResult, StaleBatch, commit_batch, warm_up, write_files
+from eventlake.committer import CommitResult, StaleBatch, commit_batch, write_files
 from eventlake.dedup_index import DedupIndex, day_number
 from eventlake.leases import LeaseHeld, LeaseLost, ShardLeases
 from eventlake.positions import ReadPositions
@@ -82,6 +82,8 @@ def _decode(data: bytes) -> tuple[envelope.ChunkHeader, memoryview]:
 #: groups' data files are written while the next group is processed, so the last group's write is
 #: the only one the commit waits for (16 MiB: about 60,000 events)
 OVERLAP_GROUP_BYTES = 16 * 1024 * 1024
+#: stream records read at a time (up to about 29 MB of 900 KB chunks)
+READ_PAGE = 32
 
 
 class _Regroup(RuntimeError):
@@ -158,7 +160,8 @@ class Consumer:
         # writes each processed group's valid rows as data files while the next group is processed
         # (the Rust calls on both sides release the GIL); one thread keeps the files in order
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlake-writer")
-        warm_up()
+        # reads the next page of stream records while the current one is processed
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlake-reader")
 
     # -- phase 1: read + process (+ background writes of the valid rows) ----------
     def plan(self, datasets: Sequence[str] = contracts.DATASETS, *, max_records: int | None = None) -> IngestBatch:
@@ -237,10 +240,11 @@ class Consumer:
 
     def _plan_shards(self, batch, held, datasets, read_positions, valid_ckpts, rejected_ckpts, late,
                      limit, group_bytes, now, today) -> None:
-        for shard in sorted(held):
-            start = self._start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts)
+        starts = {shard: self._start(shard, datasets, read_positions, valid_ckpts, rejected_ckpts) for shard in held}
+        pages = ((shard, page) for shard in sorted(held) for page in self._read_whole_jobs(shard, starts[shard], limit))
+        for shard, page in self._prefetched(pages):
             items = []
-            for record in self._read_whole_jobs(shard, start, limit):
+            for record in page:
                 batch.stream_records += 1
                 batch.read_to[shard] = record.sequence_number
                 header, payload = _decode(record.data)
@@ -393,22 +397,38 @@ class Consumer:
             starts.append(min(table_positions, key=checkpoints.seq))
         return min(starts, key=checkpoints.seq) if starts else None
 
-    def _read_whole_jobs(self, shard: str, start: str | None, limit: int) -> Iterable:
-        """Read ``limit`` records, then on until the last job read is complete.
+    def _read_whole_jobs(self, shard: str, start: str | None, limit: int) -> Iterator[list]:
+        """Read ``limit`` records, then on until the last job read is complete; in pages of ``READ_PAGE``.
 
         A job's chunks sit in one shard in order; finishing the job inside one
         batch lets the processor deduplicate across all of its chunks.
         """
-        records = self.stream.read(shard, start, limit)
-        while records:
-            header, _ = envelope.decode(records[-1].data)
-            if header.part >= header.parts - 1:
-                break
-            more = self.stream.read(shard, records[-1].sequence_number, header.parts - 1 - header.part)
-            if not more:
-                break
-            records.extend(more)
-        return records
+        read, after, last = 0, start, None
+        while True:
+            if read < limit:
+                want = min(READ_PAGE, limit - read)
+            else:
+                header, _ = _decode(last.data)
+                if header.part >= header.parts - 1:
+                    return
+                want = min(READ_PAGE, header.parts - 1 - header.part)
+            records = self.stream.read(shard, after, want)
+            if not records:
+                return
+            yield records
+            read += len(records)
+            last = records[-1]
+            after = last.sequence_number
+
+    def _prefetched(self, pages: Iterator[tuple[str, list]]) -> Iterator[tuple[str, list]]:
+        """``pages``, each read on the reader thread while the one before it is processed."""
+        def step():
+            return next(pages, None)
+
+        ahead = self._reader.submit(step)
+        while (page := ahead.result()) is not None:
+            ahead = self._reader.submit(step)
+            yield page
 
     @staticmethod
     def _valid_table(valid: pa.Table, job_id: str, now: datetime) -> pa.Table:
@@ -549,4 +569,5 @@ class Consumer:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
         self.stream.close()
