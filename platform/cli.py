@@ -15,9 +15,6 @@ import signal
 import sys
 from pathlib import Path
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
 def _configure_logging(verbose: bool) -> None:
     from eventlake.logs import configure  # JSON lines (EVENTLAKE_LOG_FORMAT), the component named on each
 
@@ -37,8 +34,10 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from eventlake.consumer import Consumer
+    from eventlake.logs import set_component
     from eventlake.settings import get_settings
 
+    set_component("consumer")
     consumer = Consumer(get_settings())
     log = logging.getLogger("eventlake.consumer")
     if args.once:
@@ -120,7 +119,9 @@ def _post(url: str, key, data) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from eventlake.demo import run_demo
+    from eventlake.logs import set_component
 
+    set_component("demo")
     return run_demo(once=args.once, events=args.events, users=args.users, products=args.products,
                     timeout_s=args.timeout, env=args.env)
 

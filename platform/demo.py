@@ -41,6 +41,7 @@ from eventlake.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 console = Console()
+log = logging.getLogger("eventlake.demo")
 
 
 class StageFailed(RuntimeError):
@@ -889,6 +890,7 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
     ports = {"api": settings.api_port, "dagster": settings.dagster_port, "dashboard": settings.dashboard_port}
     busy = [f"{name} port {port}" for name, port in ports.items() if not _port_free(host, port)]
     if busy:
+        log.error("ports already in use: %s", ", ".join(busy), extra={"stage": "start the stack", "ports": busy})
         console.print(f"[red]demo: {', '.join(busy)} already in use[/] (another demo running? set "
                       "EVENTLAKE_API_PORT / EVENTLAKE_DAGSTER_PORT / EVENTLAKE_DASHBOARD_PORT)")
         return 2
@@ -1009,6 +1011,8 @@ def run_demo(*, once: bool, events: int = 5_000, users: int = 200, products: int
                 stack.check_alive()
                 time.sleep(2)
     except StageFailed as exc:
+        log.error("demo failed in %s: %s", exc.component, exc.reason,
+                  extra={"stage": exc.component, "log_file": str(exc.log_file) if exc.log_file else None})
         console.print(f"[red]demo failed in {exc.component}: {exc.reason}[/]")
         if exc.log_file and exc.log_file.exists():
             console.print(f"last lines of {exc.log_file}:")

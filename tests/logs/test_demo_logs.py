@@ -13,15 +13,12 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import free_port
 
 from .conftest import assert_error_line, error_lines, json_lines
 
 
 # Property 38: Errors are logged with details
-@pytest.mark.xfail(strict=True, reason="platform/demo.py does not log its failures yet (/work/notes/requests.md)")
 def test_a_demo_that_cannot_start_the_stack_logs_an_error_line_naming_the_busy_port(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
