@@ -273,16 +273,7 @@ impl<'a> Scanner<'a> {
         }
         let mut int = true;
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                return Err(ScanError::new(
-                    i,
-                    "invalid number: expected a digit after '.'",
-                ));
-            }
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
+            i = digits(b, i + 1, "invalid number: expected a digit after '.'")?;
             int = false;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
@@ -290,15 +281,7 @@ impl<'a> Scanner<'a> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                return Err(ScanError::new(
-                    i,
-                    "invalid number: expected a digit in the exponent",
-                ));
-            }
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
+            i = digits(b, i, "invalid number: expected a digit in the exponent")?;
             int = false;
         }
         self.i = i;
@@ -484,6 +467,19 @@ impl<'a> Scanner<'a> {
         t.loose = self.ws_events != ws0;
         t
     }
+}
+
+/// The end of the run of digits at `i`, which must hold one at least
+/// (`missing` is the error otherwise).
+#[inline]
+fn digits(b: &[u8], mut i: usize, missing: &'static str) -> ScanResult<usize> {
+    if !matches!(b.get(i), Some(b'0'..=b'9')) {
+        return Err(ScanError::new(i, missing));
+    }
+    while matches!(b.get(i), Some(b'0'..=b'9')) {
+        i += 1;
+    }
+    Ok(i)
 }
 
 /// Why a record could not be used.
@@ -753,6 +749,24 @@ mod tests {
         ] {
             bad(s);
         }
+    }
+
+    #[test]
+    fn number_errors_say_where_a_digit_is_missing() {
+        for (s, pos, msg) in [
+            (&b"-x"[..], 1, "invalid number: expected a digit"),
+            (b"1.e5", 2, "invalid number: expected a digit after '.'"),
+            (
+                b"1.5e+",
+                5,
+                "invalid number: expected a digit in the exponent",
+            ),
+            (b"2E", 2, "invalid number: expected a digit in the exponent"),
+        ] {
+            let e = bad(s);
+            assert_eq!((e.pos, e.msg.as_ref()), (pos, msg), "{s:?}");
+        }
+        assert!(!ok("-0.25E-12").int && ok("-12").int);
     }
 
     #[test]
