@@ -52,6 +52,7 @@ def test_a_failed_commit_is_an_error_line_with_the_consumer_its_job_ids_and_the_
 
     assert proc.returncode != 0, proc.stderr[-2000:]
     lines = json_lines(proc.stderr)
+    assert {line["component"] for line in lines} == {"consumer"}  # the catalog's and the stream's lines too
     errors = [e for e in error_lines(lines, "consumer") if e["logger"] == "eventlake.consumer"]
     assert errors, proc.stderr[-4000:]
     line = errors[0]
