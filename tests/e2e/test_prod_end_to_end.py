@@ -23,7 +23,7 @@ from eventlake import peers
 from eventlake.generate import generate, to_csv, to_ndjson
 from tests.conftest import postgres_database
 from tests.moto_server import fake_aws_credentials, moto_url  # noqa: F401 - fixtures
-from tests.resources.fakesnow_server import fakesnow_server
+from tests.resources.fakesnow_server import fakesnow_server, snowflake_env
 
 pytestmark = [
     pytest.mark.timeout(1200),
@@ -83,13 +83,7 @@ def prod_settings(tmp_path, monkeypatch, moto_url, job_db, snowflake_server):  #
         "EVENTLAKE_WAREHOUSE": f"s3://{bucket}/warehouse",
         "EVENTLAKE_S3_ENDPOINT_URL": moto_url,
         "EVENTLAKE_AWS_REGION": "us-east-1",
-        "EVENTLAKE_SNOWFLAKE_ACCOUNT": snowflake_server["account"],
-        "EVENTLAKE_SNOWFLAKE_USER": snowflake_server["user"],
-        "EVENTLAKE_SNOWFLAKE_PASSWORD": snowflake_server["password"],
-        "EVENTLAKE_SNOWFLAKE_DATABASE": database,
-        "EVENTLAKE_SNOWFLAKE_HOST": snowflake_server["host"],
-        "EVENTLAKE_SNOWFLAKE_PORT": str(snowflake_server["port"]),
-        "EVENTLAKE_SNOWFLAKE_PROTOCOL": snowflake_server["protocol"],
+        **snowflake_env(snowflake_server, database),
         "EVENTLAKE_DBT_THREADS": "2",
     }
     for name, value in env.items():
