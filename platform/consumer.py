@@ -488,11 +488,14 @@ class Consumer:
             faults.point("consumer.after_plan")
             if batch.empty:
                 return CommitResult({}, batch.summary())
+            # PENDING -> PROCESSING meanwhile, on the idle reader thread (it never undoes a later COMPLETED)
+            marking = self._reader.submit(self._mark_processing, batch)
             try:
-                self._mark_processing(batch)
                 return self.commit(batch)
             finally:
                 batch.discard()  # what a failed commit did not use (a committed batch has nothing left)
+                if (error := marking.exception()) is not None:
+                    log.warning("could not mark the batch's jobs PROCESSING: %s", error)
 
     def _others_cover_the_rest(self) -> bool:
         """Whether every shard this consumer does not hold is held by another live consumer."""
