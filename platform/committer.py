@@ -2,9 +2,11 @@
 
 Order of work (``commit_batch``):
 
-1. **Write** each dataset's valid rows as data files. If the files cannot be
-   written or could not be committed (``probe``: a fast append of the same
-   files to an empty scratch table with the same schema and partitioning), the
+1. **Write** each dataset's valid rows as data files: the files the consumer
+   wrote in the background while it planned the batch (``Prewrite``), else
+   written now. If the files cannot be written or could not be committed
+   (``probe``: a fast append of the same files to an empty in-memory copy of the
+   table, never committed), they are deleted, written again and the
    batch is narrowed down to the offending chunk and then to its records by
    bisection. Those records are **set aside** into ``raw.rejected_records``
    with rule ``write_error`` and the error; everything else goes on. This is the
