@@ -200,6 +200,17 @@ def test_prod_post_to_snowflake_marts(prod_settings, instance):
         assert gx >= {"gx_staging_suite", "gx_intermediate_suite", "gx_marts_suite"}
         failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
         assert not failed, failed
+        # each GX check's Data Docs page, and the site's index linking it, are objects in the bucket (moto S3)
+        assert settings.gx_root.startswith("s3://")
+        bucket = settings.gx_root.removeprefix("s3://").split("/")[0]
+        s3, site = boto3.client("s3", endpoint_url=settings.s3_endpoint_url), f"{settings.s3_endpoint_url}/{bucket}/"
+        docs = {c.check_name: {k: c.metadata[k].value for k in ("data_docs", "data_docs_index") if k in c.metadata}
+                for c in checks if c.check_name in gx}
+        assert {d.get("data_docs_index") for d in docs.values()} == {f"{site}gx/data_docs/index.html"}, docs
+        index = s3.get_object(Bucket=bucket, Key="gx/data_docs/index.html")["Body"].read().decode()
+        for name, urls in docs.items():
+            assert s3.head_object(Bucket=bucket, Key=urls["data_docs"][len(site):]), name
+            assert urls["data_docs"].removeprefix(f"{site}gx/data_docs/") in index, name
         assert _snowflake_count(warehouse, f"{db}.MARTS.FACT_EVENTS") == accepted
         ids = set(warehouse.query_df(f"select event_id from {db}.MARTS.FACT_EVENTS").iloc[:, 0])
         assert ids == data.expected_event_ids
