@@ -1,7 +1,9 @@
 """One real demo stack and one headless Chromium for every browser test.
 
 ``demo_stack`` runs ``eventlake demo`` (API, consumer, Dagster webserver and
-daemon, Streamlit dashboard) once per session in a subprocess, with a fresh
+daemon, Streamlit dashboard) once for tests/browser in a subprocess (package scope:
+it stops after the last browser test instead of idling through the rest of the
+suite, about 8% of a core), with a fresh
 EVENTLAKE_HOME, free ports and a small sample, and waits by polling the stack
 itself: the API's health, every ingestion job COMPLETED in the job store, and a
 ``transform_job`` run that started after the last raw commit ended SUCCESS in
@@ -269,7 +271,7 @@ def _stop(stack: DemoStack) -> None:
             pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> str:
     """The path of a Chromium binary Playwright can drive; skips the test when there is none."""
     pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT)
@@ -280,7 +282,7 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium):
     from playwright.sync_api import Error, expect, sync_playwright
 
@@ -307,7 +309,7 @@ def page(browser, request):
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_stack(browser, tmp_path_factory) -> Iterator[DemoStack]:  # noqa: ARG001 (no stack without a browser)
     root = tmp_path_factory.mktemp("browser-demo")
     host = "127.0.0.1"
