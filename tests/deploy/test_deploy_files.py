@@ -591,40 +591,70 @@ def test_workflow_runs_the_readmes_test_command():
 
 
 # -- checkov --------------------------------------------------------------------------------------------------------
-def run_checkov(*targets: Path, frameworks: str) -> list[dict]:
-    uv = uv_command()
-    if uv is None:
-        pytest.skip("checkov not run: no uv to run it in its own environment (it conflicts with airflow's cachetools)")
-    argv = [*uv, "tool", "run", "--from", CHECKOV, "checkov", "--framework", frameworks, "--skip-download",
-            "--quiet", "--compact", "-o", "json"]
-    for target in targets:
-        argv += ["-d", str(target)]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=540, cwd=REPO)
-    if result.returncode not in (0, 1) or not result.stdout.strip():
-        if re.search(r"(?i)failed to (fetch|download)|network|dns|connect|resolve", result.stderr):
-            pytest.skip(f"checkov not run: uv could not fetch {CHECKOV}: {result.stderr.strip()[-300:]}")
-        raise AssertionError(f"checkov failed ({result.returncode}): {result.stderr[-2000:]}")
-    # one JSON document per -d target, each a report or a list of reports
-    reports, text, at = [], result.stdout, 0
-    decoder = json.JSONDecoder()
-    while at < len(text):
-        if text[at].isspace():
-            at += 1
-            continue
-        document, at = decoder.raw_decode(text, at)
-        reports += document if isinstance(document, list) else [document]
-    return reports
+class Checkov:
+    """One ``checkov`` process over ``targets``, started at once (its JSON goes to a file, never a pipe that could fill)."""
+
+    def __init__(self, out: Path, *targets: Path, frameworks: str):
+        uv = uv_command()
+        if uv is None:
+            pytest.skip("checkov not run: no uv to run it in its own environment (it conflicts with airflow's cachetools)")
+        argv = [*uv, "tool", "run", "--from", CHECKOV, "checkov", "--framework", frameworks, "--skip-download",
+                "--quiet", "--compact", "-o", "json"]
+        for target in targets:
+            argv += ["-d", str(target)]
+        self.out, self.err = out.with_suffix(".json"), out.with_suffix(".err")
+        with self.out.open("w") as stdout, self.err.open("w") as stderr:
+            self.process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True, cwd=REPO)
+
+    def reports(self) -> list[dict]:
+        try:
+            returncode = self.process.wait(timeout=540)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        stdout, stderr = self.out.read_text(), self.err.read_text()
+        if returncode not in (0, 1) or not stdout.strip():
+            if re.search(r"(?i)failed to (fetch|download)|network|dns|connect|resolve", stderr):
+                pytest.skip(f"checkov not run: uv could not fetch {CHECKOV}: {stderr.strip()[-300:]}")
+            raise AssertionError(f"checkov failed ({returncode}): {stderr[-2000:]}")
+        # one JSON document per -d target, each a report or a list of reports
+        reports, at = [], 0
+        decoder = json.JSONDecoder()
+        while at < len(stdout):
+            if stdout[at].isspace():
+                at += 1
+                continue
+            document, at = decoder.raw_decode(stdout, at)
+            reports += document if isinstance(document, list) else [document]
+        return reports
 
 
 @pytest.fixture(scope="module")
-def checkov_reports() -> list[dict]:
-    return run_checkov(DEPLOY, REPO / ".github", frameworks="dockerfile,terraform,github_actions,secrets")
+def checkov_runs(tmp_path_factory) -> dict[str, Checkov]:
+    """Both checkov runs of this module, started together (each is mostly its own start-up): the repository's
+    deploy files, and a directory of files it must reject."""
+    bad = tmp_path_factory.mktemp("checkov_bad")
+    (bad / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = "x"\n}\n')
+    (bad / "compose.yaml").write_text("services:\n  x:\n    environment:\n      AWS_ACCESS_KEY_ID: AKIAZ3MSJV4WVGT4Q7XA\n")
+    logs = tmp_path_factory.mktemp("checkov_out")
+    runs = {
+        "deploy": Checkov(logs / "deploy", DEPLOY, REPO / ".github", frameworks="dockerfile,terraform,github_actions,secrets"),
+        "bad": Checkov(logs / "bad", bad, frameworks="terraform,secrets"),
+    }
+    yield runs
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
 
 
-def test_checkov_rejects_a_bad_bucket(tmp_path):
-    (tmp_path / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = "x"\n}\n')
-    (tmp_path / "compose.yaml").write_text("services:\n  x:\n    environment:\n      AWS_ACCESS_KEY_ID: AKIAZ3MSJV4WVGT4Q7XA\n")
-    reports = run_checkov(tmp_path, frameworks="terraform,secrets")
+@pytest.fixture(scope="module")
+def checkov_reports(checkov_runs) -> list[dict]:
+    return checkov_runs["deploy"].reports()
+
+
+def test_checkov_rejects_a_bad_bucket(checkov_runs):
+    reports = checkov_runs["bad"].reports()
     failed = {r["check_type"]: {c["check_id"] for c in r["results"]["failed_checks"]} for r in reports}
     assert "CKV2_AWS_6" in failed["terraform"]  # no public access block
     assert "CKV_SECRET_2" in failed["secrets"]  # an AWS access key in a compose file
