@@ -182,28 +182,53 @@ def test_a_site_that_cannot_be_built_does_not_fail_the_validation(tmp_path: Path
 # -- dbt docs ---------------------------------------------------------------------------------
 
 
-def test_dbt_docs_are_generated_under_the_home_after_a_dbt_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def transform_run(tmp_path_factory):
+    """transform_job run once, as Dagster runs it (LOCAL: dbt build, the GX checks, dbt docs), on 3 events:
+    (its settings, its result). The dbt docs tests reuse its warehouse and its runs' manifest and parse cache."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    from dagster import DagsterInstance
+
+    from eventlake import lake
+    from eventlake.definitions import build_definitions
+    from eventlake.settings import Settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        for variable in ("EVENTLAKE_DATA_DOCS_URL", "EVENTLAKE_DBT_DOCS", "EVENTLAKE_DBT_TARGET_DIR", "EVENTLAKE_ENV",
+                         "EVENTLAKE_JOB_DB_URL"):
+            mp.delenv(variable, raising=False)
+        settings = Settings(home=tmp_path_factory.mktemp("transform") / "home")
+        at = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+        table = lake.ensure_tables(lake.load_catalog(settings))["events"]
+        records = [
+            {
+                "event_id": f"g{i}", "user_id": "u1", "event_type": "click", "event_timestamp": at, "event_value": 1.0,
+                "product_id": None, "properties": None, "event_date": at.date(), "event_hour": at.hour,
+                "job_id": "job-1", "ingested_at": datetime.now(UTC),
+            }
+            for i in range(3)
+        ]
+        table.append(pa.Table.from_pylist(records, schema=table.schema().as_arrow()))
+
+        defs = build_definitions("LOCAL", home=str(settings.home))
+        result = defs.resolve_job_def("transform_job").execute_in_process(
+            instance=DagsterInstance.ephemeral(), raise_on_error=False
+        )
+        yield settings, result
+
+
+def test_dbt_docs_are_generated_under_the_home_after_a_dbt_run(transform_run, monkeypatch: pytest.MonkeyPatch) -> None:
     import json as _json
 
     from dagster import Output
 
     from eventlake.quality.dbt_docs import DbtDocs, docs_dir, with_dbt_docs
-    from eventlake.settings import Settings
-    from tests.dbt.dbt_lakehouse import event, make_lakehouse, product, ts, user
 
     for variable in ("EVENTLAKE_DBT_TARGET_DIR", "EVENTLAKE_ENV", "EVENTLAKE_JOB_DB_URL"):
         monkeypatch.delenv(variable, raising=False)
-    lake = make_lakehouse(tmp_path / "home")
-    loaded = ts(0)
-    lake.append("users", [user("u1", "Alice", "a@example.com", ts(0), job_id="j1", ingested_at=loaded)])
-    lake.append("products", [product("p1", "Widget", "tools", 10.0, job_id="j1", ingested_at=loaded)])
-    lake.append("events", [event(f"a{i}", "u1", ts(i), product_id="p1", job_id="j1", ingested_at=loaded) for i in range(3)])
-    lake.dbt("build")
-    settings = Settings(
-        home=lake.root, duckdb_path=lake.duckdb_path, catalog_uri=lake.env["EVENTLAKE_CATALOG_URI"],
-        warehouse=lake.env["EVENTLAKE_WAREHOUSE"], catalog_name=lake.env["EVENTLAKE_CATALOG_NAME"],
-        dbt_target_dir=lake.root / "dbt_target",  # where the build above wrote its manifest and parse cache
-    )
+    settings, _ = transform_run  # a warehouse built by dbt, with the runs' manifest and parse cache
 
     # what the transform's marts step does with its events: build the docs, link them
     (output,) = with_dbt_docs([Output(None, "fact_events", metadata={"dagster/row_count": 3})], settings)
@@ -215,7 +240,7 @@ def test_dbt_docs_are_generated_under_the_home_after_a_dbt_run(tmp_path: Path, m
     )
     assert link.url == built.url
 
-    assert built.directory == lake.root / "dbt" / "docs"
+    assert built.directory == settings.home / "dbt" / "docs"
     assert built.index.is_file() and built.static_index.is_file() and built.url.startswith("file://")
     catalog = _json.loads(built.catalog.read_text())
     # the catalog holds the warehouse's real columns of the built models
@@ -230,7 +255,7 @@ def test_dbt_docs_are_generated_under_the_home_after_a_dbt_run(tmp_path: Path, m
 def test_a_dbt_docs_failure_never_fails_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     from dagster import Output
 
-    from eventlake.quality.dbt_docs import generate_dbt_docs, with_dbt_docs
+    from eventlake.quality import dbt_docs
     from eventlake.settings import Settings
 
     monkeypatch.delenv("EVENTLAKE_DBT_TARGET_DIR", raising=False)
@@ -238,50 +263,34 @@ def test_a_dbt_docs_failure_never_fails_the_step(tmp_path: Path, monkeypatch: py
     # a warehouse file that is not a DuckDB database: the catalog query cannot run
     (tmp_path / "warehouse.duckdb").write_text("not a database")
     settings = Settings(home=tmp_path, duckdb_path=tmp_path / "warehouse.duckdb")
-    with pytest.raises(RuntimeError, match="dbt docs generate"):
-        generate_dbt_docs(settings)
+    raised: list[BaseException] = []
+    real_generate = dbt_docs.generate_dbt_docs
+
+    def generate(*args, **kwargs):  # the real dbt process; only what it raised is kept
+        try:
+            return real_generate(*args, **kwargs)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    monkeypatch.setattr(dbt_docs, "generate_dbt_docs", generate)
     events = [Output(None, "fact_events", metadata={"dagster/row_count": 3})]
-    assert with_dbt_docs(events, settings) == events  # the step's events, unlinked
+    assert dbt_docs.with_dbt_docs(events, settings) == events  # the step's events, unlinked
+    (error,) = raised
+    assert isinstance(error, RuntimeError) and "dbt docs generate" in str(error)
     assert any("dbt docs were not built" in r.getMessage() for r in caplog.records)
     # and when switched off (EVENTLAKE_DBT_DOCS=false), no dbt process runs at all
-    assert with_dbt_docs(events, settings.model_copy(update={"dbt_docs": False, "duckdb_path": tmp_path / "missing"})) == events
+    off = settings.model_copy(update={"dbt_docs": False, "duckdb_path": tmp_path / "missing"})
+    assert dbt_docs.with_dbt_docs(events, off) == events and len(raised) == 1
 
 
 # -- in a transform run -----------------------------------------------------------------------
 
 
-def test_a_transform_run_links_data_docs_from_its_checks_and_dbt_docs_from_the_marts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_transform_run_links_data_docs_from_its_checks_and_dbt_docs_from_the_marts(transform_run) -> None:
     """transform_job as Dagster runs it: every GX check's evaluation links its Data Docs page,
     and the marts' materializations link the dbt docs built at the end of the run."""
-    from datetime import UTC, datetime
-
-    import pyarrow as pa
-    from dagster import DagsterInstance
-
-    from eventlake import lake
-    from eventlake.definitions import build_definitions
-    from eventlake.settings import Settings
-
-    for variable in ("EVENTLAKE_DATA_DOCS_URL", "EVENTLAKE_DBT_DOCS", "EVENTLAKE_DBT_TARGET_DIR", "EVENTLAKE_ENV"):
-        monkeypatch.delenv(variable, raising=False)
-    settings = Settings(home=tmp_path / "home")
-    at = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-    table = lake.ensure_tables(lake.load_catalog(settings))["events"]
-    records = [
-        {
-            "event_id": f"g{i}", "user_id": "u1", "event_type": "click", "event_timestamp": at, "event_value": 1.0,
-            "product_id": None, "properties": None, "event_date": at.date(), "event_hour": at.hour,
-            "job_id": "job-1", "ingested_at": datetime.now(UTC),
-        }
-        for i in range(3)
-    ]
-    table.append(pa.Table.from_pylist(records, schema=table.schema().as_arrow()))
-
-    defs = build_definitions("LOCAL", home=str(settings.home))
-    result = defs.resolve_job_def("transform_job").execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
-
+    settings, result = transform_run
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     for name in ("gx_staging_suite", "gx_marts_suite"):
         assert checks[name].passed, name
