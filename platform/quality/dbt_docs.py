@@ -71,7 +71,7 @@ def generate_dbt_docs(settings: Settings, *, timeout_s: float = TIMEOUT_S) -> Db
     if no_compile:
         shutil.copyfile(manifest, out / "manifest.json")
     cmd = [
-        DBT_EXECUTABLE, "docs", "generate", "--static", *(["--no-compile"] if no_compile else []), "--no-compile",
+        DBT_EXECUTABLE, "docs", "generate", "--static", *(["--no-compile"] if no_compile else []),
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", settings.env,
