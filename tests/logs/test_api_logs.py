@@ -13,11 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_http
 
 from .conftest import assert_error_line, error_lines, json_lines
 
@@ -34,15 +33,7 @@ def test_a_request_whose_backend_is_down_is_an_error_line_of_the_api_with_the_fa
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read()[-4000:]
-            try:
-                httpx.get(f"{base}/metrics", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.2)
+        wait_for_http(f"{base}/metrics", proc, lambda: proc.stderr.read()[-4000:])
         answer = httpx.post(f"{base}/api/v1/trigger/transform_job", headers={"X-API-Key": KEY}, timeout=30)
         assert answer.status_code == 503
     finally:
