@@ -78,10 +78,6 @@ def _decode(data: bytes) -> tuple[envelope.ChunkHeader, memoryview]:
     return header, memoryview(data)[end:]
 
 
-#: largest group of chunks per ``process()`` call whatever ``consumer_process_bytes`` allows: the
-#: groups' data files are written while the next group is processed, so the last group's write is
-#: the only one the commit waits for (16 MiB: about 60,000 events)
-OVERLAP_GROUP_BYTES = 16 * 1024 * 1024
 #: stream records read at a time (up to about 29 MB of 900 KB chunks)
 READ_PAGE = 32
 
@@ -171,7 +167,7 @@ class Consumer:
         background (``IngestBatch.discard()`` deletes them if the batch is not committed).
         """
         try:
-            return self._plan(datasets, max_records, min(self.settings.consumer_process_bytes, OVERLAP_GROUP_BYTES))
+            return self._plan(datasets, max_records, self.settings.consumer_process_bytes)
         except _Regroup as exc:
             log.warning("%s; planning again chunk by chunk", exc)
             return self._plan(datasets, max_records, 0)

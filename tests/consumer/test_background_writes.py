@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventlake import consumer as consumer_module
 from eventlake.consumer import Consumer
 
 from .conftest import events, publish, rows
@@ -24,8 +23,8 @@ def _committed_files(table) -> set[str]:
     return {t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()}
 
 
-def test_the_commit_lands_the_files_written_while_planning(settings, monkeypatch):
-    monkeypatch.setattr(consumer_module, "OVERLAP_GROUP_BYTES", 1)  # one group per chunk
+def test_the_commit_lands_the_files_written_while_planning(settings):
+    settings = settings.model_copy(update={"consumer_process_bytes": 1})  # one group per chunk
     publish(settings, "events", events(30, "a"), parts=3)
     publish(settings, "events", events(20, "b"))
     consumer = Consumer(settings)
