@@ -1,10 +1,10 @@
 """The framework ceiling for ``eventlake bench ingest``: a bare FastAPI endpoint.
 
 ``POST /api/v1/ingest`` reads the body, parses it as JSON and answers 202 with a
-small JSON body: no API key, no job store, no stream. It is served the way
-``eventlake api`` serves the real API (uvicorn, one process, log level info, so
-the access log costs the same), which makes its requests/s the most the real
-API could reach on this machine with this framework.
+small JSON body: no API key, no job store, no stream. It is served at its
+strongest, as ``eventlake api`` serves the real API (``api.main.run``): one uvicorn
+worker per core (at most 4), httptools, no access log. Its requests/s are the most
+the real API could reach on this machine with this framework.
 
     python -m eventlake.bench.bare_api --port 8100
 """
@@ -12,6 +12,7 @@ API could reach on this machine with this framework.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import orjson
@@ -36,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eventlake.bench.bare_api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, required=True, help="port to listen on")
+    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                        help="uvicorn worker processes (default: one per core, at most 4, as `eventlake api`)")
     args = parser.parse_args(argv)
-    # the same call as `eventlake api` (eventlake.cli.cmd_api), with this app
-    uvicorn.run("eventlake.bench.bare_api:create_app", factory=True, host=args.host, port=args.port, log_level="info")
+    # as api.main.run serves the real API: workers per core, httptools, no access log
+    uvicorn.run("eventlake.bench.bare_api:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, http="httptools", access_log=False, log_level="warning")
     return 0
 
 

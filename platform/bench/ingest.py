@@ -7,8 +7,8 @@ Sections, each selectable with ``--only``:
     ``--connections`` keep-alive connections, closed loop, for ``--duration``
     seconds: requests/s, p50/p99 latency, errors. First against ``eventlake
     api``, then against a bare FastAPI endpoint that only parses the JSON body
-    and answers 202 (``eventlake.bench.bare_api``), served the same way (uvicorn,
-    one process): the framework ceiling the API is compared with.
+    and answers 202 (``eventlake.bench.bare_api``), served as the API is (uvicorn
+    workers per core, no access log): the framework ceiling the API is compared with.
 ``batched``
     NDJSON bodies of ``--batch-events`` events from ``--batch-clients``
     concurrent clients, ``--events`` events in all: events/s. What they publish
@@ -69,8 +69,8 @@ DEFAULT_EVENTS = 1_000_000
 QUICK_EVENTS = 100_000
 API_KEY = "bench-ingest-key"
 INGEST_PATH = "/api/v1/ingest?dataset=events"
-#: ``eventlake api`` runs uvicorn in one process; the bare endpoint is served the same way.
-SERVER_WORKERS = 1
+#: ``eventlake api`` and the bare endpoint both run one uvicorn worker per core (at most 4).
+SERVER_WORKERS = max(1, min(4, os.cpu_count() or 1))
 READY_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 15
 PROCESS_RUNS = 3
@@ -1008,9 +1008,10 @@ def run(args: argparse.Namespace) -> int:
         **common.start_summary("eventlake bench ingest", started, cfg, work, machine),
         "client": {"name": client, "version": loadgen.client_version(client), "note": client_note},
         "server": {
-            "api": "`eventlake api` (uvicorn, one process, log level info), fresh EVENTLAKE_HOME, local stream, "
-            "SQLite job store",
-            "bare": "eventlake.bench.bare_api: FastAPI, POST parses the JSON body and answers 202; uvicorn the same way",
+            "api": "`eventlake api` (api.main.run: uvicorn workers per core, no access log), fresh EVENTLAKE_HOME, "
+            "local stream, SQLite job store",
+            "bare": "eventlake.bench.bare_api: FastAPI, POST parses the JSON body and answers 202; uvicorn workers per "
+            "core, httptools, no access log (its strongest form)",
             "workers": SERVER_WORKERS,
         },
         "sections": results,
