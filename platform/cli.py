@@ -367,6 +367,7 @@ class _HelpFormatter(argparse.HelpFormatter):
         return "\n\n".join(paragraphs)
 
 
+# One argparse block per subcommand, alike in shape on purpose: each declares its own options and help text.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eventlake",
