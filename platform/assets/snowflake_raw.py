@@ -32,6 +32,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Resource
 
 from eventlake import contracts
 from eventlake.assets.raw import raw_asset_key
+from eventlake.dbt.nodes import loader_asset_name
 from eventlake.resources.core import EventlakeResource
 from eventlake.runs import WAREHOUSE_POOL
 
@@ -57,7 +58,7 @@ SNOWFLAKE_TYPES = {
 
 
 def snowflake_raw_asset_key(dataset: str) -> AssetKey:
-    return AssetKey(f"snowflake_raw_{dataset}")
+    return AssetKey(loader_asset_name(raw_asset_key(dataset).to_user_string()))
 
 
 def columns(dataset: str) -> list[tuple[str, str, bool]]:

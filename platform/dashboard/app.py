@@ -870,12 +870,15 @@ def lineage_view(sources: Any, tz: str) -> None:
     if error:
         st.info(error)
         return
-    lineage = data.lineage_from_manifest(manifest)
+    prod = _settings().env == "PROD"
+    lineage = data.lineage_from_manifest(manifest, prod=prod)
     if not lineage.nodes:
         st.info(f"The dbt manifest at {sources.manifest_path} lists no models.")
         return
     st.caption(
-        "Raw Iceberg tables (Dagster assets raw_*) feed the dbt models: staging -> intermediate -> marts. "
+        ("Snowflake RAW tables, loaded from the raw Iceberg tables by the Dagster assets snowflake_raw_*, "
+         if prod else "Raw Iceberg tables (Dagster assets raw_*) ")
+        + "feed the dbt models: staging -> intermediate -> marts. "
         f"From {sources.manifest_path}" + (f", generated {lineage.generated_at}" if lineage.generated_at else "")
     )
     names = [n.name for n in lineage.nodes]

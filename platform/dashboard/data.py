@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import pandas as pd
 
 from eventlake.dbt.nodes import LAYERS as DBT_LAYERS
-from eventlake.dbt.nodes import RAW_LAYER, asset_key_path, layer_of
+from eventlake.dbt.nodes import RAW_LAYER, asset_key_path, layer_of, loader_asset_name
 from eventlake.stream.lag import LAG_FIELDS
 
 log = logging.getLogger("eventlake.dashboard")
@@ -260,12 +260,13 @@ def load_manifest(target_dir: Path) -> dict[str, Any]:
         raise SourceUnavailable(f"Cannot read the dbt manifest {path}: {exc}") from exc
 
 
-def lineage_from_manifest(manifest: Mapping[str, Any]) -> Lineage:
+def lineage_from_manifest(manifest: Mapping[str, Any], *, prod: bool = False) -> Lineage:
     """Models (and the raw sources they read) with their dependencies.
 
     Every node is named and layered as in the Dagster asset graph (``eventlake.dbt.nodes``):
-    sources ``raw.<table>`` by their ``meta.dagster.asset_key`` (``raw_<table>``);
-    sources no model reads are left out.
+    sources ``raw.<table>`` by their ``meta.dagster.asset_key`` (``raw_<table>``), or in PROD
+    (``prod``) by the asset that loads that table into Snowflake RAW, which is what dbt reads
+    there (``snowflake_raw_<table>``); sources no model reads are left out.
     """
     nodes: dict[str, LineageNode] = {}
     edges: list[tuple[str, str]] = []
@@ -291,9 +292,10 @@ def lineage_from_manifest(manifest: Mapping[str, Any]) -> Lineage:
     read_sources = {parent for parent, _ in edges if parent in sources}
     for unique_id in sorted(read_sources):
         source = {"resource_type": "source", **sources[unique_id]}
+        key = "/".join(asset_key_path(source))
         nodes[unique_id] = LineageNode(
             unique_id=unique_id,
-            name="/".join(asset_key_path(source)),
+            name=loader_asset_name(key) if prod else key,
             layer=layer_of(source),
             resource_type="source",
             tests=tests.get(unique_id, 0),

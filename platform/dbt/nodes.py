@@ -45,6 +45,12 @@ def asset_key_path(props: Mapping[str, Any]) -> list[str]:
     return [props["name"]]
 
 
+def loader_asset_name(raw_asset: str) -> str:
+    """In PROD, the asset that copies the raw Iceberg table ``raw_asset`` into Snowflake RAW, which is
+    what the dbt sources read there: ``raw_events`` -> ``snowflake_raw_events``."""
+    return f"snowflake_{raw_asset}"
+
+
 #: ``where: new_rows`` (dbt_project.yml, macros/tests_scope.sql): the rows of the model's latest run
 NEW_ROWS = "new_rows"
 
