@@ -247,6 +247,7 @@ def test_dag_run_launches_transform_job_and_records_snapshots(webserver, tmp_pat
         EVENTLAKE_HOME=str(home),
         EVENTLAKE_DAGSTER_URL=webserver.url,
     )
+    # the dag.test() preamble is written out in each script on purpose: each runs alone in an Airflow subprocess
     result = run_python(
         f"""
         import json
@@ -394,6 +395,7 @@ def test_failed_launches_are_retried_with_exponential_backoff_then_the_run_launc
             EVENTLAKE_DAGSTER_URL=proxy.url,
             EVENTLAKE_BRIDGE_RETRY_DELAY_SECONDS="2",
         )
+        # the dag.test() preamble is written out in each script on purpose: each runs alone in an Airflow subprocess
         result = run_python(
             f"""
             import json
