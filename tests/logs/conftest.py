@@ -51,3 +51,24 @@ def restore_logging() -> Iterator[None]:
         lg.handlers[:] = handlers
         lg.setLevel(level)
         lg.propagate = propagate
+
+
+@pytest.fixture(autouse=True)
+def no_log_handlers_left_by_earlier_tests() -> Iterator[None]:
+    """Start each log test without the handlers of ``eventlake.logs`` that earlier tests in the same
+    pytest process installed (a sensor's ``log_errors``, a CLI run in-process): each would write every
+    line once more. Put back afterwards."""
+    from eventlake.logs import _OURS, StderrHandler
+
+    def ours(handler: logging.Handler) -> bool:  # configure()/attach() mark theirs; Dagster's python_logs builds one
+        return getattr(handler, _OURS, False) or isinstance(handler, StderrHandler)
+
+    loggers = [logging.getLogger()] + [
+        lg for lg in list(logging.Logger.manager.loggerDict.values()) if isinstance(lg, logging.Logger)
+    ]
+    saved = {lg: list(lg.handlers) for lg in loggers if any(ours(h) for h in lg.handlers)}
+    for lg in saved:
+        lg.handlers[:] = [h for h in lg.handlers if not ours(h)]
+    yield
+    for lg, handlers in saved.items():
+        lg.handlers[:] = handlers
